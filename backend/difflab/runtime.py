@@ -1,0 +1,216 @@
+"""What ML code sees of the job system: an event sink, a run context and a kind spec.
+
+diffusion/, lab/ and datasets/ never import the database or Celery. A training or generation
+function takes plain parameters and a `Sink`; the job system hands it a sink that writes
+event rows, a test or the CLI hands it a `MemorySink`. The same function runs everywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+ArtifactKind = Literal["image", "json", "text", "checkpoint", "binary"]
+ArtifactData = bytes | str | Mapping[str, Any] | list[Any] | Any  # Any: a PIL.Image.Image
+
+# An artifact name is a relative path of plain segments: "samples/step_000100.png".
+_ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*(?:/[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)*$")
+
+MIME_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".md": "text/markdown; charset=utf-8",
+    ".safetensors": "application/octet-stream",
+}
+
+
+class JobCancelled(Exception):
+    """Raised by `Sink.check()` when the job was cancelled; loops stop at their next step."""
+
+
+def check_artifact_name(name: str) -> str:
+    """Refuse names that could leave the job's artifact directory (.., absolute, odd chars)."""
+    if len(name) > 200 or not _ARTIFACT_NAME.match(name) or ".." in name:
+        raise ValueError(f"invalid artifact name: {name!r}")
+    return name
+
+
+def mime_type(name: str) -> str:
+    return MIME_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+def encode_artifact(data: ArtifactData) -> bytes:
+    """bytes as they are, str as UTF-8, dict/list as JSON, a PIL image as PNG."""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, Mapping | list):
+        return json.dumps(data, separators=(",", ":")).encode("utf-8")
+    if hasattr(data, "save"):  # PIL.Image.Image
+        buf = io.BytesIO()
+        data.save(buf, format="PNG")
+        return buf.getvalue()
+    raise TypeError(f"cannot store an artifact of type {type(data).__name__}")
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where a running job reports what it does. Every call becomes one event row."""
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        """Work done so far (steps, epochs, images) out of total."""
+
+    def metric(self, step: int, values: Mapping[str, float], *, epoch: float | None = None) -> None:
+        """Metric points at one step; keys are namespaced: train/loss, val/loss, lr."""
+
+    def artifact(
+        self,
+        name: str,
+        data: ArtifactData,
+        *,
+        kind: ArtifactKind = "image",
+        step: int | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Store a file under the job's artifact directory; return its name."""
+
+    def event(self, type: str, payload: Mapping[str, Any]) -> None:
+        """Any other event (for example `denoise`: one denoising step with its previews)."""
+
+    def log(self, message: str) -> None:
+        """A line of text for the job's log."""
+
+    def check(self) -> None:
+        """Raise JobCancelled when the job was cancelled. Call it once per step."""
+
+
+@dataclass
+class RecordedEvent:
+    type: str
+    payload: dict[str, Any]
+    time: float = field(default_factory=time.time)
+
+
+class MemorySink:
+    """A Sink that keeps events in a list and artifacts in memory (or in `artifact_dir`).
+
+    Used by tests and by the CLI when it runs work in-process. `cancel()` makes the next
+    `check()` raise, as a cancel request does for a real job. `on_event` sees every event.
+    """
+
+    def __init__(
+        self,
+        artifact_dir: Path | None = None,
+        on_event: Callable[[RecordedEvent], None] | None = None,
+    ) -> None:
+        self.events: list[RecordedEvent] = []
+        self.artifacts: dict[str, bytes] = {}
+        self.artifact_dir = artifact_dir
+        self.on_event = on_event
+        self._cancelled = threading.Event()
+
+    def _record(self, type: str, payload: Mapping[str, Any]) -> None:
+        ev = RecordedEvent(type, dict(payload))
+        self.events.append(ev)
+        if self.on_event is not None:
+            self.on_event(ev)
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        self._record("progress", {"done": done, "total": total, "message": message})
+
+    def metric(self, step: int, values: Mapping[str, float], *, epoch: float | None = None) -> None:
+        payload: dict[str, Any] = {"step": step, "values": {k: float(v) for k, v in values.items()}}
+        if epoch is not None:
+            payload["epoch"] = float(epoch)
+        self._record("metric", payload)
+
+    def artifact(
+        self,
+        name: str,
+        data: ArtifactData,
+        *,
+        kind: ArtifactKind = "image",
+        step: int | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> str:
+        check_artifact_name(name)
+        blob = encode_artifact(data)
+        self.artifacts[name] = blob
+        if self.artifact_dir is not None:
+            path = self.artifact_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(blob)
+        self._record(
+            "artifact",
+            {"name": name, "kind": kind, "step": step, "mime": mime_type(name),
+             "size": len(blob), "meta": dict(meta or {})},
+        )
+        return name
+
+    def event(self, type: str, payload: Mapping[str, Any]) -> None:
+        self._record(type, payload)
+
+    def log(self, message: str) -> None:
+        self._record("log", {"message": message})
+
+    def check(self) -> None:
+        if self._cancelled.is_set():
+            raise JobCancelled()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    # conveniences for tests
+    def of_type(self, type: str) -> list[dict[str, Any]]:
+        return [e.payload for e in self.events if e.type == type]
+
+    def metric_series(self, key: str) -> list[tuple[int, float]]:
+        return [(p["step"], p["values"][key]) for p in self.of_type("metric") if key in p["values"]]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where a job runs: its device and the directories it may write to."""
+
+    job_id: str
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1"
+    work_dir: Path = Path("var/jobs/local")  # the job's own directory: checkpoints, scratch
+    models_dir: Path = Path("models")  # where model directories live (read, and written by `house`)
+    data_dir: Path = Path("var")
+
+
+RunFn = Callable[[Any, Sink, RunContext], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """One job kind: its name, its queue, its validated parameters and the function that runs it.
+
+    `run(params, sink, ctx)` gets an instance of `params` and returns a small JSON-able result
+    (stored on the job) or None. Modules under difflab.lab and difflab.diffusion export a
+    module-level `SPEC` (or a list `SPECS`) and the job system registers them.
+    """
+
+    name: str
+    params: type[BaseModel]
+    run: RunFn
+    queue: Literal["gpu", "cpu"] = "cpu"
+    admin_only: bool = True  # training and evaluation need an admin
+    title: str = ""
+    description: str = ""
+    category: Literal["diagnostic", "generation", "training", "evaluation", "lab"] = "lab"
+    time_limit_s: int = 3 * 3600
