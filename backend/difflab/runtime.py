@@ -23,7 +23,9 @@ ArtifactKind = Literal["image", "json", "text", "checkpoint", "binary"]
 ArtifactData = bytes | str | Mapping[str, Any] | list[Any] | Any  # Any: a PIL.Image.Image
 
 # An artifact name is a relative path of plain segments: "samples/step_000100.png".
-_ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*(?:/[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)*$")
+_ARTIFACT_NAME = re.compile(
+    r"^[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*(?:/[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)*$"
+)
 
 MIME_TYPES = {
     ".png": "image/png",
@@ -156,8 +158,14 @@ class MemorySink:
             path.write_bytes(blob)
         self._record(
             "artifact",
-            {"name": name, "kind": kind, "step": step, "mime": mime_type(name),
-             "size": len(blob), "meta": dict(meta or {})},
+            {
+                "name": name,
+                "kind": kind,
+                "step": step,
+                "mime": mime_type(name),
+                "size": len(blob),
+                "meta": dict(meta or {}),
+            },
         )
         return name
 

@@ -1,0 +1,1 @@
+"""HTTP API: app factory, dependencies, schemas, one module of routes per resource."""

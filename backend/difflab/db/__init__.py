@@ -1,0 +1,1 @@
+"""Database: engine, ORM tables, alembic migrations."""

@@ -1,0 +1,1 @@
+"""Jobs: the Celery app, thin task entry points, the job lifecycle, events, the reconciler."""

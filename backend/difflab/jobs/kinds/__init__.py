@@ -1,0 +1,1 @@
+"""Kinds that belong to the job system itself (diagnostics)."""

@@ -1,0 +1,128 @@
+"""The FastAPI app factory: /api/v1 routes, the A1111-compatible /sdapi routes, the frontend."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
+
+from difflab.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# route modules mounted under /api/v1; each exposes `router`
+API_ROUTES = ("auth", "users", "jobs", "workers")
+# optional feature routes (mounted when the module exists)
+FEATURE_ROUTES = ("generations", "datasets", "learn")
+
+
+def _routers() -> list[APIRouter]:
+    routers = []
+    for name in API_ROUTES + FEATURE_ROUTES:
+        try:
+            module = importlib.import_module(f"difflab.api.routes.{name}")
+        except ModuleNotFoundError as exc:
+            if name in FEATURE_ROUTES and exc.name == f"difflab.api.routes.{name}":
+                continue
+            raise
+        routers.append(module.router)
+    return routers
+
+
+def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        thread = None
+        if reconcile:
+            from difflab.jobs.reconciler import ReconcilerThread
+
+            thread = ReconcilerThread(settings.reconcile_every_s)
+            thread.start()
+        yield
+        if thread is not None:
+            thread.stop()
+
+    production = settings.mode == "production"
+    app = FastAPI(
+        title="difflab",
+        version="0.1.0",
+        description="Text-to-image latent diffusion you can train, run and understand.",
+        lifespan=lifespan,
+        docs_url=None if production else "/docs",
+        redoc_url=None,
+        openapi_url=None if production else "/openapi.json",
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+
+    @app.middleware("http")
+    async def body_limit(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_body_bytes:
+            return JSONResponse(
+                {"detail": f"request body over {settings.max_body_bytes} bytes"}, 413
+            )
+        return await call_next(request)
+
+    @app.exception_handler(OperationalError)
+    async def database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error: %s", exc)
+        return JSONResponse(
+            {"detail": "the database is unavailable"}, 503, headers={"Retry-After": "5"}
+        )
+
+    for router in _routers():
+        app.include_router(router, prefix="/api/v1")
+    try:
+        from difflab.api.routes.sdapi import router as sdapi_router
+    except ModuleNotFoundError as exc:
+        if exc.name != "difflab.api.routes.sdapi":
+            raise
+    else:
+        app.include_router(sdapi_router)
+    mount_frontend(app, settings.frontend_dist)
+    return app
+
+
+def mount_frontend(app: FastAPI, dist: Path) -> None:
+    """Serve the built frontend at / with index.html for the app's client-side routes."""
+    index = dist / "index.html"
+    if not index.is_file():
+
+        @app.get("/", include_in_schema=False)
+        def no_frontend() -> JSONResponse:
+            return JSONResponse(
+                {"detail": "the frontend is not built: run `make install`", "api": "/docs"}
+            )
+
+        return
+    if (dist / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
+    root = dist.resolve()
+
+    @app.get("/{path:path}", include_in_schema=False)
+    def spa(path: str) -> FileResponse:
+        if path.startswith(("api/", "sdapi/")):
+            return JSONResponse({"detail": "Not Found"}, 404)  # type: ignore[return-value]
+        candidate = (root / path).resolve()
+        if path and candidate.is_relative_to(root) and candidate.is_file():
+            return FileResponse(candidate, headers={"X-Content-Type-Options": "nosniff"})
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,104 @@
+"""Typed dependencies: the database session and the signed-in user."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from difflab.accounts import authenticate, user_for_api_key, web_session_for_token
+from difflab.db.engine import new_session
+from difflab.db.models import User
+
+SESSION_COOKIE = "difflab_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_db() -> Iterator[Session]:
+    session = new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def _unauthorized(detail: str = "not signed in", basic: bool = False) -> HTTPException:
+    headers = {"WWW-Authenticate": 'Basic realm="difflab"' if basic else "Bearer"}
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers=headers)
+
+
+def _user_from_request(request: Request, session: Session, allow_basic: bool) -> User | None:
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value:
+        user = user_for_api_key(session, value.strip())
+        if user is None:
+            raise _unauthorized("invalid API key")
+        return user
+    if scheme.lower() == "basic" and value and allow_basic:
+        try:
+            username, _, password = base64.b64decode(value).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise _unauthorized("malformed basic credentials", basic=True) from None
+        user = authenticate(session, username, password)
+        if user is None:
+            raise _unauthorized("invalid credentials", basic=True)
+        return user
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        web = web_session_for_token(session, token)
+        if web is None:
+            return None
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not sent or not secrets.compare_digest(sent, web.csrf_token):
+                raise HTTPException(status.HTTP_403_FORBIDDEN, detail="missing or wrong CSRF token")
+        user = session.get(User, web.user_id)
+        return user if user is not None and user.is_active else None
+    return None
+
+
+def _resolve(request: Request, session: Session, allow_basic: bool) -> User | None:
+    user = _user_from_request(request, session, allow_basic=allow_basic)
+    # end the auth transaction now: on SQLite it holds the write lock until committed
+    session.commit()
+    return user
+
+
+def get_current_user(request: Request, session: SessionDep) -> User:
+    user = _resolve(request, session, allow_basic=False)
+    if user is None:
+        raise _unauthorized()
+    return user
+
+
+def get_basic_user(request: Request, session: SessionDep) -> User:
+    """For the AUTOMATIC1111-compatible routes: HTTP Basic as with --api-auth, or any other way."""
+    user = _resolve(request, session, allow_basic=True)
+    if user is None:
+        raise _unauthorized(basic=True)
+    return user
+
+
+def get_admin(user: Annotated[User, Depends(get_current_user)]) -> User:
+    if user.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="admins only")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+BasicUser = Annotated[User, Depends(get_basic_user)]
+AdminUser = Annotated[User, Depends(get_admin)]

@@ -1,0 +1,78 @@
+"""Workers online, queue depths, running jobs; and the health check."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import select, text
+
+from difflab.api.deps import CurrentUser, SessionDep
+from difflab.api.presenters import job_public
+from difflab.api.schemas import HealthPublic, WorkerPublic, WorkersPublic
+from difflab.config import get_settings
+from difflab.db.engine import session_scope
+from difflab.db.models import Job, Worker, utcnow
+from difflab.jobs.publish import broker_ok, queue_depths
+
+router = APIRouter(tags=["workers"])
+
+
+def _alive_workers() -> list[Worker]:
+    cutoff = utcnow() - timedelta(seconds=get_settings().stale_after_s)
+    with session_scope() as s:
+        return list(
+            s.scalars(select(Worker).where(Worker.last_seen >= cutoff).order_by(Worker.name))
+        )
+
+
+@router.get("/workers", response_model=WorkersPublic)
+async def list_workers(session: SessionDep, user: CurrentUser) -> WorkersPublic:
+    workers = await run_in_threadpool(_alive_workers)
+    depths = await run_in_threadpool(queue_depths)
+
+    def running() -> list:
+        q = select(Job).where(Job.state == "running")
+        if user.role != "admin":
+            q = q.where(Job.owner_id == user.id)
+        return [job_public(session, j) for j in session.scalars(q.order_by(Job.started_at))]
+
+    return WorkersPublic(
+        workers=[WorkerPublic.model_validate(w) for w in workers],
+        queues=depths,
+        running=await run_in_threadpool(running),
+    )
+
+
+def _database_ok() -> bool:
+    try:
+        with session_scope() as s:
+            s.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def _model_names() -> list[str]:
+    root = get_settings().models_dir
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "model_index.json").is_file())
+
+
+@router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
+async def health() -> JSONResponse:
+    db = await run_in_threadpool(_database_ok)
+    broker = await run_in_threadpool(broker_ok)
+    workers = len(await run_in_threadpool(_alive_workers)) if db else 0
+    status = "ok" if db and broker and workers else ("degraded" if db and broker else "down")
+    body = HealthPublic(
+        status=status,
+        database=db,
+        broker=broker,
+        workers=workers,
+        models=await run_in_threadpool(_model_names),
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if db and broker else 503)

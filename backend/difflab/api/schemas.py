@@ -1,0 +1,137 @@
+"""Pydantic shapes of the API (Base -> Create -> Public -> ListPublic, as a family per resource)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import datetime as _datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _utc(dt: _datetime) -> _datetime:
+    """Stored times are UTC; SQLite returns them naive, so say so explicitly."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+datetime = Annotated[_datetime, AfterValidator(_utc)]
+
+T = TypeVar("T")
+
+
+class ListPublic(BaseModel, Generic[T]):
+    data: list[T]
+    count: int
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    username: str
+    role: Literal["admin", "user"]
+    created_at: datetime
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    password: str = Field(min_length=8, max_length=256)
+    role: Literal["admin", "user"] = "user"
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class SessionPublic(BaseModel):
+    user: UserPublic
+    csrf_token: str
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("default", min_length=1, max_length=64)
+
+
+class ApiKeyCreated(BaseModel):
+    id: int
+    name: str
+    key: str
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=128)
+
+
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    kind: str
+    category: str
+    queue: str
+    params: dict[str, Any]
+    owner_id: int | None
+    owner: str | None = None
+    state: JobState
+    progress: float
+    attempts: int
+    max_attempts: int
+    error: str | None
+    result: dict[str, Any] | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    worker: str | None
+    last_seq: int
+
+
+class JobKindPublic(BaseModel):
+    name: str
+    title: str
+    description: str
+    queue: str
+    category: str
+    admin_only: bool
+    params_schema: dict[str, Any]
+
+
+class EventPublic(BaseModel):
+    seq: int
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+class WorkerPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    name: str
+    queues: list[str]
+    device: str
+    pid: int
+    started_at: datetime
+    last_seen: datetime
+    running_job_id: str | None
+
+
+class WorkersPublic(BaseModel):
+    workers: list[WorkerPublic]
+    queues: dict[str, int | None]
+    running: list[JobPublic]
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    database: bool
+    broker: bool
+    workers: int
+    models: list[str]

@@ -1,0 +1,124 @@
+"""serve, worker, migrate, reconcile."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from difflab.cli import app
+from difflab.config import get_settings
+
+console = Console()
+
+
+def _prepare() -> str | None:
+    """Apply migrations and create the first admin; returns a generated password, if any."""
+    from difflab.accounts import ensure_admin
+    from difflab.db.engine import session_scope
+    from difflab.db.migrate import upgrade_head, wait_for_database
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    wait_for_database()
+    upgrade_head()
+    with session_scope() as s:
+        return ensure_admin(s, settings.admin_user, settings.admin_password)
+
+
+@app.command()
+def migrate(wait: Annotated[bool, typer.Option(help="wait for the database first")] = True) -> None:
+    """Apply the database migrations (alembic upgrade head)."""
+    from difflab.db.migrate import upgrade_head, wait_for_database
+
+    get_settings().data_dir.mkdir(parents=True, exist_ok=True)
+    if wait:
+        wait_for_database()
+    upgrade_head()
+    console.print("[green]database is at the latest migration[/green]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="do not start a worker")] = False,
+) -> None:
+    """Start the API (and, unless --no-worker, one embedded worker for both queues)."""
+    import uvicorn
+
+    from difflab.api.app import create_app
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    generated = _prepare()
+    worker = None
+    if not no_worker:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "difflab.cli",
+                "worker",
+                "--queues",
+                "gpu,cpu",
+                "--concurrency",
+                "1",
+            ],
+            env={**os.environ},
+        )
+    console.print(f"[bold]difflab[/bold] on [link]http://{host}:{port}[/link]")
+    if generated:
+        console.print(
+            f"admin sign-in: [bold]{settings.admin_user}[/bold] / [bold]{generated}[/bold]"
+            " (shown once; set DIFFLAB_ADMIN_PASSWORD to choose it)"
+        )
+    else:
+        console.print(
+            f"admin sign-in: {settings.admin_user} (password as set, or as printed at first start)"
+        )
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="comma-separated queues to consume")] = "gpu,cpu",
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="parallel jobs")] = 1,
+    device: Annotated[str | None, typer.Option(help="torch device: cpu, cuda, cuda:N")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="worker name (default from host and device)")
+    ] = None,
+) -> None:
+    """Start a Celery worker; on a host with several GPUs, one per GPU (--device cuda:N)."""
+    from difflab.jobs.celery_app import QUEUES
+    from difflab.jobs.worker import run_worker
+
+    wanted = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = [q for q in wanted if q not in QUEUES]
+    if unknown or not wanted:
+        raise typer.BadParameter(
+            f"unknown queue(s) {unknown}; choose from {list(QUEUES)}", param_hint="--queues"
+        )
+    run_worker(wanted, concurrency, device, name)
+
+
+@app.command()
+def reconcile() -> None:
+    """Run one reconciler pass: requeue or fail jobs whose worker died; republish lost messages."""
+    from difflab.jobs.reconciler import reconcile_once
+
+    console.print(reconcile_once())

@@ -1,0 +1,39 @@
+"""Event rows: every progress step, metric point, artifact and state change of a job.
+
+`append_event` numbers events per job with an atomic counter on the job row, so seq is dense
+and ordered and an SSE client can resume from any Last-Event-ID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from difflab.db.models import Job, JobEvent, utcnow
+
+
+def append_event(session: Session, job_id: str, type: str, payload: Mapping[str, Any]) -> int:
+    seq = session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(last_seq=Job.last_seq + 1)
+        .returning(Job.last_seq)
+    ).scalar_one()
+    session.add(
+        JobEvent(job_id=job_id, seq=seq, type=type, payload=dict(payload), created_at=utcnow())
+    )
+    return int(seq)
+
+
+def events_after(session: Session, job_id: str, after: int, limit: int = 1000) -> list[JobEvent]:
+    return list(
+        session.scalars(
+            select(JobEvent)
+            .where(JobEvent.job_id == job_id, JobEvent.seq > after)
+            .order_by(JobEvent.seq)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,193 @@
+"""The job lifecycle: queued -> running -> succeeded | failed | cancelled.
+
+Every transition is one conditional UPDATE, so two workers (or a worker and the reconciler)
+can never both move a job: whoever's WHERE clause matches wins, the other sees rowcount 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from difflab.config import get_settings
+from difflab.db.models import TERMINAL_STATES, Job, User, utcnow
+from difflab.jobs.events import append_event
+from difflab.jobs.publish import publish_job
+from difflab.runtime import KindSpec
+
+
+class QueueFull(RuntimeError):
+    pass
+
+
+def as_utc(dt: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if dt is None:
+        return None
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def submit_job(
+    session: Session,
+    spec: KindSpec,
+    params: BaseModel,
+    owner: User | None,
+    idempotency_key: str | None = None,
+) -> tuple[Job, bool]:
+    """Create the job row and publish its id. Returns (job, created).
+
+    The row is committed only once the broker took the message: with the broker down the
+    caller gets BrokerUnavailable and no row is left behind.
+    """
+    settings = get_settings()
+    owner_id = owner.id if owner is not None else None
+    if idempotency_key:
+        existing = session.scalar(
+            select(Job).where(Job.owner_id == owner_id, Job.idempotency_key == idempotency_key)
+        )
+        if existing is not None:
+            return existing, False
+    if owner is not None:
+        waiting = session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.owner_id == owner_id, Job.state == "queued")
+        )
+        if (waiting or 0) >= settings.max_queued_per_user:
+            raise QueueFull(
+                f"you already have {waiting} queued jobs (limit {settings.max_queued_per_user})"
+            )
+    job = Job(
+        kind=spec.name,
+        category=spec.category,
+        queue=spec.queue,
+        params=params.model_dump(mode="json"),
+        owner_id=owner_id,
+        state="queued",
+        max_attempts=settings.max_attempts,
+        idempotency_key=idempotency_key or None,
+        enqueued_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    append_event(session, job.id, "state", {"state": "queued"})
+    try:
+        publish_job(job.id, spec.queue, spec.time_limit_s)
+    except Exception:
+        session.rollback()
+        raise
+    session.commit()
+    return job, True
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: str
+    attempt: int
+    kind: str
+    params: dict[str, Any]
+
+
+def claim_job(session: Session, job_id: str, worker: str) -> Claim | None:
+    """Move a queued job to running for this worker; None if someone else has it or it ended."""
+    now = utcnow()
+    res = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == "queued", Job.cancel_requested.is_(False))
+        .values(
+            state="running",
+            attempts=Job.attempts + 1,
+            started_at=func.coalesce(Job.started_at, now),
+            heartbeat_at=now,
+            worker=worker,
+            error=None,
+        )
+        .returning(Job.attempts, Job.kind, Job.params)
+    ).first()
+    if res is None:
+        # a queued job whose cancel was requested before any worker took it
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == "queued", Job.cancel_requested.is_(True))
+            .values(state="cancelled", finished_at=now)
+        )
+        session.commit()
+        return None
+    attempt, kind, params = res
+    append_event(
+        session, job_id, "state", {"state": "running", "attempt": attempt, "worker": worker}
+    )
+    session.commit()
+    return Claim(job_id, int(attempt), kind, dict(params))
+
+
+def finish_job(
+    session: Session,
+    claim: Claim,
+    state: str,
+    *,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> bool:
+    """Record the end of this attempt; False if the job was taken away from it meanwhile."""
+    assert state in TERMINAL_STATES
+    values: dict[str, Any] = {
+        "state": state,
+        "finished_at": utcnow(),
+        "error": error,
+        "result": result,
+    }
+    if state == "succeeded":
+        values["progress"] = 1.0
+    res = session.execute(
+        update(Job)
+        .where(Job.id == claim.job_id, Job.state == "running", Job.attempts == claim.attempt)
+        .values(**values)
+    )
+    if res.rowcount == 0:  # type: ignore[attr-defined]
+        session.rollback()
+        return False
+    payload: dict[str, Any] = {"state": state}
+    if error:
+        payload["error"] = error
+    append_event(session, claim.job_id, "state", payload)
+    session.commit()
+    return True
+
+
+def request_cancel(session: Session, job: Job) -> Job:
+    """Queued: cancelled at once. Running: flagged; the worker stops at its next step."""
+    if job.state in TERMINAL_STATES:
+        return job
+    if job.state == "queued":
+        res = session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.state == "queued")
+            .values(state="cancelled", cancel_requested=True, finished_at=utcnow())
+        )
+        if res.rowcount:  # type: ignore[attr-defined]
+            append_event(session, job.id, "state", {"state": "cancelled"})
+            session.commit()
+            session.refresh(job)
+            return job
+    session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+    append_event(session, job.id, "log", {"message": "cancel requested"})
+    session.commit()
+    session.refresh(job)
+    return job
+
+
+def beat(session: Session, claim: Claim) -> bool:
+    """Heartbeat of a running attempt; False once the attempt no longer owns the job."""
+    res = session.execute(
+        update(Job)
+        .where(Job.id == claim.job_id, Job.state == "running", Job.attempts == claim.attempt)
+        .values(heartbeat_at=utcnow())
+    )
+    session.commit()
+    return bool(res.rowcount)  # type: ignore[attr-defined]

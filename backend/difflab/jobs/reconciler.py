@@ -1,0 +1,145 @@
+"""The reconciler: no job stuck running, no queued job forgotten.
+
+- A running job whose heartbeat stopped (its worker died, was killed -9, lost power) goes back
+  to queued while attempts remain, and is failed with the reason when they are spent.
+- A queued job whose message may be gone (broker restarted without persistence) is published
+  again after a while; duplicate messages are harmless because claiming a job is atomic.
+- Workers that stopped beating are removed from the workers table.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+
+from difflab.config import get_settings
+from difflab.db.engine import session_scope
+from difflab.db.models import Job, Worker, utcnow
+from difflab.jobs.events import append_event
+from difflab.jobs.publish import BrokerUnavailable, publish_job
+from difflab.jobs.registry import all_kinds
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReconcileReport:
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    republished: list[str] = field(default_factory=list)
+    workers_removed: int = 0
+
+
+def _time_limit(kind: str) -> int:
+    spec = all_kinds().get(kind)
+    return spec.time_limit_s if spec else get_settings().job_time_limit_s
+
+
+def reconcile_once() -> ReconcileReport:
+    settings = get_settings()
+    now = utcnow()
+    report = ReconcileReport()
+    stale = now - timedelta(seconds=settings.stale_after_s)
+    with session_scope() as s:
+        dead = s.execute(
+            select(Job.id, Job.attempts, Job.max_attempts).where(
+                Job.state == "running", Job.heartbeat_at < stale
+            )
+        ).all()
+    for job_id, attempts, max_attempts in dead:
+        reason = (
+            f"worker lost: no heartbeat for {settings.stale_after_s:.0f} s (attempt {attempts})"
+        )
+        with session_scope() as s:
+            if attempts < max_attempts:
+                res = s.execute(
+                    update(Job)
+                    .where(
+                        Job.id == job_id,
+                        Job.state == "running",
+                        Job.attempts == attempts,
+                        Job.heartbeat_at < stale,
+                    )
+                    .values(state="queued", worker=None, enqueued_at=now, error=reason)
+                )
+                if res.rowcount:  # type: ignore[attr-defined]
+                    append_event(s, job_id, "state", {"state": "queued", "reason": reason})
+                    report.requeued.append(job_id)
+            else:
+                res = s.execute(
+                    update(Job)
+                    .where(
+                        Job.id == job_id,
+                        Job.state == "running",
+                        Job.attempts == attempts,
+                        Job.heartbeat_at < stale,
+                    )
+                    .values(
+                        state="failed",
+                        finished_at=now,
+                        error=f"{reason}; no attempts left ({attempts}/{max_attempts})",
+                    )
+                )
+                if res.rowcount:  # type: ignore[attr-defined]
+                    append_event(s, job_id, "state", {"state": "failed", "error": reason})
+                    report.failed.append(job_id)
+    for job_id in report.requeued:
+        _republish(job_id, report)
+
+    forgotten = now - timedelta(seconds=settings.requeue_after_s)
+    with session_scope() as s:
+        waiting = s.scalars(
+            select(Job.id).where(
+                Job.state == "queued", Job.cancel_requested.is_(False), Job.enqueued_at < forgotten
+            )
+        ).all()
+    for job_id in waiting:
+        _republish(job_id, report)
+
+    with session_scope() as s:
+        res = s.execute(delete(Worker).where(Worker.last_seen < stale))
+        report.workers_removed = int(res.rowcount or 0)  # type: ignore[attr-defined]
+    if report.requeued or report.failed or report.republished:
+        log.info("reconciler: %s", report)
+    return report
+
+
+def _republish(job_id: str, report: ReconcileReport) -> None:
+    with session_scope() as s:
+        job = s.get(Job, job_id)
+        if job is None or job.state != "queued":
+            return
+        queue, kind = job.queue, job.kind
+        job.enqueued_at = utcnow()
+    try:
+        publish_job(job_id, queue, _time_limit(kind))
+        report.republished.append(job_id)
+    except BrokerUnavailable:
+        log.warning("reconciler: broker down, job %s stays queued", job_id)
+
+
+class ReconcilerThread:
+    """Runs reconcile_once every few seconds inside the API process."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                reconcile_once()
+            except Exception:
+                log.exception("reconciler pass failed")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -1,0 +1,231 @@
+"""Running one job attempt in a worker: claim, heartbeat, call the kind's function, record.
+
+The kind's function gets a `DbSink`: every call becomes an event row; artifacts are files under
+DATA_DIR/artifacts/<job id>/ written atomically before their event is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select, update
+
+from difflab.config import get_settings
+from difflab.db.engine import session_scope
+from difflab.db.models import Job, Worker
+from difflab.jobs.events import append_event
+from difflab.jobs.lifecycle import Claim, beat, claim_job, finish_job
+from difflab.jobs.registry import UnknownKind, get_kind
+from difflab.runtime import (
+    ArtifactData,
+    ArtifactKind,
+    JobCancelled,
+    RunContext,
+    check_artifact_name,
+    encode_artifact,
+    mime_type,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Superseded(JobCancelled):
+    """This attempt no longer owns the job (the reconciler gave it to another)."""
+
+
+def write_atomic(path: Path, blob: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(blob)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class DbSink:
+    """A Sink that writes event rows for one job attempt."""
+
+    def __init__(self, claim: Claim, artifact_dir: Path, check_every_s: float = 0.25) -> None:
+        self.claim = claim
+        self.artifact_dir = artifact_dir
+        self.check_every_s = check_every_s
+        self._last_check = 0.0
+        self._last_progress_write = 0.0
+
+    def _append(self, type: str, payload: Mapping[str, Any]) -> None:
+        with session_scope() as s:
+            append_event(s, self.claim.job_id, type, payload)
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        fraction = 0.0 if total <= 0 else min(max(done / total, 0.0), 1.0)
+        with session_scope() as s:
+            s.execute(update(Job).where(Job.id == self.claim.job_id).values(progress=fraction))
+            append_event(
+                s, self.claim.job_id, "progress", {"done": done, "total": total, "message": message}
+            )
+
+    def metric(self, step: int, values: Mapping[str, float], *, epoch: float | None = None) -> None:
+        payload: dict[str, Any] = {
+            "step": int(step),
+            "values": {k: float(v) for k, v in values.items()},
+        }
+        if epoch is not None:
+            payload["epoch"] = float(epoch)
+        self._append("metric", payload)
+
+    def artifact(
+        self,
+        name: str,
+        data: ArtifactData,
+        *,
+        kind: ArtifactKind = "image",
+        step: int | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> str:
+        check_artifact_name(name)
+        blob = encode_artifact(data)
+        write_atomic(self.artifact_dir / name, blob)
+        self._append(
+            "artifact",
+            {
+                "name": name,
+                "kind": kind,
+                "step": step,
+                "mime": mime_type(name),
+                "size": len(blob),
+                "meta": dict(meta or {}),
+            },
+        )
+        return name
+
+    def event(self, type: str, payload: Mapping[str, Any]) -> None:
+        self._append(type, payload)
+
+    def log(self, message: str) -> None:
+        self._append("log", {"message": message})
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if now - self._last_check < self.check_every_s:
+            return
+        self._last_check = now
+        with session_scope() as s:
+            row = s.execute(
+                select(Job.state, Job.attempts, Job.cancel_requested).where(
+                    Job.id == self.claim.job_id
+                )
+            ).first()
+        if row is None:
+            raise Superseded("the job was deleted")
+        state, attempts, cancel_requested = row
+        if state != "running" or attempts != self.claim.attempt:
+            raise Superseded("this attempt no longer owns the job")
+        if cancel_requested:
+            raise JobCancelled()
+
+
+class Heartbeat:
+    """A thread that beats for the running attempt until stopped."""
+
+    def __init__(self, claim: Claim, every_s: float) -> None:
+        self.claim = claim
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"heartbeat-{claim.job_id[:8]}", daemon=True
+        )
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                with session_scope() as s:
+                    if not beat(s, self.claim):
+                        return
+            except Exception:  # a transient database error must not kill the job
+                log.exception("heartbeat failed")
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _set_worker_job(worker: str, job_id: str | None) -> None:
+    with session_scope() as s:
+        s.execute(update(Worker).where(Worker.name == worker).values(running_job_id=job_id))
+
+
+def _claim_with_wait(job_id: str, worker: str, wait_s: float = 10.0) -> Claim | None:
+    """The API commits the row right after publishing; give that commit a moment to land."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        with session_scope() as s:
+            exists = s.scalar(select(Job.id).where(Job.id == job_id))
+            if exists is not None:
+                return claim_job(s, job_id, worker)
+        if time.monotonic() > deadline:
+            log.warning("job %s not found; dropping its message", job_id)
+            return None
+        time.sleep(0.2)
+
+
+def execute_job(job_id: str, worker: str, device: str) -> str:
+    """Run one attempt of a job; returns the state it ended in (or 'skipped')."""
+    settings = get_settings()
+    claim = _claim_with_wait(job_id, worker)
+    if claim is None:
+        return "skipped"
+    _set_worker_job(worker, job_id)
+    try:
+        return _run_claimed(claim, device, settings.heartbeat_s)
+    finally:
+        _set_worker_job(worker, None)
+
+
+def _run_claimed(claim: Claim, device: str, heartbeat_s: float) -> str:
+    settings = get_settings()
+
+    def finish(state: str, **kw: Any) -> str:
+        with session_scope() as s:
+            finish_job(s, claim, state, **kw)
+        return state
+
+    try:
+        spec = get_kind(claim.kind)
+        params = spec.params.model_validate(claim.params)
+    except (UnknownKind, ValidationError) as exc:
+        return finish("failed", error=f"cannot run job: {exc}")
+    work_dir = settings.jobs_dir / claim.job_id
+    work_dir.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(
+        job_id=claim.job_id,
+        device=device,
+        work_dir=work_dir,
+        models_dir=settings.models_dir,
+        data_dir=settings.data_dir,
+    )
+    sink = DbSink(claim, settings.artifacts_dir / claim.job_id)
+    try:
+        with Heartbeat(claim, heartbeat_s):
+            result = spec.run(params, sink, ctx)
+    except Superseded:
+        log.warning("job %s attempt %s superseded", claim.job_id, claim.attempt)
+        return "superseded"
+    except JobCancelled:
+        return finish("cancelled")
+    except Exception as exc:
+        log.error("job %s failed:\n%s", claim.job_id, traceback.format_exc())
+        return finish("failed", error=f"{type(exc).__name__}: {exc}")
+    return finish("succeeded", result=dict(result or {}))

@@ -1,0 +1,119 @@
+"""Starting a Celery worker process and keeping its row in the `workers` table alive.
+
+Workers announce themselves in the database (name, queues, device, pid, last seen), so the
+API can list them with any broker, including the embedded one that has no remote control.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from sqlalchemy import delete, update
+
+from difflab.config import get_settings
+from difflab.db.engine import get_engine, session_scope
+from difflab.db.models import Worker, utcnow
+
+log = logging.getLogger(__name__)
+_stop = threading.Event()
+
+
+def default_device() -> str:
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except Exception:
+        return "cpu"
+
+
+def _register() -> None:
+    name = os.environ["DIFFLAB_WORKER_NAME"]
+    queues = os.environ.get("DIFFLAB_WORKER_QUEUES", "gpu,cpu").split(",")
+    device = os.environ.get("DIFFLAB_WORKER_DEVICE", "cpu")
+    with session_scope() as s:
+        s.execute(delete(Worker).where(Worker.name == name))
+        s.add(Worker(name=name, queues=queues, device=device, pid=os.getpid(), last_seen=utcnow()))
+
+
+def _beat_loop() -> None:
+    name = os.environ["DIFFLAB_WORKER_NAME"]
+    every = get_settings().heartbeat_s
+    while not _stop.wait(every):
+        try:
+            with session_scope() as s:
+                res = s.execute(
+                    update(Worker).where(Worker.name == name).values(last_seen=utcnow())
+                )
+                if res.rowcount == 0:  # type: ignore[attr-defined]
+                    s.rollback()
+                    _register()
+        except Exception:
+            log.exception("worker heartbeat failed")
+
+
+@worker_ready.connect
+def _on_ready(**_: Any) -> None:
+    _register()
+    threading.Thread(target=_beat_loop, name="worker-heartbeat", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _on_shutdown(**_: Any) -> None:
+    _stop.set()
+    try:
+        with session_scope() as s:
+            s.execute(delete(Worker).where(Worker.name == os.environ["DIFFLAB_WORKER_NAME"]))
+    except Exception:
+        log.exception("could not remove the worker row")
+
+
+@worker_process_init.connect
+def _on_child_start(**_: Any) -> None:
+    # a forked child must not reuse the parent's database connections
+    get_engine().dispose(close=False)
+    threads = os.environ.get("DIFFLAB_TORCH_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+def run_worker(
+    queues: list[str],
+    concurrency: int,
+    device: str | None,
+    name: str | None,
+    loglevel: str = "INFO",
+) -> None:
+    from difflab.jobs.celery_app import get_celery
+
+    device = device or default_device()
+    name = name or f"worker-{device.replace(':', '')}@{socket.gethostname()}-{os.getpid()}"
+    os.environ["DIFFLAB_WORKER_NAME"] = name
+    os.environ["DIFFLAB_WORKER_QUEUES"] = ",".join(queues)
+    os.environ["DIFFLAB_WORKER_DEVICE"] = device
+    os.environ.setdefault(
+        "DIFFLAB_TORCH_THREADS", str(max(1, (os.cpu_count() or 1) // concurrency))
+    )
+    app = get_celery()
+    import difflab.jobs.tasks  # noqa: F401  (registers the task)
+
+    app.worker_main(
+        [
+            "worker",
+            f"--queues={','.join(queues)}",
+            f"--concurrency={concurrency}",
+            f"--hostname={name}",
+            f"--loglevel={loglevel}",
+            "--pool=prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
