@@ -202,30 +202,31 @@ def _run_claimed(claim: Claim, device: str, heartbeat_s: float) -> str:
             finish_job(s, claim, state, **kw)
         return state
 
-    try:
-        spec = get_kind(claim.kind)
-        params = spec.params.model_validate(claim.params)
-    except (UnknownKind, ValidationError) as exc:
-        return finish("failed", error=f"cannot run job: {exc}")
-    work_dir = settings.jobs_dir / claim.job_id
-    work_dir.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(
-        job_id=claim.job_id,
-        device=device,
-        work_dir=work_dir,
-        models_dir=settings.models_dir,
-        data_dir=settings.data_dir,
-    )
-    sink = DbSink(claim, settings.artifacts_dir / claim.job_id)
-    try:
-        with Heartbeat(claim, heartbeat_s):
+    # beat from the moment the job is ours: resolving the kind may import heavy modules
+    with Heartbeat(claim, heartbeat_s):
+        try:
+            spec = get_kind(claim.kind)
+            params = spec.params.model_validate(claim.params)
+        except (UnknownKind, ValidationError) as exc:
+            return finish("failed", error=f"cannot run job: {exc}")
+        work_dir = settings.jobs_dir / claim.job_id
+        work_dir.mkdir(parents=True, exist_ok=True)
+        ctx = RunContext(
+            job_id=claim.job_id,
+            device=device,
+            work_dir=work_dir,
+            models_dir=settings.models_dir,
+            data_dir=settings.data_dir,
+        )
+        sink = DbSink(claim, settings.artifacts_dir / claim.job_id)
+        try:
             result = spec.run(params, sink, ctx)
-    except Superseded:
-        log.warning("job %s attempt %s superseded", claim.job_id, claim.attempt)
-        return "superseded"
-    except JobCancelled:
-        return finish("cancelled")
-    except Exception as exc:
-        log.error("job %s failed:\n%s", claim.job_id, traceback.format_exc())
-        return finish("failed", error=f"{type(exc).__name__}: {exc}")
-    return finish("succeeded", result=dict(result or {}))
+        except Superseded:
+            log.warning("job %s attempt %s superseded", claim.job_id, claim.attempt)
+            return "superseded"
+        except JobCancelled:
+            return finish("cancelled")
+        except Exception as exc:
+            log.error("job %s failed:\n%s", claim.job_id, traceback.format_exc())
+            return finish("failed", error=f"{type(exc).__name__}: {exc}")
+        return finish("succeeded", result=dict(result or {}))

@@ -82,6 +82,13 @@ def _on_child_start(**_: Any) -> None:
         import torch
 
         torch.set_num_threads(int(threads))
+    # import every kind now, so a job's first step does not wait for heavy imports
+    from difflab.jobs.registry import all_kinds
+
+    try:
+        all_kinds()
+    except Exception:
+        log.exception("could not load the job kinds")
 
 
 def run_worker(

@@ -1,0 +1,41 @@
+"""Shared fixtures: an isolated deployment per test (data dir, database, broker)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads() -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+@pytest.fixture
+def embedded_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """This process pointed at a fresh embedded deployment (SQLite + SQLite broker), migrated."""
+    from difflab.db.migrate import upgrade_head
+    from tests.utils.services import apply_env, reset_caches, service_env
+
+    saved = {k: v for k, v in os.environ.items() if k.startswith("DIFFLAB_")}
+    env = service_env(tmp_path / "var")
+    apply_env(env)
+    (tmp_path / "var").mkdir(parents=True, exist_ok=True)
+    upgrade_head()
+    yield env
+    for key in [k for k in os.environ if k.startswith("DIFFLAB_")]:
+        del os.environ[key]
+    os.environ.update(saved)
+    reset_caches()

@@ -1,0 +1,43 @@
+"""The production shape: Redis broker, PostgreSQL database, several worker processes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.utils.services import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_two_workers_on_one_queue_both_take_jobs(redis_pg) -> None:
+    redis_pg.add_worker("w1", queues="cpu")
+    redis_pg.add_worker("w2", queues="cpu")
+    api = redis_pg.api()
+    jobs = [api.submit("sleep", steps=3, step_seconds=0.4) for _ in range(6)]
+    done = [api.wait_state(j["id"], ("succeeded", "failed"), timeout=90) for j in jobs]
+    assert {d["state"] for d in done} == {"succeeded"}
+    assert {d["worker"] for d in done} == {"w1", "w2"}
+    health = api.get("/api/v1/health").json()
+    assert health["status"] == "ok" and health["workers"] == 2
+
+
+def test_kill_9_of_a_worker_mid_job_ends_with_the_job_done_once(redis_pg) -> None:
+    victim = redis_pg.add_worker("victim", queues="cpu")
+    api = redis_pg.api()
+    job = api.submit("sleep", steps=30, step_seconds=0.2)
+    wait_for(lambda: api.job(job["id"])["progress"] > 0.1, timeout=60, what="progress")
+    victim.kill9()
+    redis_pg.add_worker("rescuer", queues="cpu")
+    # the reconciler notices the silent heartbeat and queues the job again for the rescuer
+    done = api.wait_state(job["id"], ("succeeded", "failed"), timeout=120)
+    assert done["state"] == "succeeded", done
+    assert done["attempts"] == 2 and done["worker"] == "rescuer"
+    events = api.events(job["id"])
+    states = [e["payload"]["state"] for e in events if e["type"] == "state"]
+    assert states == ["queued", "running", "queued", "running", "succeeded"]
+    # done exactly once: a single terminal state, and the final run reported every step
+    assert states.count("succeeded") == 1
+    time.sleep(1)
+    assert api.job(job["id"])["state"] == "succeeded"

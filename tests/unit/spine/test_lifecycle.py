@@ -1,0 +1,75 @@
+"""The lifecycle on a real SQLite database and the embedded broker (no worker needed)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from difflab.db.engine import session_scope
+from difflab.db.models import Job, JobEvent, utcnow
+from difflab.jobs.kinds.diagnostic import SPEC
+from difflab.jobs.lifecycle import claim_job, finish_job, request_cancel, submit_job
+from difflab.jobs.reconciler import reconcile_once
+
+
+def _submit(**params: object) -> str:
+    spec = SPEC
+    with session_scope() as s:
+        job, created = submit_job(s, spec, spec.params.model_validate(params), None)
+        assert created
+        return job.id
+
+
+def test_a_job_is_claimed_once(embedded_env) -> None:
+    job_id = _submit(steps=1)
+    with session_scope() as s:
+        first = claim_job(s, job_id, "w1")
+    with session_scope() as s:
+        second = claim_job(s, job_id, "w2")
+    assert first is not None and first.attempt == 1
+    assert second is None
+    with session_scope() as s:
+        assert finish_job(s, first, "succeeded", result={"ok": True})
+    with session_scope() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.state == "succeeded" and job.progress == 1.0
+        seqs = list(
+            s.scalars(select(JobEvent.seq).where(JobEvent.job_id == job_id).order_by(JobEvent.seq))
+        )
+        assert seqs == list(range(1, len(seqs) + 1))  # dense and ordered
+
+
+def test_cancel_of_a_queued_job_is_immediate(embedded_env) -> None:
+    job_id = _submit(steps=1)
+    with session_scope() as s:
+        job = request_cancel(s, s.get(Job, job_id))
+        assert job.state == "cancelled"
+    with session_scope() as s:
+        assert claim_job(s, job_id, "w1") is None
+
+
+def test_reconciler_requeues_then_fails_a_job_whose_worker_died(embedded_env) -> None:
+    job_id = _submit(steps=1)
+    for attempt in (1, 2, 3):
+        with session_scope() as s:
+            claim = claim_job(s, job_id, "w")
+            assert claim is not None and claim.attempt == attempt
+            # the worker "dies": its heartbeat stops and is now long past
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(heartbeat_at=utcnow() - timedelta(seconds=60))
+            )
+        report = reconcile_once()
+        with session_scope() as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            if attempt < 3:
+                assert job_id in report.requeued and job.state == "queued"
+            else:
+                assert job_id in report.failed and job.state == "failed"
+                assert "no heartbeat" in (job.error or "")
+        # a stale attempt can no longer record an outcome
+        with session_scope() as s:
+            assert not finish_job(s, claim, "succeeded")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from difflab.runtime import JobCancelled, MemorySink, check_artifact_name, encode_artifact
+
+
+@pytest.mark.parametrize(
+    "name", ["a.png", "steps/xt_001.png", "attention/index.json", "x-y_z.v1.txt"]
+)
+def test_plain_artifact_names_are_accepted(name: str) -> None:
+    assert check_artifact_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../x.png",
+        "/abs.png",
+        "a/../b.png",
+        "a\\b.png",
+        "a//b.png",
+        ".hidden",
+        "a/./b",
+        "x\x00.png",
+        "%2e%2e/x.png",
+        "",
+        "a/",
+    ],
+)
+def test_hostile_artifact_names_are_refused(name: str) -> None:
+    with pytest.raises(ValueError):
+        check_artifact_name(name)
+
+
+def test_encode_artifact_kinds() -> None:
+    assert encode_artifact(b"x") == b"x"
+    assert encode_artifact({"a": 1}) == b'{"a":1}'
+    png = encode_artifact(Image.new("RGB", (2, 2)))
+    assert png.startswith(b"\x89PNG")
+    with pytest.raises(TypeError):
+        encode_artifact(object())
+
+
+def test_memory_sink_records_and_cancels(tmp_path) -> None:
+    sink = MemorySink(artifact_dir=tmp_path)
+    sink.metric(1, {"train/loss": 2.0})
+    sink.metric(2, {"train/loss": 1.0}, epoch=0.5)
+    sink.progress(2, 4)
+    sink.artifact("img/a.png", Image.new("RGB", (4, 4)), step=2)
+    assert sink.metric_series("train/loss") == [(1, 2.0), (2, 1.0)]
+    assert (tmp_path / "img" / "a.png").is_file()
+    assert sink.of_type("artifact")[0]["mime"] == "image/png"
+    sink.check()
+    sink.cancel()
+    with pytest.raises(JobCancelled):
+        sink.check()
