@@ -1,4 +1,4 @@
-"""Deployments with real worker processes: embedded (SQLite + SQLite broker) and Redis + PostgreSQL."""
+"""Deployments with real worker processes: embedded, and Redis + PostgreSQL."""
 
 from __future__ import annotations
 

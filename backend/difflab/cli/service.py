@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from difflab.cli import app
-from difflab.config import get_settings
+from difflab.config import PLACEHOLDER_SECRETS, Settings, get_settings
 
 console = Console()
 
@@ -29,6 +29,24 @@ def _prepare() -> str | None:
     upgrade_head()
     with session_scope() as s:
         return ensure_admin(s, settings.admin_user, settings.admin_password)
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def exposure_refusal(host: str, settings: Settings) -> str | None:
+    """Binding beyond this machine needs a real secret key and a chosen admin password."""
+    if host in LOOPBACK or host.startswith("127."):
+        return None
+    missing = []
+    if settings.secret_key in PLACEHOLDER_SECRETS:
+        missing.append("DIFFLAB_SECRET_KEY")
+    if not settings.admin_password:
+        missing.append("DIFFLAB_ADMIN_PASSWORD")
+    if missing:
+        need = " and ".join(missing)
+        return f"refusing to listen on {host}: set {need} first (or bind 127.0.0.1)"
+    return None
 
 
 @app.command()
@@ -57,6 +75,10 @@ def serve(
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    refusal = exposure_refusal(host, settings)
+    if refusal:
+        console.print(f"[red]{refusal}[/red]")
+        raise typer.Exit(2)
     generated = _prepare()
     worker = None
     if not no_worker:
