@@ -55,6 +55,13 @@ def embedded(tmp_path: Path) -> Iterator[Deployment]:
     yield from _deploy(service_env(tmp_path / "var"), tmp_path / "logs")
 
 
+@pytest.fixture(scope="module")
+def embedded_shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One embedded deployment for a whole test module (tests that don't disturb each other)."""
+    root = tmp_path_factory.mktemp("deployment")
+    yield from _deploy(service_env(root / "var"), root / "logs")
+
+
 @pytest.fixture
 def redis_pg(tmp_path: Path) -> Iterator[Deployment]:
     with postgres_database() as db_url, redis_database(7) as broker_url:

@@ -11,6 +11,12 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def deployment(embedded_shared):
+    embedded_shared.add_worker("w1")
+    return embedded_shared
+
+
 def read_sse(
     client: httpx.Client, url: str, headers: dict[str, str] | None = None, until: int | None = None
 ) -> list[tuple[float, dict]]:
@@ -31,9 +37,8 @@ def read_sse(
     return out
 
 
-def test_job_runs_and_streams_every_event(embedded) -> None:
-    embedded.add_worker("w1")
-    api = embedded.api()
+def test_job_runs_and_streams_every_event(deployment) -> None:
+    api = deployment.api()
     job = api.submit("sleep", steps=6, step_seconds=0.3)
     received = read_sse(api.client, f"/api/v1/jobs/{job['id']}/events")
     events = [e for _, e in received]
@@ -60,9 +65,8 @@ def test_job_runs_and_streams_every_event(embedded) -> None:
     )
 
 
-def test_reconnect_with_last_event_id_gets_exactly_what_was_missed(embedded) -> None:
-    embedded.add_worker("w1")
-    api = embedded.api()
+def test_reconnect_with_last_event_id_gets_exactly_what_was_missed(deployment) -> None:
+    api = deployment.api()
     job = api.submit("sleep", steps=8, step_seconds=0.2)
     first = read_sse(api.client, f"/api/v1/jobs/{job['id']}/events", until=5)
     assert [e["seq"] for _, e in first] == [1, 2, 3, 4, 5]
@@ -74,9 +78,8 @@ def test_reconnect_with_last_event_id_gets_exactly_what_was_missed(embedded) -> 
     assert [e["seq"] for e in as_json] == seqs
 
 
-def test_cancel_a_running_job_stops_it_at_the_next_step(embedded) -> None:
-    embedded.add_worker("w1")
-    api = embedded.api()
+def test_cancel_a_running_job_stops_it_at_the_next_step(deployment) -> None:
+    api = deployment.api()
     job = api.submit("sleep", steps=200, step_seconds=0.1)
     api.wait_state(job["id"], ("running",))
     time.sleep(0.5)
@@ -87,9 +90,8 @@ def test_cancel_a_running_job_stops_it_at_the_next_step(embedded) -> None:
     assert 0 < done["progress"] < 1
 
 
-def test_a_failing_job_ends_failed_with_its_reason(embedded) -> None:
-    embedded.add_worker("w1")
-    api = embedded.api()
+def test_a_failing_job_ends_failed_with_its_reason(deployment) -> None:
+    api = deployment.api()
     job = api.submit("sleep", steps=5, step_seconds=0.05, fail_at=2)
     done = api.wait_state(job["id"], ("failed", "succeeded"))
     assert done["state"] == "failed" and "failed on purpose at step 2" in done["error"]

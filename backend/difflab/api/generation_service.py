@@ -1,0 +1,105 @@
+"""Submitting generations: shared by /api/v1/generations and the AUTOMATIC1111-compatible routes."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from difflab.api.presenters import artifact_url, job_public
+from difflab.api.schemas import JobPublic, datetime
+from difflab.api.submit import kind_for, submit
+from difflab.config import get_settings
+from difflab.db.models import Generation, Job, User
+from difflab.diffusion.generate import GenerateParams, InvalidRequest, check_generate_params
+
+
+class GenerationPublic(BaseModel):
+    id: str
+    job_id: str
+    owner: str | None
+    model: str
+    prompt: str
+    seed: int
+    params: dict[str, Any]
+    state: str
+    progress: float
+    error: str | None
+    images: list[str]
+    created_at: datetime
+
+
+class GenerationCreated(BaseModel):
+    generation: GenerationPublic
+    job: JobPublic
+
+
+def check_params(params: GenerateParams, loc: tuple[str, ...] = ("body",)) -> GenerateParams:
+    """Model-dependent checks before anything is stored (size range, prompt length, model)."""
+    try:
+        _, width, height = check_generate_params(params, get_settings().models_dir)
+    except InvalidRequest as exc:
+        raise RequestValidationError(
+            [{"loc": (*loc, exc.field), "msg": str(exc), "type": "value_error"}]
+        ) from None
+    seed = params.seed if params.seed >= 0 else secrets.randbelow(2**32)
+    return params.model_copy(update={"seed": seed, "width": width, "height": height})
+
+
+def create_generation(
+    session: Session, user: User, params: GenerateParams, idempotency_key: str | None = None
+) -> tuple[Generation, Job]:
+    spec = kind_for(user, "generate")
+    params = check_params(params)
+    job, created = submit(session, user, spec, params, idempotency_key)
+    if not created:
+        gen = session.scalar(select(Generation).where(Generation.job_id == job.id))
+        if gen is not None:
+            return gen, job
+    gen = Generation(
+        job_id=job.id,
+        owner_id=user.id,
+        model=params.model,
+        prompt=params.prompt,
+        seed=params.seed,
+        params=params.model_dump(mode="json"),
+    )
+    session.add(gen)
+    session.commit()
+    return gen, job
+
+
+def generation_public(
+    session: Session, gen: Generation, job: Job | None = None
+) -> GenerationPublic:
+    job = job or session.get(Job, gen.job_id)
+    owner = (
+        session.scalar(select(User.username).where(User.id == gen.owner_id))
+        if gen.owner_id
+        else None
+    )
+    result = (job.result or {}) if job else {}
+    return GenerationPublic(
+        id=gen.id,
+        job_id=gen.job_id,
+        owner=owner,
+        model=gen.model,
+        prompt=gen.prompt,
+        seed=gen.seed,
+        params=dict(gen.params),
+        state=job.state if job else "failed",
+        progress=job.progress if job else 0.0,
+        error=job.error if job else "job missing",
+        images=[artifact_url(gen.job_id, n) for n in result.get("images", [])],
+        created_at=gen.created_at,
+    )
+
+
+def created_public(session: Session, gen: Generation, job: Job) -> GenerationCreated:
+    return GenerationCreated(
+        generation=generation_public(session, gen, job), job=job_public(session, job)
+    )

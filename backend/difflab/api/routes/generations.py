@@ -1,0 +1,117 @@
+"""Generations (text-to-image jobs with a gallery record), samplers and models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import func, select
+
+from difflab.api.deps import CurrentUser, SessionDep
+from difflab.api.generation_service import (
+    GenerationCreated,
+    GenerationPublic,
+    create_generation,
+    created_public,
+    generation_public,
+)
+from difflab.api.schemas import ListPublic
+from difflab.config import get_settings
+from difflab.db.models import Generation
+from difflab.diffusion.generate import GenerateParams
+from difflab.diffusion.models import ModelError, list_models, resolve_model
+from difflab.diffusion.schedulers import list_samplers
+
+router = APIRouter(tags=["generations"])
+
+
+@router.post("/generations", response_model=GenerationCreated, status_code=status.HTTP_202_ACCEPTED)
+def create(body: GenerateParams, session: SessionDep, user: CurrentUser) -> GenerationCreated:
+    """Queue a text-to-image job; follow it at /api/v1/jobs/{job.id}/events."""
+    gen, job = create_generation(session, user, body)
+    return created_public(session, gen, job)
+
+
+@router.get("/generations", response_model=ListPublic[GenerationPublic])
+def gallery(
+    session: SessionDep,
+    user: CurrentUser,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 24,
+) -> ListPublic[GenerationPublic]:
+    """Past generations, newest first: the user's own (an admin's view holds everyone's)."""
+    q = select(Generation)
+    if user.role != "admin":
+        q = q.where(Generation.owner_id == user.id)
+    count = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = session.scalars(q.order_by(Generation.created_at.desc()).offset(offset).limit(limit))
+    return ListPublic[GenerationPublic](
+        data=[generation_public(session, g) for g in rows], count=count
+    )
+
+
+@router.get("/generations/{generation_id}", response_model=GenerationPublic)
+def get_generation(generation_id: str, session: SessionDep, user: CurrentUser) -> GenerationPublic:
+    gen = session.get(Generation, generation_id)
+    if gen is None or (user.role != "admin" and gen.owner_id != user.id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="generation not found")
+    return generation_public(session, gen)
+
+
+@router.get("/samplers")
+def samplers(user: CurrentUser) -> list[dict[str, Any]]:
+    """The samplers (diffusers schedulers under AUTOMATIC1111's names)."""
+    return list_samplers()
+
+
+def _models() -> list[dict[str, Any]]:
+    out = []
+    for m in list_models(get_settings().models_dir):
+        r = m.resolution
+        out.append(
+            {
+                "name": m.name,
+                "default": m.default,
+                "scheduler": m.scheduler,
+                "resolution": {
+                    "native": r.native,
+                    "min": r.min,
+                    "max": r.max,
+                    "multiple": r.multiple,
+                },
+            }
+        )
+    return out
+
+
+@router.get("/models")
+async def models(user: CurrentUser) -> list[dict[str, Any]]:
+    """Model directories found in the models dir (safetensors diffusers pipelines)."""
+    return await run_in_threadpool(_models)
+
+
+def noise_schedule(name: str) -> dict[str, Any]:
+    """The model's training noise schedule: β_t, ᾱ_t and SNR(t) = ᾱ_t / (1 − ᾱ_t)."""
+    from diffusers import DDPMScheduler
+
+    try:
+        path = resolve_model(get_settings().models_dir, name)
+    except ModelError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+    sched = DDPMScheduler.from_pretrained(path, subfolder="scheduler")
+    abar = sched.alphas_cumprod
+    snr = abar / (1 - abar)
+    return {
+        "num_train_timesteps": int(sched.config.num_train_timesteps),
+        "beta_schedule": sched.config.beta_schedule,
+        "prediction_type": sched.config.prediction_type,
+        "betas": [round(float(b), 8) for b in sched.betas],
+        "alphas_cumprod": [round(float(a), 8) for a in abar],
+        "snr": [float(f"{float(s):.6g}") for s in snr],
+    }
+
+
+@router.get("/models/{name}/schedule")
+async def schedule(name: str, user: CurrentUser) -> dict[str, Any]:
+    return await run_in_threadpool(noise_schedule, name)

@@ -1,0 +1,301 @@
+"""AUTOMATIC1111-compatible routes, so scripts written for its web UI API work unchanged.
+
+They go through the same job system: txt2img makes a `generate` job and waits for it. HTTP Basic
+with a difflab user is accepted, as A1111's --api-auth does (Bearer keys and sessions too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from datetime import UTC
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+
+from difflab.api.deps import BasicUser
+from difflab.api.generation_service import create_generation
+from difflab.api.routes.jobs import artifact_path
+from difflab.config import get_settings
+from difflab.db.engine import session_scope
+from difflab.db.models import TERMINAL_STATES, Job, JobEvent, User
+from difflab.diffusion.generate import GenerateParams
+from difflab.diffusion.models import DEFAULT_MODEL, list_models
+from difflab.diffusion.schedulers import list_samplers
+from difflab.jobs.lifecycle import as_utc, request_cancel
+
+router = APIRouter(prefix="/sdapi/v1", tags=["automatic1111"])
+
+
+class Txt2ImgRequest(BaseModel):
+    """The fields of A1111's StableDiffusionTxt2ImgProcessingAPI that difflab honours; any
+    other field a client sends (styles, restore_faces, alwayson_scripts, ...) is accepted and
+    ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = -1
+    steps: int = 20
+    cfg_scale: float = 7.0
+    width: int | None = None
+    height: int | None = None
+    batch_size: int = Field(1, ge=1, le=16)
+    n_iter: int = Field(1, ge=1, le=16)
+    sampler_name: str | None = None
+    sampler_index: str | None = None
+    scheduler: str | None = None
+    eta: float | None = None
+    override_settings: dict[str, Any] | None = None
+    send_images: bool = True
+
+
+class Txt2ImgResponse(BaseModel):
+    images: list[str]
+    parameters: dict[str, Any]
+    info: str
+
+
+def _model_from(req: Txt2ImgRequest) -> str:
+    name = str((req.override_settings or {}).get("sd_model_checkpoint") or DEFAULT_MODEL)
+    name = name.split(" [", 1)[0]  # A1111 titles look like "name.safetensors [hash]"
+    for suffix in (".safetensors", ".ckpt"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def to_generate_params(req: Txt2ImgRequest) -> GenerateParams:
+    fields: dict[str, Any] = {
+        "prompt": req.prompt,
+        "negative_prompt": req.negative_prompt,
+        "model": _model_from(req),
+        "steps": req.steps,
+        "guidance_scale": req.cfg_scale,
+        "seed": req.seed,
+        "width": req.width,
+        "height": req.height,
+        "batch_size": req.batch_size * req.n_iter,
+        "preview": "approx",
+        "attention": False,
+    }
+    sampler = req.sampler_name or req.sampler_index
+    if sampler:
+        fields["sampler"] = sampler
+    if req.scheduler:
+        fields["scheduler"] = req.scheduler
+    if req.eta is not None:
+        fields["eta"] = req.eta
+    try:
+        return GenerateParams.model_validate(fields)
+    except ValidationError as exc:
+        a1111_names = {"guidance_scale": "cfg_scale", "sampler": "sampler_name"}
+        errors = []
+        for e in exc.errors(include_url=False):
+            loc = [a1111_names.get(str(p), p) for p in e["loc"]]
+            if loc == ["batch_size"] and req.n_iter > 1:
+                loc = ["n_iter"]
+            errors.append({"loc": ("body", *loc), "msg": e["msg"], "type": e["type"]})
+        raise RequestValidationError(errors) from None
+
+
+def _submit(user: User, params: GenerateParams) -> str:
+    with session_scope() as s:
+        _, job = create_generation(s, s.merge(user), params)
+        return job.id
+
+
+def _job(job_id: str) -> Job | None:
+    with session_scope() as s:
+        return s.get(Job, job_id)
+
+
+def _b64(job_id: str, name: str) -> str:
+    return base64.b64encode(artifact_path(job_id, name).read_bytes()).decode()
+
+
+@router.post("/txt2img", response_model=Txt2ImgResponse)
+async def txt2img(req: Txt2ImgRequest, user: BasicUser) -> Txt2ImgResponse:
+    params = await run_in_threadpool(to_generate_params, req)
+    job_id = await run_in_threadpool(_submit, user, params)
+    deadline = time.monotonic() + get_settings().job_time_limit_s
+    while True:
+        job = await run_in_threadpool(_job, job_id)
+        if job is not None and job.state in TERMINAL_STATES:
+            break
+        if time.monotonic() > deadline:
+            raise HTTPException(
+                status.HTTP_504_GATEWAY_TIMEOUT, detail=f"job {job_id} still running"
+            )
+        await asyncio.sleep(0.1)
+    if job.state != "succeeded" and not (job.result or {}).get("images"):
+        code = status.HTTP_409_CONFLICT if job.state == "cancelled" else 500
+        raise HTTPException(code, detail=f"generation {job.state}: {job.error or ''}".strip())
+    result = job.result or {}
+    images = [await run_in_threadpool(_b64, job_id, n) for n in result.get("images", [])]
+    info = {
+        "prompt": params.prompt,
+        "all_prompts": [params.prompt] * len(images),
+        "negative_prompt": params.negative_prompt,
+        "all_negative_prompts": [params.negative_prompt] * len(images),
+        "seed": result.get("seed"),
+        "all_seeds": result.get("seeds", []),
+        "subseed": -1,
+        "all_subseeds": [-1] * len(images),
+        "width": result.get("width"),
+        "height": result.get("height"),
+        "sampler_name": result.get("sampler"),
+        "scheduler": result.get("scheduler"),
+        "cfg_scale": params.guidance_scale,
+        "steps": params.steps,
+        "batch_size": req.batch_size,
+        "n_iter": req.n_iter,
+        "sd_model_name": params.model,
+        "sd_model_hash": None,
+        "infotexts": result.get("infotexts", []),
+        "job_timestamp": as_utc(job.created_at).astimezone(UTC).strftime("%Y%m%d%H%M%S")
+        if job.created_at
+        else "",
+        "difflab_job_id": job_id,
+    }
+    return Txt2ImgResponse(
+        images=images if req.send_images else [], parameters=req.model_dump(), info=json.dumps(info)
+    )
+
+
+def _current_job(user_id: int) -> tuple[Job | None, list[JobEvent]]:
+    with session_scope() as s:
+        job = s.scalar(
+            select(Job)
+            .where(
+                Job.owner_id == user_id,
+                Job.kind == "generate",
+                Job.state.in_(("running", "queued")),
+            )
+            .order_by(Job.state.desc(), Job.created_at)  # running before queued
+        )
+        if job is None:
+            return None, []
+        events = list(
+            s.scalars(
+                select(JobEvent)
+                .where(JobEvent.job_id == job.id, JobEvent.type.in_(("progress", "denoise")))
+                .order_by(JobEvent.seq.desc())
+                .limit(10)
+            )
+        )
+        return job, events
+
+
+@router.get("/progress")
+async def progress(user: BasicUser, skip_current_image: bool = False) -> dict[str, Any]:
+    job, events = await run_in_threadpool(_current_job, user.id)
+    idle = {
+        "skipped": False,
+        "interrupted": False,
+        "job": "",
+        "job_count": 0,
+        "job_timestamp": "0",
+        "job_no": 0,
+        "sampling_step": 0,
+        "sampling_steps": 0,
+    }
+    if job is None:
+        return {
+            "progress": 0.0,
+            "eta_relative": 0.0,
+            "state": idle,
+            "current_image": None,
+            "textinfo": None,
+        }
+    prog = next((e.payload for e in events if e.type == "progress"), None)
+    step, total = (prog["done"], prog["total"]) if prog else (0, int(job.params.get("steps", 0)))
+    fraction = job.progress
+    eta = 0.0
+    started = as_utc(job.started_at)
+    if started is not None and fraction > 0:
+        elapsed = time.time() - started.timestamp()
+        eta = max(elapsed / fraction - elapsed, 0.0)
+    image = None
+    if not skip_current_image:
+        last = next((e.payload for e in events if e.type == "denoise"), None)
+        if last and isinstance(last.get("x0"), str):
+            try:
+                image = await run_in_threadpool(_b64, job.id, last["x0"])
+            except HTTPException:
+                image = None
+    state = {
+        **idle,
+        "job": job.id,
+        "job_count": 1,
+        "sampling_step": step,
+        "sampling_steps": total,
+        "interrupted": job.cancel_requested,
+    }
+    return {
+        "progress": fraction,
+        "eta_relative": eta,
+        "state": state,
+        "current_image": image,
+        "textinfo": f"{job.state}",
+    }
+
+
+def _interrupt(user_id: int) -> int:
+    with session_scope() as s:
+        jobs = list(
+            s.scalars(
+                select(Job).where(
+                    Job.owner_id == user_id,
+                    Job.kind == "generate",
+                    Job.state.in_(("running", "queued")),
+                )
+            )
+        )
+        for job in jobs:
+            request_cancel(s, job)
+        return len(jobs)
+
+
+@router.post("/interrupt")
+async def interrupt(user: BasicUser) -> dict[str, Any]:
+    """Stop the user's running generation at its next step (and drop queued ones)."""
+    return {"interrupted": await run_in_threadpool(_interrupt, user.id)}
+
+
+@router.get("/samplers")
+def samplers(user: BasicUser) -> list[dict[str, Any]]:
+    return list_samplers()
+
+
+@router.get("/sd-models")
+def sd_models(user: BasicUser) -> list[dict[str, Any]]:
+    return [
+        {
+            "title": m.name,
+            "model_name": m.name,
+            "hash": None,
+            "sha256": None,
+            "filename": f"{m.name}/model_index.json",
+            "config": None,
+        }
+        for m in list_models(get_settings().models_dir)
+    ]
+
+
+@router.get("/options")
+def options(user: BasicUser) -> dict[str, Any]:
+    models = list_models(get_settings().models_dir)
+    default = next((m.name for m in models if m.default), models[0].name if models else "")
+    return {
+        "sd_model_checkpoint": default,
+        "samples_format": "png",
+        "CLIP_stop_at_last_layers": 1,
+        "eta_ddim": 0.0,
+        "sd_checkpoint_hash": None,
+    }

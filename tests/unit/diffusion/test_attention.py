@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers.models.attention_processor import Attention
+
+from difflab.diffusion.attention import (
+    AttentionRecorder,
+    CrossAttentionTap,
+    install_taps,
+    recording,
+    token_maps,
+)
+from difflab.diffusion.pipeline import StepOutput, generate
+from difflab.diffusion.schedulers import make_scheduler
+
+
+def _generate(pipe: Any, **kw: Any) -> Any:
+    args: dict[str, Any] = {"prompt": "a red circle", "steps": 3, "guidance_scale": 5.0,
+                            "seeds": [4], "width": 32, "height": 32, **kw}  # fmt: skip
+    return generate(pipe, make_scheduler("Euler", pipe.scheduler.config), **args)
+
+
+def test_maps_are_probabilities_over_tokens_for_each_step(tiny_pipe: Any) -> None:
+    steps: list[StepOutput] = []
+    _generate(tiny_pipe, seeds=[4, 5], attention=True, on_step=steps.append)
+    assert len(steps) == 3
+    for s in steps:
+        assert s.attention is not None
+        # (images, tokens = model_max_length, latent h, latent w)
+        assert s.attention.shape == (2, 16, 4, 4)
+        torch.testing.assert_close(s.attention.sum(dim=1), torch.ones(2, 4, 4))
+
+
+def test_recorder_matches_diffusers_attention_scores(tiny_pipe: Any) -> None:
+    """softmax(QK^T * scale), averaged over heads, equals the library's attention probs."""
+    layer = next(
+        m for m in tiny_pipe.unet.modules() if isinstance(m, Attention) and m.is_cross_attention
+    )
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(4, 16, layer.to_q.in_features, generator=g)  # 2 CFG halves x 2 images
+    context = torch.randn(4, 16, layer.to_k.in_features, generator=g)
+    recorder = AttentionRecorder((4, 4), cond=slice(2, 4))
+    recorder.begin_step()
+    with torch.no_grad():
+        recorder.observe(layer, hidden, context)
+        q = layer.head_to_batch_dim(layer.to_q(hidden[2:]))
+        k = layer.head_to_batch_dim(layer.to_k(context[2:]))
+        probs = layer.get_attention_scores(q, k)  # (B * heads, N, T)
+    expected = probs.view(2, layer.heads, 16, 16).mean(1).transpose(1, 2).reshape(2, 16, 4, 4)
+    got = recorder.end_step()
+    assert got is not None
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_recording_does_not_change_the_image(tiny_pipe: Any) -> None:
+    plain = _generate(tiny_pipe, attention=False)
+    recorded = _generate(tiny_pipe, attention=True, on_step=lambda _: None)
+    assert np.array_equal(np.asarray(plain.images[0]), np.asarray(recorded.images[0]))
+    taps = [m for m in tiny_pipe.unet.modules() if isinstance(m, Attention) and m.is_cross_attention]
+    assert taps and all(isinstance(m.processor, CrossAttentionTap) for m in taps)
+    assert install_taps(tiny_pipe.unet) == len(taps)  # idempotent: no tap around a tap
+    assert not any(isinstance(m.processor.inner, CrossAttentionTap) for m in taps)
+
+
+def test_a_recorder_sees_only_its_own_threads_generation(tiny_pipe: Any) -> None:
+    recorder = AttentionRecorder((4, 4), cond=slice(1, 2))
+    with recording(tiny_pipe.unet, recorder):
+        recorder.begin_step()
+        t = threading.Thread(target=_generate, args=(tiny_pipe,), kwargs={"attention": False})
+        t.start()
+        t.join()
+        assert recorder.end_step() is None  # the other thread's U-Net calls were not recorded
+
+
+def test_odd_latent_sizes_map_to_the_unet_grids(tiny_pipe: Any) -> None:
+    steps: list[StepOutput] = []
+    _generate(tiny_pipe, width=72, height=40, attention=True, on_step=steps.append)
+    assert steps[0].attention is not None and steps[0].attention.shape == (1, 16, 5, 9)
+    assert AttentionRecorder((9, 5), slice(0, 1))._grid(15) == (5, 3)
+
+
+def test_token_maps_are_image_sized_and_normalised() -> None:
+    maps = torch.rand(16, 4, 4)
+    heat = token_maps(maps, [1, 2, 3], (32, 48))
+    assert len(heat) == 3
+    assert all(h.shape == (32, 48) and h.dtype == np.uint8 and h.max() == 255 for h in heat)
+    assert token_maps(maps, [], (32, 32)) == []

@@ -1,0 +1,58 @@
+"""lab.cnn end to end on the digits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from difflab.lab import cnn
+from difflab.runtime import MemorySink, RunContext
+
+CTX = RunContext(job_id="test")
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread, and then do not fight other tests for the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_digits_accuracy_filters_and_feature_maps() -> None:
+    sink = MemorySink()
+    result = cnn.run(cnn.Params(epochs=8, artifact_every=3, probe_index=7), sink, CTX)
+    assert result["val_accuracy"] >= 0.9
+    names = set(sink.artifacts)
+    assert {
+        "probe.png",
+        "filters/epoch_00003.png",
+        "filters/final.png",
+        "confusion.json",
+        "feature_maps/epoch_00003/conv1.png",
+        "feature_maps/final/conv2.png",
+    } <= names
+    assert {"grad_norm/features.conv1", "grad_norm/features.conv2", "grad_norm/out"} <= set(
+        sink.of_type("metric")[-1]["values"]
+    )
+
+
+def test_feature_maps_have_one_map_per_kernel() -> None:
+    torch.manual_seed(0)
+    net = cnn.SmallCNN(8, [3, 5], 3, "max", "relu", 0.0, 10)
+    maps = net.feature_maps(torch.rand(1, 1, 8, 8))
+    assert [tuple(m.shape) for m in maps] == [(3, 8, 8), (5, 4, 4)]
+    assert net(torch.rand(4, 1, 8, 8)).shape == (4, 10)
+
+
+def test_inapplicable_and_out_of_range_fields_are_refused() -> None:
+    with pytest.raises(ValidationError, match="hidden_sizes"):
+        cnn.Params.model_validate({"hidden_sizes": [8]})
+    with pytest.raises(ValidationError, match="noise"):
+        cnn.Params.model_validate({"noise": 0.1})
+    with pytest.raises(ValidationError, match="channels"):
+        cnn.Params(channels=[8, 8, 8, 8])
