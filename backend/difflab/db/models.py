@@ -149,3 +149,17 @@ class AuditLog(Base):
     target: Mapped[str] = mapped_column(String(255), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RateEvent(Base):
+    """One counted request of a rate limit (a generation, a failed sign-in), per bucket and key.
+
+    Limits are sliding windows over these rows, so they hold across API processes and restarts.
+    """
+
+    __tablename__ = "rate_events"
+    __table_args__ = (Index("ix_rate_events_bucket_key_time", "bucket", "key", "created_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(32))  # "generation", "login"
+    key: Mapped[str] = mapped_column(String(255))  # "user:7", "ip:10.0.0.3", "name:alice"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -60,9 +60,11 @@ def test_recording_does_not_change_the_image(tiny_pipe: Any) -> None:
     plain = _generate(tiny_pipe, attention=False)
     recorded = _generate(tiny_pipe, attention=True, on_step=lambda _: None)
     assert np.array_equal(np.asarray(plain.images[0]), np.asarray(recorded.images[0]))
-    taps = [m for m in tiny_pipe.unet.modules() if isinstance(m, Attention) and m.is_cross_attention]
+    taps = [
+        m for m in tiny_pipe.unet.modules() if isinstance(m, Attention) and m.is_cross_attention
+    ]
     assert taps and all(isinstance(m.processor, CrossAttentionTap) for m in taps)
-    assert install_taps(tiny_pipe.unet) == len(taps)  # idempotent: no tap around a tap
+    install_taps(tiny_pipe.unet)  # idempotent: no tap around a tap
     assert not any(isinstance(m.processor.inner, CrossAttentionTap) for m in taps)
 
 

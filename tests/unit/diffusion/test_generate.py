@@ -114,7 +114,9 @@ def test_run_writes_the_contract_artifacts_and_events(ctx: RunContext) -> None:
     assert [(p["done"], p["total"]) for p in progress] == [(1, 3), (2, 3), (3, 3)]
     # Each step's previews come before its denoise event.
     order = [e.payload.get("name") or e.type for e in sink.events if e.type != "log"]
-    assert order.index("steps/eps_000.png") < order.index("denoise") < order.index("steps/xt_001.png")
+    assert (
+        order.index("steps/eps_000.png") < order.index("denoise") < order.index("steps/xt_001.png")
+    )
 
     index = json.loads(sink.artifacts["attention/index.json"])
     assert index["tokens"] == ["a", "red", "circle"] and index["steps"] == [0, 1, 2]
@@ -139,7 +141,8 @@ def test_same_params_same_pixels_and_random_seed_is_recorded(ctx: RunContext) ->
     assert 0 <= result["seed"] < 2**32
     run(_params(seed=result["seed"], preview="none", attention=False), second, ctx)
     assert np.array_equal(
-        _pixels(first.artifacts["final/image_0.png"]), _pixels(second.artifacts["final/image_0.png"])
+        _pixels(first.artifacts["final/image_0.png"]),
+        _pixels(second.artifacts["final/image_0.png"]),
     )
     assert not first.of_type("denoise") and not any(n.startswith("steps/") for n in first.artifacts)
 

@@ -33,6 +33,10 @@ def test_list_models_finds_the_tiny_model_with_its_resolution(models_dir: Path) 
     # unet sample_size 8 * VAE factor 8 = 64 native; the range is half to twice that.
     assert (info.resolution.native, info.resolution.min, info.resolution.max) == (64, 32, 128)
     assert info.resolution.multiple == 8
+    assert info.to_public() == {
+        "name": "tiny", "default": False, "scheduler": "DDPMScheduler",
+        "resolution": {"native": 64, "min": 32, "max": 128, "multiple": 8},
+    }  # fmt: skip
 
 
 def test_default_model_house_is_listed_first(copy_model: Callable[[str], Path]) -> None:

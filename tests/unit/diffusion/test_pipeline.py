@@ -39,7 +39,9 @@ def bare(tiny_dir: Path) -> Any:
     return pipe
 
 
-@pytest.mark.parametrize(("sampler", "guidance"), [("DDIM", 5.0), ("Euler a", 7.5), ("DPM++ 2M", 1.0)])
+@pytest.mark.parametrize(
+    ("sampler", "guidance"), [("DDIM", 5.0), ("Euler a", 7.5), ("DPM++ 2M", 1.0)]
+)
 def test_same_pixels_as_diffusers_stable_diffusion_pipeline(
     tiny_pipe: Any, bare: Any, sampler: str, guidance: float
 ) -> None:

@@ -9,7 +9,7 @@ import torch
 from pydantic import ValidationError
 
 from difflab.lab import gan
-from difflab.runtime import MemorySink, RunContext
+from difflab.runtime import JobCancelled, MemorySink, RunContext
 
 CTX = RunContext(job_id="test")
 
@@ -68,3 +68,10 @@ def test_inapplicable_field_is_refused() -> None:
         gan.Params.model_validate({"scaling": "standard"})
     with pytest.raises(ValidationError, match="dataset"):
         gan.Params.model_validate({"dataset": "iris"})
+
+
+def test_cancel_stops_the_loop() -> None:
+    sink = MemorySink()
+    sink.cancel()
+    with pytest.raises(JobCancelled):
+        gan.run(gan.Params(epochs=3), sink, CTX)

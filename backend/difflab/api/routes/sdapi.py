@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from difflab.api.deps import BasicUser
 from difflab.api.generation_service import create_generation
+from difflab.api.ratelimit import BasicGenerationLimit
 from difflab.api.routes.jobs import artifact_path
 from difflab.config import get_settings
 from difflab.db.engine import session_scope
@@ -115,12 +116,19 @@ def _job(job_id: str) -> Job | None:
         return s.get(Job, job_id)
 
 
+def _timestamp(job: Job) -> str:
+    created = as_utc(job.created_at)
+    return created.astimezone(UTC).strftime("%Y%m%d%H%M%S") if created else ""
+
+
 def _b64(job_id: str, name: str) -> str:
     return base64.b64encode(artifact_path(job_id, name).read_bytes()).decode()
 
 
 @router.post("/txt2img", response_model=Txt2ImgResponse)
-async def txt2img(req: Txt2ImgRequest, user: BasicUser) -> Txt2ImgResponse:
+async def txt2img(
+    req: Txt2ImgRequest, user: BasicUser, _limits: BasicGenerationLimit
+) -> Txt2ImgResponse:
     params = await run_in_threadpool(to_generate_params, req)
     job_id = await run_in_threadpool(_submit, user, params)
     deadline = time.monotonic() + get_settings().job_time_limit_s
@@ -158,9 +166,7 @@ async def txt2img(req: Txt2ImgRequest, user: BasicUser) -> Txt2ImgResponse:
         "sd_model_name": params.model,
         "sd_model_hash": None,
         "infotexts": result.get("infotexts", []),
-        "job_timestamp": as_utc(job.created_at).astimezone(UTC).strftime("%Y%m%d%H%M%S")
-        if job.created_at
-        else "",
+        "job_timestamp": _timestamp(job),
         "difflab_job_id": job_id,
     }
     return Txt2ImgResponse(

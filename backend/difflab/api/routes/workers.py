@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
@@ -67,7 +68,9 @@ async def health() -> JSONResponse:
     db = await run_in_threadpool(_database_ok)
     broker = await run_in_threadpool(broker_ok)
     workers = len(await run_in_threadpool(_alive_workers)) if db else 0
-    status = "ok" if db and broker and workers else ("degraded" if db and broker else "down")
+    status: Literal["ok", "degraded", "down"] = (
+        "ok" if db and broker and workers else ("degraded" if db and broker else "down")
+    )
     body = HealthPublic(
         status=status,
         database=db,

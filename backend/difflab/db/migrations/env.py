@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 
 from difflab.db.engine import get_engine
@@ -11,7 +13,7 @@ target_metadata = Base.metadata
 
 
 def run_migrations_online() -> None:
-    connectable = context.config.attributes.get("connection") or get_engine()
+    connectable: Any = context.config.attributes.get("connection") or get_engine()
     if hasattr(connectable, "connect"):
         with connectable.connect() as connection:
             context.configure(

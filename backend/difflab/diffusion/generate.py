@@ -1,0 +1,339 @@
+"""The `generate` job kind: text-to-image with every denoising step stored as it happens.
+
+Artifacts (names as the API contract fixes them):
+  final/image_{i}.png                    the images, with A1111 "parameters" and "difflab" chunks
+  steps/xt_{step:03d}.png, x0_, eps_     previews of x_t, x̂0 and ε (a batch side by side)
+  attention/step_{step:03d}_tok_{tok:02d}.png + attention/index.json   image 0's token maps
+  sweep/scale_{k:02d}.png + sweep/index.json                           the guidance sweep
+Events: `denoise` {step, total, timestep, xt, x0, eps} (artifact names) per previewed step,
+`progress` per U-Net evaluation (sweep runs included).
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from transformers import AutoTokenizer
+
+from difflab.diffusion.attention import token_maps
+from difflab.diffusion.infotext import format_infotext, generation_params, png_with_parameters
+from difflab.diffusion.models import (
+    DEFAULT_MODEL,
+    ModelError,
+    check_model_name,
+    load_pipeline,
+    model_resolution,
+    resolve_model,
+)
+from difflab.diffusion.pipeline import StepOutput, generate, prompt_ids, prompt_tokens
+from difflab.diffusion.previews import (
+    decode_full,
+    latent_rgb_for_model,
+    noise_rgb,
+    png_bytes,
+    to_uint8,
+)
+from difflab.diffusion.schedulers import (
+    DEFAULT_SAMPLER,
+    SamplerName,
+    ScheduleType,
+    effective_schedule,
+    make_scheduler,
+    resolve_sampler,
+    resolve_schedule,
+    takes_eta,
+)
+from difflab.runtime import KindSpec, RunContext, Sink
+
+MAX_SEED = 2**53 - 1  # exact in JSON numbers and JavaScript
+
+
+class InvalidRequest(ValueError):
+    """Parameters that fail a check needing the model (its sizes, its tokenizer); the API
+    answers 422 with loc ["body", field]."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class GenerateParams(BaseModel):
+    """One text-to-image request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field("", max_length=2000, description="What to draw.")
+    negative_prompt: str = Field(
+        "", max_length=2000, description="What to steer away from (the unconditional branch)."
+    )
+    model: str = Field(
+        DEFAULT_MODEL, min_length=1, max_length=100, description="A model directory name."
+    )
+    sampler: SamplerName = Field(
+        DEFAULT_SAMPLER, description="AUTOMATIC1111 sampler name; k-diffusion aliases accepted."
+    )
+    scheduler: ScheduleType = Field(
+        "Automatic", description="A1111 schedule type; Automatic = the sampler's own."
+    )
+    steps: int = Field(25, ge=1, le=150, description="Denoising steps.")
+    guidance_scale: float = Field(7.0, ge=0, le=30, description="Classifier-free guidance w.")
+    seed: int = Field(-1, ge=-1, le=MAX_SEED, description="-1: random; image i uses seed + i.")
+    width: int | None = Field(
+        None, ge=8, le=2048, multiple_of=8, description="Pixels; null = the model's native size."
+    )
+    height: int | None = Field(
+        None, ge=8, le=2048, multiple_of=8, description="Pixels; null = the model's native size."
+    )
+    batch_size: int = Field(1, ge=1, le=16, description="Images generated together.")
+    eta: float = Field(0.0, ge=0, le=1, description="DDIM's eta (0 = deterministic DDIM).")
+    preview: Literal["none", "approx", "full"] = Field(
+        "approx", description="Step previews: none, a linear latent->RGB map, or the VAE."
+    )
+    preview_every: int = Field(1, ge=1, le=150, description="Preview every n-th step.")
+    guidance_sweep: list[Annotated[float, Field(ge=0, le=30)]] | None = Field(
+        None, min_length=1, max_length=8, description="Guidance scales for a same-seed sweep."
+    )
+    attention: bool = Field(True, description="Store per-token cross-attention maps.")
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _sampler_alias(cls, v: Any) -> Any:
+        try:
+            return resolve_sampler(v) if isinstance(v, str) else v
+        except ValueError:
+            return v  # the Literal check then lists the valid names
+
+    @field_validator("scheduler", mode="before")
+    @classmethod
+    def _schedule_case(cls, v: Any) -> Any:
+        try:
+            return resolve_schedule(v) if isinstance(v, str) or v is None else v
+        except ValueError:
+            return v
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, v: str) -> str:
+        return check_model_name(v)
+
+
+@functools.lru_cache(maxsize=16)
+def _tokenizer(path: str, stamp: int) -> Any:
+    return AutoTokenizer.from_pretrained(Path(path) / "tokenizer", local_files_only=True)
+
+
+def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Path, int, int]:
+    """The checks that need the model but not its weights: the model exists, the size is in
+    its range, the prompts fit its text encoder. Returns (model dir, width, height).
+    Cheap enough for an API route to call before enqueueing (tokenizer only, cached)."""
+    try:
+        model_dir = resolve_model(models_dir, params.model)
+        res = model_resolution(model_dir)
+    except ModelError as e:
+        raise InvalidRequest("model", str(e)) from None
+    width, height = params.width or res.native, params.height or res.native
+    for name, value in (("width", width), ("height", height)):
+        try:
+            res.check(name, value)
+        except ValueError as e:
+            raise InvalidRequest(name, str(e)) from None
+    index = model_dir / "tokenizer"
+    tok = _tokenizer(
+        str(model_dir), max((p.stat().st_mtime_ns for p in index.iterdir()), default=0)
+    )
+    for name, text in (("prompt", params.prompt), ("negative_prompt", params.negative_prompt)):
+        try:
+            prompt_ids(tok, text, name)
+        except ValueError as e:
+            raise InvalidRequest(name, str(e)) from None
+    return model_dir, width, height
+
+
+@functools.cache
+def _version() -> str:
+    try:
+        return f"difflab {metadata.version('difflab')}"
+    except metadata.PackageNotFoundError:
+        return "difflab"
+
+
+class _StepWriter:
+    """Turns each watched step into preview artifacts, attention maps and a denoise event."""
+
+    def __init__(
+        self, sink: Sink, params: GenerateParams, size: tuple[int, int],
+        to_rgb: Callable[[torch.Tensor], torch.Tensor] | None,
+    ) -> None:  # fmt: skip
+        self.sink, self.params, self.size, self.to_rgb = sink, params, size, to_rgb
+        self.tokens: list[str] = []
+        self.attention_steps: list[int] = []
+
+    def __call__(self, s: StepOutput) -> None:
+        if self.to_rgb is not None:
+            names: dict[str, str] = {}
+            for key, array in self._previews(s).items():
+                names[key] = self.sink.artifact(
+                    f"steps/{key}_{s.index:03d}.png", png_bytes(array), kind="image",
+                    step=s.index, meta={"view": "image", "series": key, "timestep": s.timestep},
+                )  # fmt: skip
+            self.sink.event(
+                "denoise", {"step": s.index, "total": s.total, "timestep": s.timestep, **names}
+            )
+        if s.attention is not None:
+            positions = list(range(1, len(self.tokens) + 1))  # skip the start token
+            for j, heat in enumerate(token_maps(s.attention[0], positions, self.size)):
+                self.sink.artifact(
+                    f"attention/step_{s.index:03d}_tok_{j:02d}.png", png_bytes(heat),
+                    kind="image", step=s.index,
+                    meta={"view": "image", "series": f"attention/{j}", "token": self.tokens[j]},
+                )  # fmt: skip
+            self.attention_steps.append(s.index)
+
+    def _previews(self, s: StepOutput) -> dict[str, np.ndarray]:
+        """uint8 pictures of x_t, x̂0 and ε, a batch side by side in each."""
+        assert self.to_rgb is not None
+        if self.params.preview == "approx":  # all three at latent size: one conversion
+            both = self.to_rgb(torch.cat([s.xt, s.x0]))
+            strip = to_uint8(torch.cat([both, noise_rgb(s.eps)]))  # (h, 3 * B * w, 3)
+            w = strip.shape[1] // 3
+            return {"xt": strip[:, :w], "x0": strip[:, w : 2 * w], "eps": strip[:, 2 * w :]}
+        decoded = to_uint8(self.to_rgb(torch.cat([s.xt, s.x0])))  # (H, 2 * B * W, 3)
+        w = decoded.shape[1] // 2
+        return {"xt": decoded[:, :w], "x0": decoded[:, w:], "eps": to_uint8(noise_rgb(s.eps))}
+
+    def write_attention_index(self) -> None:
+        if not self.params.attention:
+            return
+        self.sink.artifact(
+            "attention/index.json",
+            {"tokens": self.tokens, "steps": self.attention_steps,
+             "pattern": "attention/step_{step:03d}_tok_{tok:02d}.png",
+             "aggregation": "mean over heads and cross-attention layers, conditional branch, "
+                            "image 0; each map divided by its maximum"},
+            kind="json", meta={"role": "index"},
+        )  # fmt: skip
+
+
+def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
+    """Generate params.batch_size images (and the guidance sweep) and store every step."""
+    model_dir, width, height = check_generate_params(params, ctx.models_dir)
+    pipe = load_pipeline(model_dir, ctx.device)
+    seed = params.seed if params.seed >= 0 else secrets.randbelow(2**32)
+    seeds = [seed + i for i in range(params.batch_size)]
+    schedule = effective_schedule(params.sampler, params.scheduler)
+    sink.log(f"model {params.model}, sampler {params.sampler} ({schedule}), seed {seed}")
+
+    to_rgb: Callable[[torch.Tensor], torch.Tensor] | None = None
+    if params.preview == "approx":
+        to_rgb = latent_rgb_for_model(model_dir, pipe.vae).apply
+    elif params.preview == "full":
+        to_rgb = functools.partial(decode_full, pipe.vae)
+    writer = _StepWriter(sink, params, (height, width), to_rgb)
+    watching = to_rgb is not None or params.attention
+    every = params.preview_every
+
+    scales = list(params.guidance_sweep or [])
+    runs = 1 + len(scales)
+    offset = [0]  # U-Net evaluations done by earlier runs (progress across the sweep)
+
+    def progress(done: int, total: int) -> None:
+        sink.progress(offset[0] + done, total * runs)
+
+    def one_run(guidance: float, run_seeds: list[int], observe: bool) -> Any:
+        scheduler = make_scheduler(
+            params.sampler, pipe.scheduler.config, schedule=schedule, seeds=run_seeds
+        )
+        out = generate(
+            pipe,
+            scheduler,
+            prompt=params.prompt, negative_prompt=params.negative_prompt, steps=params.steps,
+            guidance_scale=guidance, seeds=run_seeds, width=width, height=height, eta=params.eta,
+            watch=lambda i, total: i % every == 0 or i == total - 1,
+            on_step=writer if observe else None, attention=observe and params.attention,
+            check=sink.check, progress=progress,
+        )  # fmt: skip
+        offset[0] += out.steps
+        return out
+
+    def infotext(i: int, s: int, guidance: float, batch: int) -> str:
+        return format_infotext(
+            params.prompt, params.negative_prompt,
+            generation_params(
+                steps=params.steps, sampler=params.sampler, schedule=schedule,
+                cfg_scale=guidance, seed=s, width=width, height=height, model=params.model,
+                eta=params.eta if takes_eta(params.sampler) else None,
+                batch_size=batch, batch_pos=i, version=_version(),
+            ),
+        )  # fmt: skip
+
+    def meta(s: int, guidance: float) -> dict[str, Any]:
+        return {**params.model_dump(), "seed": s, "guidance_scale": guidance,
+                "width": width, "height": height, "scheduler": schedule}  # fmt: skip
+
+    writer.tokens = prompt_tokens(pipe.tokenizer, params.prompt)
+    try:
+        out = one_run(params.guidance_scale, seeds, watching)
+    finally:  # a cancelled run keeps its attention maps findable
+        writer.write_attention_index()
+
+    names, texts = [], []
+    for i, (image, s) in enumerate(zip(out.images, seeds, strict=True)):
+        text = infotext(i, s, params.guidance_scale, params.batch_size)
+        names.append(
+            sink.artifact(
+                f"final/image_{i}.png",
+                png_with_parameters(image, text, meta(s, params.guidance_scale)),
+                kind="image",
+                meta={"view": "image", "seed": s, "infotext": text},
+            )  # fmt: skip
+        )
+        texts.append(text)
+
+    sweep_names = []
+    for k, scale in enumerate(scales):
+        sweep = one_run(scale, [seed], False)
+        sweep_names.append(
+            sink.artifact(
+                f"sweep/scale_{k:02d}.png",
+                png_with_parameters(
+                    sweep.images[0], infotext(0, seed, scale, 1), meta(seed, scale)
+                ),
+                kind="image",
+                meta={"view": "image", "guidance_scale": scale, "seed": seed},
+            )  # fmt: skip
+        )
+    if scales:
+        sink.artifact(
+            "sweep/index.json", {"scales": scales, "images": sweep_names, "seed": seed},
+            kind="json", meta={"role": "index"},
+        )  # fmt: skip
+
+    return {
+        "images": names, "seed": seed, "seeds": seeds, "infotexts": texts,
+        "model": params.model, "sampler": params.sampler, "scheduler": schedule,
+        "width": width, "height": height, "steps": out.steps, "sweep": sweep_names,
+    }  # fmt: skip
+
+
+SPEC = KindSpec(
+    name="generate",
+    params=GenerateParams,
+    run=run,
+    queue="gpu",
+    admin_only=False,
+    title="Generate images",
+    description="Text-to-image with a diffusers model: every denoising step previewed, "
+    "per-token attention maps, predicted noise and an optional guidance sweep.",
+    category="generation",
+    time_limit_s=1800,
+)
+
+__all__ = ["SPEC", "GenerateParams", "InvalidRequest", "check_generate_params", "run"]

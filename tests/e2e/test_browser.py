@@ -1,0 +1,108 @@
+"""What a person does in the browser, against a real server and worker."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.e2e.conftest import shot, sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+def test_sign_in_shows_errors_plainly_then_enters(page) -> None:
+    page.goto("/studio")
+    page.get_by_test_id("login-username").wait_for()  # sent to sign in first
+    shot(page, "login")
+    page.get_by_test_id("login-username").fill("admin")
+    page.get_by_test_id("login-password").fill("not-the-password")
+    page.get_by_test_id("login-submit").click()
+    assert "wrong username or password" in page.get_by_test_id("login-error").inner_text()
+    sign_in(page)
+    assert page.get_by_test_id("prompt").is_visible()
+
+
+def test_generate_streams_frames_then_the_image_and_replays(page) -> None:
+    sign_in(page)
+    page.get_by_test_id("prompt").fill("a red circle on the left")
+    page.get_by_test_id("steps").fill("6")
+    page.get_by_test_id("generate").click()
+    strip = page.get_by_test_id("frame-strip")
+    strip.get_by_test_id("frame").first.wait_for()
+    # frames arrive while the job runs, before the final image exists
+    frames_before_final = strip.get_by_test_id("frame").count()
+    page.get_by_test_id("final-image").wait_for(timeout=120_000)
+    assert frames_before_final >= 1
+    assert strip.get_by_test_id("frame").count() == 6
+    shot(page, "studio")
+    scrubber = page.get_by_test_id("scrubber")
+    scrubber.fill("0")
+    first = page.get_by_test_id("replay-x0").get_attribute("src") or ""
+    scrubber.fill("5")
+    last = page.get_by_test_id("replay-x0").get_attribute("src") or ""
+    assert re.search(r"x0_000\.png$", first) and re.search(r"x0_005\.png$", last)
+    assert page.get_by_test_id("gallery").get_by_test_id("gallery-item").count() >= 1
+
+
+def test_a_script_prompt_is_shown_as_text(page) -> None:
+    sign_in(page)
+    hostile = "<script>"  # the tiny test model reads 16 tokens; this fits
+    page.get_by_test_id("prompt").fill(hostile)
+    page.get_by_test_id("steps").fill("2")
+    page.get_by_test_id("generate").click()
+    page.get_by_test_id("prompt-text").first.wait_for(timeout=120_000)
+    shown = page.get_by_test_id("prompt-text").first.inner_text()
+    assert hostile in shown  # rendered as text: an HTML tag would not show its brackets
+
+
+def test_admin_launches_training_and_the_curve_grows(page) -> None:
+    sign_in(page)
+    page.get_by_test_id("nav-admin").click()
+    page.get_by_test_id("launch-kind").select_option("sleep")
+    form = page.get_by_test_id("launch-form")
+    form.locator("[name=steps]").fill("40")
+    form.locator("[name=step_seconds]").fill("0.15")
+    shot(page, "admin")
+    page.get_by_test_id("launch-submit").click()
+    page.get_by_test_id("launched").locator("a").click()
+    chart = page.get_by_test_id("run-chart")
+    chart.wait_for()
+
+    def points() -> int:
+        summary = page.get_by_test_id("metric-summary")
+        if summary.count() == 0:
+            return 0
+        found = re.search(r"n=(\d+)", summary.inner_text())
+        return int(found.group(1)) if found else 0
+
+    deadline = time.monotonic() + 60
+    seen = []
+    while time.monotonic() < deadline:
+        seen.append(points())
+        if len(set(v for v in seen if v > 0)) >= 3:
+            break
+        time.sleep(0.5)
+    growing = sorted(set(v for v in seen if v > 0))
+    assert len(growing) >= 3, seen  # the curve gained points while the job ran
+    shot(page, "training")
+
+
+def test_learn_page_shows_the_forward_process(page) -> None:
+    sign_in(page)
+    page.get_by_test_id("nav-learn").click()
+    page.get_by_test_id("pipeline").wait_for()
+    page.get_by_test_id("forward-t").wait_for()
+    shot(page, "learn")
+
+
+def test_language_switch_is_remembered(page) -> None:
+    sign_in(page)
+    switch = page.get_by_test_id("lang-switch")
+    before = page.get_by_test_id("nav-studio").inner_text()
+    switch.select_option("zh-CN")
+    after = page.get_by_test_id("nav-studio").inner_text()
+    assert after != before
+    page.reload()
+    assert page.get_by_test_id("nav-studio").inner_text() == after
