@@ -1,8 +1,15 @@
-"""Accounts: argon2 password hashes, API keys (stored hashed, shown once), browser sessions."""
+"""Accounts: argon2 password hashes, API keys (stored hashed, shown once), browser sessions.
+
+Nothing that signs someone in is stored in the clear: passwords as argon2id hashes, API keys
+as SHA-256 digests (a key is 256 random bits, so a fast digest suffices; the plain key is
+shown once, at creation), browser session tokens as HMAC-SHA256 digests keyed by
+DIFFLAB_SECRET_KEY, so changing the secret key signs every browser out.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 from typing import Literal
@@ -12,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from difflab.config import get_settings
 from difflab.db.models import ApiKey, AuditLog, User, WebSession, utcnow
 
 Role = Literal["admin", "user"]
@@ -32,6 +40,11 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _session_digest(token: str) -> str:
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
 def create_user(session: Session, username: str, password: str, role: Role = "user") -> User:
@@ -82,7 +95,7 @@ def create_web_session(session: Session, user: User, days: int) -> tuple[str, We
     token = secrets.token_urlsafe(32)
     row = WebSession(
         user_id=user.id,
-        token_hash=_sha256(token),
+        token_hash=_session_digest(token),
         csrf_token=secrets.token_urlsafe(24),
         expires_at=utcnow() + timedelta(days=days),
     )
@@ -92,7 +105,7 @@ def create_web_session(session: Session, user: User, days: int) -> tuple[str, We
 
 
 def web_session_for_token(session: Session, token: str) -> WebSession | None:
-    row = session.scalar(select(WebSession).where(WebSession.token_hash == _sha256(token)))
+    row = session.scalar(select(WebSession).where(WebSession.token_hash == _session_digest(token)))
     if row is None:
         return None
     expires = (
@@ -105,7 +118,59 @@ def web_session_for_token(session: Session, token: str) -> WebSession | None:
 
 
 def delete_web_session(session: Session, token: str) -> None:
-    session.execute(delete(WebSession).where(WebSession.token_hash == _sha256(token)))
+    session.execute(delete(WebSession).where(WebSession.token_hash == _session_digest(token)))
+
+
+def list_api_keys(session: Session, user: User) -> list[ApiKey]:
+    return list(
+        session.scalars(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id))
+    )
+
+
+def revoke_api_key(session: Session, user: User, key_id: int) -> ApiKey | None:
+    """Delete one of the user's keys; None if they have no key with that id."""
+    row = session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id))
+    if row is not None:
+        session.delete(row)
+        session.flush()
+    return row
+
+
+class LastAdmin(ValueError):
+    """The change would leave no active admin."""
+
+
+def _active_admins(session: Session) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == "admin", User.is_active.is_(True))
+        )
+        or 0
+    )
+
+
+def update_user(
+    session: Session, user: User, *, role: Role | None = None, is_active: bool | None = None
+) -> User:
+    """Change a user's role or active flag. Deactivating signs them out of every browser.
+
+    Refuses (LastAdmin) a change that would leave no active admin, so nobody can lock the
+    service out of its own administration.
+    """
+    demoted = role is not None and role != "admin" and user.role == "admin"
+    deactivated = is_active is False and user.is_active and user.role == "admin"
+    if (demoted or deactivated) and _active_admins(session) <= 1:
+        raise LastAdmin(f"{user.username!r} is the last active admin")
+    if role is not None:
+        user.role = role
+    if is_active is not None:
+        user.is_active = is_active
+        if not is_active:
+            session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    session.flush()
+    return user
 
 
 def ensure_admin(session: Session, username: str, password: str) -> str | None:

@@ -17,39 +17,94 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DIFFLAB_", env_file=None, extra="ignore")
 
     mode: Literal["development", "production"] = Field(
-        "development", description="production refuses placeholder secrets and hides the docs"
+        default="development",
+        description="production refuses placeholder secrets and hides the docs",
     )
-    data_dir: Path = Field(Path("var"), description="SQLite file, artifacts, checkpoints")
-    models_dir: Path = Field(Path("models"), description="diffusers model directories")
-    database_url: str = Field("", description="empty: sqlite file in data_dir")
-    broker_url: str = Field("", description="empty: kombu SQLAlchemy transport on a sqlite file")
-    secret_key: str = Field(DEFAULT_SECRET, description="signs sessions; set it in production")
-    admin_user: str = Field("admin", description="first admin, created when no user exists")
-    admin_password: str = Field("", description="empty: a random one is printed once")
-    host: str = "127.0.0.1"
-    port: int = 8000
-    cors_origins: list[str] = Field(default_factory=list)
-    frontend_dist: Path = Field(Path("frontend/dist"), description="built frontend served at /")
+    data_dir: Path = Field(default=Path("var"), description="SQLite file, artifacts, checkpoints")
+    models_dir: Path = Field(default=Path("models"), description="diffusers model directories")
+    database_url: str = Field(default="", description="empty: sqlite file in data_dir")
+    broker_url: str = Field(
+        default="", description="empty: kombu SQLAlchemy transport on a sqlite file"
+    )
+    secret_key: str = Field(
+        default=DEFAULT_SECRET,
+        description="keys the digests of browser session tokens; changing it signs everyone out; "
+        "set it in production",
+    )
+    admin_user: str = Field(default="admin", description="first admin, created when no user exists")
+    admin_password: str = Field(default="", description="empty: a random one is printed once")
+    host: str = Field(
+        default="127.0.0.1", description="address to bind; beyond loopback needs a real secret key"
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="port to listen on")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="browser origins allowed to call the API with credentials; empty: CORS off",
+    )
+    frontend_dist: Path = Field(
+        default=Path("frontend/dist"), description="built frontend served at /"
+    )
 
     # jobs
-    heartbeat_s: float = Field(5.0, gt=0, description="how often a running job beats")
-    stale_after_s: float = Field(60.0, gt=0, description="a running job silent this long is dead")
-    requeue_after_s: float = Field(120.0, gt=0, description="queued this long: publish again")
-    reconcile_every_s: float = Field(10.0, gt=0, description="reconciler period in the API")
-    max_attempts: int = Field(3, ge=1, le=20)
-    job_time_limit_s: int = Field(6 * 3600, description="hard limit of one job attempt")
-    event_poll_s: float = Field(0.1, gt=0, description="SSE poll period for new events")
+    heartbeat_s: float = Field(default=5.0, gt=0, description="how often a running job beats")
+    stale_after_s: float = Field(
+        default=60.0, gt=0, description="a running job silent this long is dead"
+    )
+    requeue_after_s: float = Field(
+        default=120.0, gt=0, description="queued this long: publish again"
+    )
+    reconcile_every_s: float = Field(default=10.0, gt=0, description="reconciler period in the API")
+    max_attempts: int = Field(
+        default=3, ge=1, le=20, description="runs of a job whose worker died before it fails"
+    )
+    job_time_limit_s: int = Field(
+        default=6 * 3600, ge=1, description="hard limit of one job attempt"
+    )
+    event_poll_s: float = Field(default=0.1, gt=0, description="SSE poll period for new events")
 
     # limits
-    max_body_bytes: int = 1_000_000
-    max_prompt_chars: int = 1000
-    max_queued_per_user: int = 50
-    session_days: int = 14
+    max_body_bytes: int = Field(
+        default=1_000_000, ge=1024, description="largest request body accepted (413 past it)"
+    )
+    max_prompt_chars: int = Field(
+        default=1000, ge=1, le=100_000, description="longest prompt (or negative prompt) accepted"
+    )
+    max_queued_per_user: int = Field(
+        default=50, ge=1, description="queued jobs one user may have waiting (429 past it)"
+    )
+    session_days: int = Field(default=14, ge=1, le=365, description="lifetime of a browser session")
+    generation_rate: int = Field(
+        default=30,
+        ge=1,
+        description="generation requests per user per generation_window_s (429 past it)",
+    )
+    generation_window_s: float = Field(
+        default=60.0, gt=0, description="the sliding window of the generation rate limit"
+    )
+    login_max_failures: int = Field(
+        default=10,
+        ge=1,
+        description="failed sign-ins per username, and per client address, in login_window_s "
+        "before further attempts get 429",
+    )
+    login_window_s: float = Field(
+        default=900.0, gt=0, description="the sliding window of the sign-in failure limit"
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
         if self.mode == "production" and self.secret_key in PLACEHOLDER_SECRETS:
             raise ValueError("DIFFLAB_SECRET_KEY must be set to a real secret in production mode")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_wildcard_cors(self) -> Settings:
+        # credentials (the session cookie) are allowed cross-origin only for listed origins
+        if any(o.strip() in {"*", "null"} for o in self.cors_origins):
+            raise ValueError(
+                "DIFFLAB_CORS_ORIGINS: list the origins (https://app.example.org); "
+                "'*' and 'null' are refused because the API allows credentials"
+            )
         return self
 
     @property

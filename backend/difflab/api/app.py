@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
+from difflab.api.deps import CurrentUser
+from difflab.api.middleware import BodyLimit, SameOrigin, SecurityHeaders
 from difflab.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 # route modules mounted under /api/v1; each exposes `router`
-API_ROUTES = ("auth", "users", "jobs", "workers")
+API_ROUTES = ("auth", "users", "jobs", "workers", "audit")
 # optional feature routes (mounted when the module exists)
 FEATURE_ROUTES = ("generations", "datasets", "learn")
 
@@ -62,25 +65,19 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
         redoc_url=None,
         openapi_url=None if production else "/openapi.json",
     )
-    if settings.cors_origins:
+    # Starlette runs the middleware added last first: body cap, then same-origin, then CORS.
+    if settings.cors_origins:  # listed origins only: Settings refuses "*"
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials=True,
-            allow_methods=["*"],
-            allow_headers=["*"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-csrf-token", "last-event-id"],
+            expose_headers=["retry-after"],
         )
-
-    @app.middleware("http")
-    async def body_limit(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse(
-                {"detail": f"request body over {settings.max_body_bytes} bytes"}, 413
-            )
-        return await call_next(request)
+    app.add_middleware(SameOrigin, allowed_origins=settings.cors_origins)
+    app.add_middleware(SecurityHeaders, hsts=production)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(OperationalError)
     async def database_down(_: Request, exc: OperationalError) -> JSONResponse:
@@ -91,6 +88,8 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
 
     for router in _routers():
         app.include_router(router, prefix="/api/v1")
+    if production:
+        mount_private_docs(app)
     try:
         from difflab.api.routes.sdapi import router as sdapi_router
     except ModuleNotFoundError as exc:
@@ -100,6 +99,18 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
         app.include_router(sdapi_router)
     mount_frontend(app, settings.frontend_dist)
     return app
+
+
+def mount_private_docs(app: FastAPI) -> None:
+    """Production: the OpenAPI document and Swagger UI only for a signed-in user (401 else)."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_document(user: CurrentUser) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(user: CurrentUser) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API")
 
 
 def mount_frontend(app: FastAPI, dist: Path) -> None:

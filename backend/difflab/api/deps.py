@@ -1,4 +1,12 @@
-"""Typed dependencies: the database session and the signed-in user."""
+"""Typed dependencies: the database session and the signed-in user.
+
+Three ways to sign in, each where it belongs:
+- an API key as `Authorization: Bearer dl_...` (REST clients, the CLI);
+- the browser session cookie (httpOnly, SameSite=strict); every state-changing request made
+  with it must also carry the session's CSRF token in `X-CSRF-Token`;
+- HTTP Basic, on the AUTOMATIC1111-compatible routes only (`BasicUser`), as A1111's
+  --api-auth does; failed attempts count toward the sign-in limit like failed logins.
+"""
 
 from __future__ import annotations
 
@@ -53,22 +61,45 @@ def _user_from_request(request: Request, session: Session, allow_basic: bool) ->
             username, _, password = base64.b64decode(value).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise _unauthorized("malformed basic credentials", basic=True) from None
-        user = authenticate(session, username, password)
-        if user is None:
-            raise _unauthorized("invalid credentials", basic=True)
-        return user
+        return _basic_user(request, session, username, password)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         web = web_session_for_token(session, token)
         if web is None:
             return None
-        if request.method not in SAFE_METHODS:
-            sent = request.headers.get(CSRF_HEADER, "")
-            if not sent or not secrets.compare_digest(sent, web.csrf_token):
-                raise HTTPException(status.HTTP_403_FORBIDDEN, detail="missing or wrong CSRF token")
+        check_csrf(request, web.csrf_token)
         user = session.get(User, web.user_id)
         return user if user is not None and user.is_active else None
     return None
+
+
+def _basic_user(request: Request, session: Session, username: str, password: str) -> User:
+    from difflab.api.ratelimit import (
+        client_address,
+        login_throttled,
+        login_wait,
+        record_login_failure,
+    )
+
+    address = client_address(request)
+    wait = login_wait(session, username, address)
+    if wait:
+        raise login_throttled(wait)
+    user = authenticate(session, username, password)
+    if user is None:
+        record_login_failure(session, username, address)
+        session.commit()  # the failure counts although the request ends in an error
+        raise _unauthorized("invalid credentials", basic=True)
+    return user
+
+
+def check_csrf(request: Request, csrf_token: str) -> None:
+    """A cookie-authenticated state change must echo the session's CSRF token."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not sent or not secrets.compare_digest(sent.encode(), csrf_token.encode()):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="missing or wrong CSRF token")
 
 
 def _resolve(request: Request, session: Session, allow_basic: bool) -> User | None:

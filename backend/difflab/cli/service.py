@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import subprocess
@@ -31,21 +32,37 @@ def _prepare() -> str | None:
         return ensure_admin(s, settings.admin_user, settings.admin_password)
 
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+WEAK_ADMIN_PASSWORDS = {"admin", "password", "changeme", "change-me", "difflab", "secret"}
+MIN_EXPOSED_PASSWORD = 12
+
+
+def is_loopback(host: str) -> bool:
+    """Only "localhost" and loopback addresses (127.0.0.0/8, ::1) count; names are not resolved."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # any other name may resolve to any address
 
 
 def exposure_refusal(host: str, settings: Settings) -> str | None:
-    """Binding beyond this machine needs a real secret key and a chosen admin password."""
-    if host in LOOPBACK or host.startswith("127."):
+    """Binding beyond this machine needs a real secret key and a chosen, strong admin password."""
+    if is_loopback(host):
         return None
-    missing = []
+    problems = []
     if settings.secret_key in PLACEHOLDER_SECRETS:
-        missing.append("DIFFLAB_SECRET_KEY")
-    if not settings.admin_password:
-        missing.append("DIFFLAB_ADMIN_PASSWORD")
-    if missing:
-        need = " and ".join(missing)
-        return f"refusing to listen on {host}: set {need} first (or bind 127.0.0.1)"
+        problems.append("set DIFFLAB_SECRET_KEY to a real secret")
+    password = settings.admin_password
+    if not password:
+        problems.append("set DIFFLAB_ADMIN_PASSWORD")
+    elif password.lower() in WEAK_ADMIN_PASSWORDS or len(password) < MIN_EXPOSED_PASSWORD:
+        problems.append(
+            f"choose a DIFFLAB_ADMIN_PASSWORD of at least {MIN_EXPOSED_PASSWORD} characters"
+            " that is not a default"
+        )
+    if problems:
+        return f"refusing to listen on {host}: {'; '.join(problems)} (or bind 127.0.0.1)"
     return None
 
 

@@ -33,7 +33,13 @@ from difflab.diffusion.models import (
     model_resolution,
     resolve_model,
 )
-from difflab.diffusion.pipeline import StepOutput, generate, prompt_ids, prompt_tokens
+from difflab.diffusion.pipeline import (
+    StepOutput,
+    encode_text,
+    generate,
+    prompt_ids,
+    prompt_tokens,
+)
 from difflab.diffusion.previews import (
     decode_full,
     latent_rgb_for_model,
@@ -222,6 +228,21 @@ class _StepWriter:
         )  # fmt: skip
 
 
+def _text_artifact(sink: Sink, pipe: Any, prompt: str) -> None:
+    """What the text encoder made of the prompt: tokens, ids and the norm of each token's
+    final hidden state (the conditioning the U-Net's cross-attention reads)."""
+    ids = prompt_ids(pipe.tokenizer, prompt)
+    states = encode_text(pipe, prompt, "prompt")[0, : len(ids)]  # (tokens, D)
+    decode = pipe.tokenizer.decode
+    sink.artifact(
+        "text/tokens.json",
+        {"tokens": [decode([i]).strip() or "?" for i in ids], "ids": ids,
+         "norms": [round(float(n), 4) for n in states.norm(dim=-1)],
+         "hidden_size": int(states.shape[-1])},
+        kind="json", meta={"view": "tokens"},
+    )  # fmt: skip
+
+
 def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     """Generate params.batch_size images (and the guidance sweep) and store every step."""
     model_dir, width, height = check_generate_params(params, ctx.models_dir)
@@ -279,6 +300,7 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 "width": width, "height": height, "scheduler": schedule}  # fmt: skip
 
     writer.tokens = prompt_tokens(pipe.tokenizer, params.prompt)
+    _text_artifact(sink, pipe, params.prompt)
     try:
         out = one_run(params.guidance_scale, seeds, watching)
     finally:  # a cancelled run keeps its attention maps findable

@@ -22,9 +22,12 @@ QUEUES = ("gpu", "cpu")
 def celery_config(broker_url: str, job_time_limit_s: int) -> dict[str, Any]:
     conf: dict[str, Any] = {
         "broker_url": broker_url,
+        # json only: a message in any other format (pickle above all) is refused unread
         "task_serializer": "json",
         "result_serializer": "json",
+        "event_serializer": "json",
         "accept_content": ["json"],
+        "result_accept_content": ["json"],
         "task_ignore_result": True,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,

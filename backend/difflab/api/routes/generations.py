@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from difflab.api.deps import CurrentUser, SessionDep
@@ -16,6 +17,7 @@ from difflab.api.generation_service import (
     created_public,
     generation_public,
 )
+from difflab.api.ratelimit import GenerationLimit
 from difflab.api.schemas import ListPublic
 from difflab.config import get_settings
 from difflab.db.models import Generation
@@ -26,8 +28,39 @@ from difflab.diffusion.schedulers import list_samplers
 router = APIRouter(tags=["generations"])
 
 
+class SamplerPublic(BaseModel):
+    name: str
+    aliases: list[str]
+    options: dict[str, Any]
+
+
+class ResolutionPublic(BaseModel):
+    native: int
+    min: int
+    max: int
+    multiple: int
+
+
+class ModelPublic(BaseModel):
+    name: str
+    default: bool
+    scheduler: str
+    resolution: ResolutionPublic
+
+
+class SchedulePublic(BaseModel):
+    num_train_timesteps: int
+    beta_schedule: str
+    prediction_type: str
+    betas: list[float]
+    alphas_cumprod: list[float]
+    snr: list[float]
+
+
 @router.post("/generations", response_model=GenerationCreated, status_code=status.HTTP_202_ACCEPTED)
-def create(body: GenerateParams, session: SessionDep, user: CurrentUser) -> GenerationCreated:
+def create(
+    body: GenerateParams, session: SessionDep, user: CurrentUser, _limits: GenerationLimit
+) -> GenerationCreated:
     """Queue a text-to-image job; follow it at /api/v1/jobs/{job.id}/events."""
     gen, job = create_generation(session, user, body)
     return created_public(session, gen, job)
@@ -59,7 +92,7 @@ def get_generation(generation_id: str, session: SessionDep, user: CurrentUser) -
     return generation_public(session, gen)
 
 
-@router.get("/samplers")
+@router.get("/samplers", response_model=list[SamplerPublic])
 def samplers(user: CurrentUser) -> list[dict[str, Any]]:
     """The samplers (diffusers schedulers under AUTOMATIC1111's names)."""
     return list_samplers()
@@ -85,7 +118,7 @@ def _models() -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/models")
+@router.get("/models", response_model=list[ModelPublic])
 async def models(user: CurrentUser) -> list[dict[str, Any]]:
     """Model directories found in the models dir (safetensors diffusers pipelines)."""
     return await run_in_threadpool(_models)
@@ -112,6 +145,6 @@ def noise_schedule(name: str) -> dict[str, Any]:
     }
 
 
-@router.get("/models/{name}/schedule")
+@router.get("/models/{name}/schedule", response_model=SchedulePublic)
 async def schedule(name: str, user: CurrentUser) -> dict[str, Any]:
     return await run_in_threadpool(noise_schedule, name)

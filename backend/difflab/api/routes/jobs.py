@@ -1,9 +1,15 @@
-"""Jobs: kinds, submit, list, show, cancel, retry, events (SSE or JSON) and artifacts."""
+"""Jobs: kinds, submit, list, show, cancel, retry, delete, events (SSE or JSON) and artifacts.
+
+Users see, cancel, retry and delete their own jobs; admins everyone's (audited when the job
+is someone else's). Anyone else's job answers 404, so job ids do not leak. Launching a
+training or evaluation kind needs an admin.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +23,7 @@ from sse_starlette.sse import EventSourceResponse
 from difflab.accounts import audit
 from difflab.api.deps import CurrentUser, SessionDep
 from difflab.api.presenters import event_public, job_public, visible_job
+from difflab.api.ratelimit import check_prompts, limit_generation
 from difflab.api.schemas import (
     EventPublic,
     JobCreate,
@@ -32,7 +39,7 @@ from difflab.db.models import TERMINAL_STATES, Job, User
 from difflab.jobs.events import events_after
 from difflab.jobs.lifecycle import request_cancel
 from difflab.jobs.registry import all_kinds
-from difflab.runtime import check_artifact_name, mime_type
+from difflab.runtime import KindSpec, check_artifact_name, mime_type
 
 router = APIRouter(tags=["jobs"])
 
@@ -53,9 +60,22 @@ def list_kinds(user: CurrentUser) -> list[JobKindPublic]:
     ]
 
 
+def _generation_limits(session: SessionDep, user: User, spec: KindSpec, params: dict) -> None:
+    """Generation kinds get the same prompt cap and rate limit here as on /generations."""
+    if spec.category == "generation":
+        check_prompts(params, ("body", "params"), get_settings().max_prompt_chars)
+        limit_generation(session, user)
+
+
+def _audit_if_others(session: SessionDep, user: User, job: Job, action: str) -> None:
+    if user.role == "admin" and job.owner_id != user.id:
+        audit(session, user, action, job.id, kind=job.kind, owner_id=job.owner_id)
+
+
 @router.post("/jobs", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED)
 def create_job(body: JobCreate, session: SessionDep, user: CurrentUser) -> JobPublic:
     spec = kind_for(user, body.kind)
+    _generation_limits(session, user, spec, body.params)
     params = validate_params(spec, body.params)
     job, created = submit(session, user, spec, params, body.idempotency_key)
     if created and spec.admin_only:
@@ -97,8 +117,35 @@ def get_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic:
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobPublic)
 def cancel_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic:
-    job = request_cancel(session, visible_job(session, job_id, user))
+    job = visible_job(session, job_id, user)
+    if job.state not in TERMINAL_STATES:
+        _audit_if_others(session, user, job, "job.cancel")
+    job = request_cancel(session, job)
+    session.commit()
     return job_public(session, job)
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "no such job"}, 409: {"description": "job not ended"}},
+)
+def delete_job(job_id: str, session: SessionDep, user: CurrentUser) -> None:
+    """Delete an ended job with its events, artifacts, checkpoints and generation record."""
+    job = visible_job(session, job_id, user)
+    if job.state not in TERMINAL_STATES:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"job is {job.state}; cancel it before deleting it"
+        )
+    _audit_if_others(session, user, job, "job.delete")
+    session.delete(job)  # events and the generation row go with it (ON DELETE CASCADE)
+    session.commit()
+    settings = get_settings()
+    for root in (settings.artifacts_dir, settings.jobs_dir):
+        base = root.resolve()
+        target = (base / job_id).resolve()
+        if target.parent == base and target.is_dir():  # job ids are uuids: one plain segment
+            shutil.rmtree(target, ignore_errors=True)
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED)
@@ -109,6 +156,7 @@ def retry_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic:
             status.HTTP_409_CONFLICT, detail=f"job is {old.state}; only ended jobs can be retried"
         )
     spec = kind_for(user, old.kind)
+    _generation_limits(session, user, spec, dict(old.params))
     job, _ = submit(session, user, spec, validate_params(spec, dict(old.params)))
     return job_public(session, job)
 

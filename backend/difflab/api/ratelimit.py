@@ -1,0 +1,203 @@
+"""Per-user and per-address rate limits: sliding windows over rows of `rate_events`.
+
+A limit allows `limit` counted requests per key in any window of `window_s` seconds. With
+the counted times t_1 <= ... <= t_n inside the window (now - window_s, now], a new request is
+refused while n >= limit; it may come back once enough of them have left the window, that
+is after t_(n - limit + 1) + window_s - now seconds (the Retry-After of the 429).
+
+Rows live in the database, so the limits hold across API processes and restarts. Check and
+record run in one transaction; on PostgreSQL an advisory lock per (bucket, key) makes two
+concurrent requests for the same key take turns (SQLite's BEGIN IMMEDIATE already does).
+
+Generation requests are limited per user (`GenerationLimit` for routes signed in by cookie or
+API key, `BasicGenerationLimit` for the AUTOMATIC1111-compatible routes); those dependencies
+also refuse an over-long prompt before anything tokenizes it. Failed sign-ins are limited per
+username and per client address (`login_wait`, `record_login_failure`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import Session
+
+from difflab.api.deps import BasicUser, CurrentUser, SessionDep
+from difflab.config import Settings, get_settings
+from difflab.db.models import RateEvent, User, utcnow
+from difflab.jobs.lifecycle import as_utc
+
+PROMPT_FIELDS = ("prompt", "negative_prompt")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `limit` counted requests per key in any `window_s` seconds."""
+
+    bucket: str
+    limit: int
+    window_s: float
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after_s: int, detail: str) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+        self.detail = detail
+
+
+def too_many(retry_after_s: int, detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=detail,
+        headers={"Retry-After": str(max(1, retry_after_s))},
+    )
+
+
+def _lock(session: Session, bucket: str, key: str) -> None:
+    """Serialize check-and-record per key on PostgreSQL (SQLite holds the write lock already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"{bucket}\0{key}".encode()).digest()
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:k)"),
+            {"k": int.from_bytes(digest[:8], "big", signed=True)},
+        )
+
+
+def wait_seconds(session: Session, limit: Limit, key: str) -> int:
+    """0 when one more request fits the window; else whole seconds until one does."""
+    now = utcnow()
+    start = now - timedelta(seconds=limit.window_s)
+    where = (RateEvent.bucket == limit.bucket, RateEvent.key == key, RateEvent.created_at > start)
+    n = session.scalar(select(func.count()).select_from(RateEvent).where(*where)) or 0
+    if n < limit.limit:
+        return 0
+    # the (n - limit + 1)-th oldest event must leave the window before one more fits
+    t = session.scalar(
+        select(RateEvent.created_at)
+        .where(*where)
+        .order_by(RateEvent.created_at)
+        .offset(n - limit.limit)
+        .limit(1)
+    )
+    left = (as_utc(t) or now) + timedelta(seconds=limit.window_s) - now
+    return max(1, math.ceil(left.total_seconds()))
+
+
+def record(session: Session, limit: Limit, key: str) -> None:
+    """Count one request for `key`, dropping this bucket's rows that left the window."""
+    now = utcnow()
+    session.execute(
+        delete(RateEvent).where(
+            RateEvent.bucket == limit.bucket,
+            RateEvent.created_at <= now - timedelta(seconds=limit.window_s),
+        )
+    )
+    session.add(RateEvent(bucket=limit.bucket, key=key, created_at=now))
+    session.flush()
+
+
+def hit(session: Session, limit: Limit, key: str) -> None:
+    """Check and count one request in the caller's transaction; RateLimited when over."""
+    _lock(session, limit.bucket, key)
+    wait = wait_seconds(session, limit, key)
+    if wait:
+        raise RateLimited(wait, f"rate limit: {limit.limit} requests per {limit.window_s:g} s")
+    record(session, limit, key)
+
+
+# --- generation ------------------------------------------------------------------------
+
+
+def generation_limit(settings: Settings) -> Limit:
+    return Limit("generation", settings.generation_rate, settings.generation_window_s)
+
+
+def check_prompts(values: dict[str, Any], loc: tuple[str, ...], max_chars: int) -> None:
+    """422 naming the field when a prompt is longer than DIFFLAB_MAX_PROMPT_CHARS."""
+    errors = [
+        {
+            "loc": (*loc, name),
+            "msg": f"at most {max_chars} characters (got {len(value)})",
+            "type": "string_too_long",
+            "input": value[:50] + "...",
+        }
+        for name in PROMPT_FIELDS
+        if isinstance(value := values.get(name), str) and len(value) > max_chars
+    ]
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def limit_generation(session: Session, user: User) -> None:
+    """Count one generation request of `user`; 429 with Retry-After when over the limit."""
+    try:
+        hit(session, generation_limit(get_settings()), f"user:{user.id}")
+    except RateLimited as exc:
+        session.rollback()
+        raise too_many(exc.retry_after_s, f"too many generation requests ({exc.detail})") from None
+    session.commit()  # counted even when the request is refused later on
+
+
+async def _generation_limits(request: Request, session: Session, user: User) -> None:
+    settings = get_settings()
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        body = None  # the route's own validation answers malformed JSON
+    if isinstance(body, dict):
+        check_prompts(body, ("body",), settings.max_prompt_chars)
+    await run_in_threadpool(limit_generation, session, user)
+
+
+async def generation_limits(request: Request, session: SessionDep, user: CurrentUser) -> None:
+    """Dependency of generation routes: prompt length, then the per-user rate limit."""
+    await _generation_limits(request, session, user)
+
+
+async def basic_generation_limits(request: Request, session: SessionDep, user: BasicUser) -> None:
+    """The same for the AUTOMATIC1111-compatible routes (HTTP Basic accepted)."""
+    await _generation_limits(request, session, user)
+
+
+GenerationLimit = Annotated[None, Depends(generation_limits)]
+BasicGenerationLimit = Annotated[None, Depends(basic_generation_limits)]
+
+
+# --- sign-in ---------------------------------------------------------------------------
+
+
+def login_limit(settings: Settings) -> Limit:
+    return Limit("login", settings.login_max_failures, settings.login_window_s)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _login_keys(username: str, address: str) -> tuple[str, str]:
+    return f"name:{username.strip().lower()[:200]}", f"ip:{address}"
+
+
+def login_wait(session: Session, username: str, address: str) -> int:
+    """Seconds before this username or address may try again (0: now)."""
+    limit = login_limit(get_settings())
+    return max(wait_seconds(session, limit, key) for key in _login_keys(username, address))
+
+
+def record_login_failure(session: Session, username: str, address: str) -> None:
+    limit = login_limit(get_settings())
+    for key in _login_keys(username, address):
+        record(session, limit, key)
+
+
+def login_throttled(wait: int) -> HTTPException:
+    return too_many(wait, f"too many failed sign-ins; try again in {wait} s")

@@ -1,0 +1,210 @@
+"""`eval`: how well a model follows shapes prompts, and how real its images look.
+
+A fixed set of canonical prompts x seeds is generated with DDIM (25 steps by default) at the
+model's default guidance. Reported:
+- prompt adherence by the attribute classifier (eval_adherence): color, shape and position
+  accuracy for one object, both-objects-right rate for two;
+- CLIP score with the house CLIP: mean of max(100 cos(image, text), 0);
+- FID on the house CLIP image tower's pooled features against renders of the same scenes,
+  beside the real-vs-real floor: a second set of real renders of the same size against
+  the same reference set.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+from transformers import CLIPModel
+
+from difflab.datasets.shapes import render
+from difflab.diffusion.eval_adherence import (
+    COLOR_NAMES,
+    POSITION_NAMES,
+    load_or_train_classifier,
+    prompt_set,
+    score,
+    targets,
+)
+from difflab.diffusion.eval_fid import frechet_distance
+from difflab.diffusion.eval_generate import generate, load_pipeline
+from difflab.diffusion.train_clip import tokenize
+from difflab.diffusion.train_common import image_grid, model_dir, pil_to_tensor, setup_device
+from difflab.runtime import KindSpec, RunContext, Sink
+
+TARGETS = {"one/color": 0.95, "one/shape": 0.90, "one/position": 0.95, "two/both": 0.70}
+FID_RATIO_TARGET = 3.0
+
+
+class Params(BaseModel):
+    """Parameters of `eval`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("house", description="Model directory name under the models dir.")
+    n_one: int = Field(240, ge=0, le=10_000, description="One-object prompts.")
+    n_two: int = Field(160, ge=0, le=10_000, description="Two-object prompts.")
+    seeds_per_prompt: int = Field(1, ge=1, le=64, description="Images per prompt.")
+    steps: int = Field(25, ge=1, le=200, description="DDIM steps.")
+    guidance_scale: float = Field(
+        -1.0, ge=-1.0, le=30.0, description="CFG scale; -1 uses the model's default."
+    )
+    batch_size: int = Field(100, ge=1, le=1024, description="Images per pipeline call.")
+    seed: int = Field(1234, ge=0, le=2**31 - 1, description="Seed of the prompt set.")
+    cpu_threads: int = Field(0, ge=0, le=256, description="CPU only: torch threads; 0 = all.")
+
+
+def default_guidance(path: Path) -> float:
+    meta = path / "difflab.json"
+    if meta.exists():
+        return float(json.loads(meta.read_text()).get("default_guidance_scale", 4.0))
+    return 7.5  # Stable Diffusion's usual default for models without difflab metadata
+
+
+@torch.no_grad()
+def clip_features(
+    clip: CLIPModel, tokenizer: Any, images: list[Image.Image], texts: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pooled image-tower features (N, D), CLIP scores (N,)) of images and their prompts."""
+    feats, scores = [], []
+    for s in range(0, len(images), 128):
+        x = pil_to_tensor(images[s : s + 128])
+        vis = clip.vision_model(pixel_values=x)
+        feats.append(vis.pooler_output.float())
+        img = clip.visual_projection(vis.pooler_output)
+        txt = clip.get_text_features(input_ids=tokenize(tokenizer, texts[s : s + 128]))
+        txt = txt if isinstance(txt, torch.Tensor) else txt.pooler_output
+        cos = torch.nn.functional.cosine_similarity(img.float(), txt.float(), dim=-1)
+        scores.append((100 * cos).clamp(min=0))
+    return torch.cat(feats).numpy(), torch.cat(scores).numpy()
+
+
+def confusion(true: list[int], pred: list[int], labels: list[str], title: str) -> dict[str, Any]:
+    m = np.zeros((len(labels), len(labels)), dtype=int)
+    for t, p in zip(true, pred, strict=True):
+        m[t, p] += 1
+    return {"matrix": m.tolist(), "x_labels": labels, "y_labels": labels, "title": title}
+
+
+def evaluate(path: Path, p: Params, sink: Sink, device: str, cache_dir: Path) -> dict[str, Any]:
+    """Generate the prompt set with the model at `path` and score it; returns the report."""
+    t0 = time.perf_counter()
+    guidance = p.guidance_scale if p.guidance_scale >= 0 else default_guidance(path)
+    pipe = load_pipeline(path, device)
+    prompts = prompt_set(p.n_one, p.n_two, p.seeds_per_prompt, seed=p.seed)
+    texts, scenes = [q.text for q in prompts], [q.scene for q in prompts]
+    images: list[Image.Image] = []
+    for s in range(0, len(prompts), p.batch_size):
+        sink.check()
+        chunk = prompts[s : s + p.batch_size]
+        images += generate(
+            pipe,
+            [q.text for q in chunk],
+            [q.seed for q in chunk],
+            p.steps,
+            guidance,
+            batch_size=p.batch_size,
+        )
+        sink.progress(len(images), len(prompts), "generating")
+    gen_wall = time.perf_counter() - t0
+
+    clf = load_or_train_classifier(cache_dir, "cpu")
+    adherence = score(clf, images, scenes)
+    preds = adherence.pop("predictions")
+    size = images[0].size  # real images at the model's resolution
+    real_a = [render(sc).resize(size, Image.Resampling.BOX) for sc in scenes]  # asked scenes
+    ref_prompts = prompt_set(p.n_one, p.n_two, p.seeds_per_prompt, seed=p.seed + 1)
+    real_b = [render(q.scene).resize(size, Image.Resampling.BOX) for q in ref_prompts]
+    real_adherence = score(clf, real_a, scenes)
+    real_adherence.pop("predictions")
+
+    report: dict[str, Any] = {
+        "model": path.name,
+        "n_images": len(images),
+        "steps": p.steps,
+        "guidance_scale": guidance,
+        "sampler": "DDIM",
+        "adherence": adherence,
+        "classifier_on_real": real_adherence,
+    }
+    clip_dir = path / "clip"
+    if clip_dir.exists():
+        clip = CLIPModel.from_pretrained(clip_dir).eval()
+        gen_f, gen_s = clip_features(clip, pipe.tokenizer, images, texts)
+        a_f, a_s = clip_features(clip, pipe.tokenizer, real_a, texts)
+        b_f, _ = clip_features(clip, pipe.tokenizer, real_b, [q.text for q in ref_prompts])
+        fid, floor = frechet_distance(gen_f, a_f), frechet_distance(b_f, a_f)
+        report["clip_score"] = {"generated": float(gen_s.mean()), "real": float(a_s.mean())}
+        report["fid"] = {
+            "generated_vs_real": fid,
+            "real_vs_real_floor": floor,
+            "ratio": fid / max(floor, 1e-12),
+            "n": len(images),
+            "features": "house CLIP image tower, pooled",
+        }
+    met = {k: adherence.get(k, 0.0) >= v for k, v in TARGETS.items() if k in adherence}
+    if "fid" in report:
+        met["fid_ratio"] = report["fid"]["ratio"] <= FID_RATIO_TARGET
+    report["targets"] = {
+        "thresholds": {**TARGETS, "fid_ratio": FID_RATIO_TARGET},
+        "met": met,
+        "all_met": all(met.values()),
+    }
+    report["wall_s"] = {"generation": gen_wall, "total": time.perf_counter() - t0}
+
+    values = {f"eval/{k}": float(v) for k, v in adherence.items() if "/" in k}
+    if "fid" in report:
+        values |= {
+            "eval/fid": report["fid"]["generated_vs_real"],
+            "eval/fid_floor": report["fid"]["real_vs_real_floor"],
+            "eval/fid_ratio": report["fid"]["ratio"],
+            "eval/clip_score": report["clip_score"]["generated"],
+        }
+    sink.metric(0, values)
+    one = [i for i, sc in enumerate(scenes) if len(sc.objects) == 1]
+    t = targets(scenes)
+    for head, labels in (("color", COLOR_NAMES), ("position", POSITION_NAMES)):
+        cm = confusion(
+            [int(t[head][i]) for i in one],
+            [preds[head][i] for i in one],
+            labels,
+            f"one object: asked {head} (rows) vs classified {head} (columns)",
+        )
+        sink.artifact(f"confusion/{head}.json", cm, kind="json", meta={"view": "confusion"})
+    sink.artifact(
+        "samples/grid.png",
+        image_grid(images[:64], cols=8),
+        meta={"view": "image", "prompts": texts[:64]},
+    )
+    sink.artifact("report.json", report, kind="json", meta={"title": "evaluation report"})
+    return report
+
+
+def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
+    device = setup_device(ctx, params.cpu_threads)
+    path = model_dir(ctx, params.model)
+    if not (path / "model_index.json").exists():
+        raise ValueError(f"model: {params.model!r} is not a pipeline directory in the models dir")
+    report = evaluate(path, params, sink, str(device), ctx.models_dir / ".eval-cache")
+    return {k: report[k] for k in ("adherence", "targets") if k in report} | {
+        k: report[k] for k in ("fid", "clip_score") if k in report
+    }
+
+
+SPEC = KindSpec(
+    name="eval",
+    params=Params,
+    run=run,
+    queue="gpu",
+    admin_only=True,
+    title="Evaluate a model",
+    description="Prompt adherence (attribute classifier), CLIP score and FID against real "
+    "images beside the real-vs-real floor, on a fixed shapes prompt set.",
+    category="evaluation",
+)

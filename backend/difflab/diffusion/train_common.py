@@ -1,0 +1,168 @@
+"""What the training stages share: dataset parameters, data batches, devices, LR schedule.
+
+Every random choice of a training step (which samples, which noise, which timesteps) comes
+from a generator seeded by (seed, step), so a run resumed from a checkpoint at step k draws
+exactly what an uninterrupted run draws at step k + 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from difflab.datasets.imagefolder import ImageFolderDataset
+from difflab.datasets.shapes import ShapesDataset
+from difflab.runtime import RunContext
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,63}$")
+
+
+class DataParams(BaseModel):
+    """Dataset fields every stage takes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: Literal["shapes", "imagefolder"] = Field(
+        "shapes", description="Training data: the built-in shapes dataset or an imagefolder."
+    )
+    data_path: str = Field(
+        "", max_length=500, description="imagefolder only: directory holding metadata.jsonl."
+    )
+    train_samples: int = Field(
+        20_000, ge=16, le=1_000_000, description="shapes only: size of the training split."
+    )
+    val_samples: int = Field(256, ge=8, le=10_000, description="Size of the validation split.")
+    resolution: int = Field(64, ge=32, le=512, multiple_of=8, description="Image side in pixels.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of data order, init and noise.")
+    cpu_threads: int = Field(
+        0, ge=0, le=256, description="CPU only: torch threads; 0 uses every core."
+    )
+
+
+class Captioned(Protocol):
+    image: Image.Image
+    caption: str
+
+
+class CaptionedDataset(Protocol):
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> Captioned: ...
+    def captions(self) -> list[str]: ...
+
+
+class _Subset:
+    """Some items of an imagefolder, by index."""
+
+    def __init__(self, base: ImageFolderDataset, indices: list[int]) -> None:
+        self.base, self.indices = base, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Captioned:
+        return self.base[self.indices[index]]
+
+    def captions(self) -> list[str]:
+        all_captions = self.base.captions()
+        return [all_captions[i] for i in self.indices]
+
+
+def open_dataset(p: DataParams, split: Literal["train", "val"]) -> CaptionedDataset:
+    """The train or val split. An imagefolder is split by a seeded permutation (5% val)."""
+    if p.dataset == "shapes":
+        n = p.train_samples if split == "train" else p.val_samples
+        return ShapesDataset(n, split=split, seed=p.seed, resolution=p.resolution)
+    if not p.data_path:
+        raise ValueError("data_path: required when dataset is 'imagefolder'")
+    base = ImageFolderDataset(p.data_path, resolution=p.resolution)
+    order = np.random.default_rng(p.seed).permutation(len(base)).tolist()
+    n_val = max(1, min(p.val_samples, len(base) // 20)) if len(base) > 1 else 0
+    val, train = order[:n_val], order[n_val:] or order
+    return _Subset(base, train if split == "train" else (val or train))
+
+
+def pil_to_tensor(images: list[Image.Image]) -> torch.Tensor:
+    """PIL RGB images -> (B, 3, H, W) float32 in [-1, 1]."""
+    arr = np.stack([np.asarray(im.convert("RGB"), dtype=np.uint8) for im in images])
+    x = torch.from_numpy(arr).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1.0
+
+
+def tensor_to_pil(x: torch.Tensor) -> list[Image.Image]:
+    """(B, 3, H, W) in [-1, 1] -> PIL images."""
+    arr = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return [Image.fromarray(a.permute(1, 2, 0).cpu().numpy()) for a in arr]
+
+
+def batch(ds: CaptionedDataset, indices: list[int]) -> tuple[torch.Tensor, list[str]]:
+    items = [ds[i] for i in indices]
+    return pil_to_tensor([it.image for it in items]), [it.caption for it in items]
+
+
+def image_grid(images: list[Image.Image], cols: int) -> Image.Image:
+    w, h = images[0].size
+    rows = math.ceil(len(images) / cols)
+    grid = Image.new("RGB", (cols * w, rows * h), (255, 255, 255))
+    for i, im in enumerate(images):
+        grid.paste(im, ((i % cols) * w, (i // cols) * h))
+    return grid
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The generator of all random draws of one step: a function of (seed, step) only."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def lr_at(step: int, base_lr: float, warmup: int, total: int, min_ratio: float = 0.1) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to `min_ratio * base_lr`."""
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base_lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
+def setup_device(ctx: RunContext, cpu_threads: int = 0) -> torch.device:
+    """The job's device; on the CPU, every core unless `cpu_threads` says how many."""
+    device = torch.device(ctx.device)
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads or os.cpu_count() or 1)
+    return device
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager[None]:
+    """bf16 autocast on CUDA, plain float32 elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def model_dir(ctx: RunContext, name: str) -> Path:
+    """A model directory inside ctx.models_dir; the name is one plain path segment."""
+    if not _MODEL_NAME.match(name) or name in {".", ".."}:
+        raise ValueError(f"invalid model name: {name!r}")
+    return ctx.models_dir / name
+
+
+def chunks(n: int, size: int) -> Iterator[list[int]]:
+    for start in range(0, n, size):
+        yield list(range(start, min(n, start + size)))
+
+
+def grad_norm(params: list[torch.nn.Parameter]) -> float:
+    grads = [p.grad.detach().norm() for p in params if p.grad is not None]
+    return float(torch.stack(grads).norm()) if grads else 0.0

@@ -1,0 +1,401 @@
+"""Stage 3 (`unet`): a latent U-Net conditioned on the frozen text encoder, DDPM loss.
+
+Training (Algorithm 1 of DDPM, in the VAE's latent space):
+    z0 = scaling_factor * (mu + sigma * e),  e ~ N(0, I)       (a sample of q(z|x))
+    t ~ U{0..T-1},  eps ~ N(0, I),  z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps
+    L = w(t) * |eps - eps_theta(z_t, t, c)|^2,  c = text_encoder(caption).last_hidden_state
+with w(t) = min(SNR(t), gamma) / SNR(t) (Min-SNR-gamma weighting, Hang et al. 2023; gamma=0
+gives the plain DDPM loss) and the caption replaced by "" with probability
+`caption_dropout`, which teaches the unconditional model classifier-free guidance needs.
+The posterior moments of the training images are computed once (the VAE is frozen), and
+the weights sampled from are an exponential moving average of the trained ones.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    DDIMScheduler,
+    DDPMScheduler,
+    StableDiffusionPipeline,
+    UNet2DConditionModel,
+)
+from diffusers.training_utils import EMAModel, compute_snr
+from pydantic import Field
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from difflab.diffusion.checkpoint import load_checkpoint, save_checkpoint
+from difflab.diffusion.eval_adherence import load_or_train_classifier, prompt_set, score
+from difflab.diffusion.eval_generate import generate, make_pipeline
+from difflab.diffusion.train_clip import tokenize
+from difflab.diffusion.train_common import (
+    DataParams,
+    autocast,
+    batch,
+    chunks,
+    image_grid,
+    lr_at,
+    model_dir,
+    open_dataset,
+    set_lr,
+    setup_device,
+    step_generator,
+)
+from difflab.runtime import KindSpec, RunContext, Sink
+
+
+class Params(DataParams):
+    """Parameters of the `unet` stage."""
+
+    model: str = Field("house", description="Model dir holding tokenizer/, text_encoder/, vae/.")
+    output: str = Field("", description="Where to write the pipeline; empty: the model dir.")
+    steps: int = Field(6000, ge=1, le=10_000_000, description="Optimizer steps.")
+    batch_size: int = Field(128, ge=1, le=4096, description="Latents per step.")
+    lr: float = Field(1e-3, gt=0, le=1.0, description="Peak learning rate (AdamW).")
+    warmup_steps: int = Field(200, ge=0, le=100_000, description="Linear LR warm-up steps.")
+    weight_decay: float = Field(0.0, ge=0, le=1.0, description="AdamW weight decay.")
+    base_channels: int = Field(
+        64, ge=16, le=512, multiple_of=16, description="Width of the first level (1x, 2x, 2x)."
+    )
+    layers_per_block: int = Field(1, ge=1, le=4, description="ResNet blocks per level.")
+    attention_heads: int = Field(4, ge=1, le=32, description="Heads of every attention layer.")
+    caption_dropout: float = Field(0.1, ge=0, le=0.5, description="P(caption replaced by '').")
+    min_snr_gamma: float = Field(5.0, ge=0, le=100, description="Min-SNR weighting; 0 is off.")
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = Field(
+        "linear", description="Noise schedule of the forward process."
+    )
+    beta_start: float = Field(1e-4, gt=0, le=0.1, description="beta_1 (linear schedules).")
+    beta_end: float = Field(0.02, gt=0, le=0.5, description="beta_T (linear schedules).")
+    train_timesteps: int = Field(1000, ge=10, le=10_000, description="T of the forward process.")
+    ema_decay: float = Field(0.9999, ge=0, le=1, description="EMA decay (warm-up power 3/4).")
+    sample_every: int = Field(500, ge=1, le=1_000_000, description="Probe samples every N.")
+    probe_guidance: float = Field(4.0, ge=0, le=30, description="CFG scale of probe samples.")
+    probe_steps: int = Field(25, ge=1, le=200, description="DDIM steps of probe samples.")
+    probe_size: int = Field(
+        64, ge=4, le=1024, description="shapes: probe prompts scored for adherence."
+    )
+    probe_adherence: bool = Field(
+        True, description="shapes: score probe samples with the attribute classifier."
+    )
+    checkpoint_every: int = Field(500, ge=1, le=1_000_000, description="Checkpoint every N.")
+    log_every: int = Field(20, ge=1, le=100_000, description="Emit train metrics every N.")
+    resume: bool = Field(False, description="Continue from this stage's last checkpoint.")
+
+
+def build_unet(p: Params, cross_attention_dim: int, sample_size: int) -> UNet2DConditionModel:
+    c = p.base_channels
+    return UNet2DConditionModel(
+        sample_size=sample_size,  # latent side: resolution / 8
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(c, 2 * c, 2 * c),
+        layers_per_block=p.layers_per_block,
+        cross_attention_dim=cross_attention_dim,
+        attention_head_dim=p.attention_heads,  # diffusers' legacy name: the number of heads
+        norm_num_groups=16,
+    )
+
+
+def scheduler_config(p: Params) -> dict[str, Any]:
+    """The DDIM config saved with the model; training adds noise with the same betas."""
+    return dict(
+        DDIMScheduler(
+            num_train_timesteps=p.train_timesteps,
+            beta_schedule=p.beta_schedule,
+            beta_start=p.beta_start,
+            beta_end=p.beta_end,
+            prediction_type="epsilon",
+            clip_sample=False,
+            set_alpha_to_one=False,
+            steps_offset=1,
+        ).config
+    )
+
+
+@torch.no_grad()
+def encode_dataset(
+    vae: AutoencoderKL, ds: Any, device: torch.device, sink: Sink
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Posterior mean and std of every training image, (N, 4, h, w) each, and captions."""
+    means, stds, captions = [], [], []
+    total = len(ds)
+    for ix in chunks(total, 256):
+        sink.check()
+        x, caps = batch(ds, ix)
+        with autocast(device):
+            post = vae.encode(x.to(device)).latent_dist
+        means.append(post.mean.float().cpu())
+        stds.append(post.std.float().cpu())
+        captions += caps
+    sink.log(f"encoded {total} images to latents")
+    return torch.cat(means), torch.cat(stds), captions
+
+
+class Trainer:
+    """The unet stage's state and one training step; `run` drives it."""
+
+    def __init__(self, p: Params, ctx: RunContext, sink: Sink) -> None:
+        self.p, self.ctx, self.sink = p, ctx, sink
+        self.device = setup_device(ctx, p.cpu_threads)
+        torch.manual_seed(p.seed)
+        src = model_dir(ctx, p.model)
+        self.out_dir = model_dir(ctx, p.output or p.model)
+        self.tokenizer = CLIPTokenizer.from_pretrained(src / "tokenizer")
+        self.text_encoder = CLIPTextModel.from_pretrained(src / "text_encoder").to(self.device)
+        self.vae = AutoencoderKL.from_pretrained(src / "vae").to(self.device)
+        self.text_encoder.requires_grad_(False).eval()
+        self.vae.requires_grad_(False).eval()
+        self.scaling = float(self.vae.config.scaling_factor)
+        self.sched_config = scheduler_config(p)
+        self.noise_scheduler = DDPMScheduler.from_config(self.sched_config)
+        latent = p.resolution // 8
+        self.unet = build_unet(p, self.text_encoder.config.hidden_size, latent).to(self.device)
+        self.params = [q for q in self.unet.parameters() if q.requires_grad]
+        self.opt = torch.optim.AdamW(self.params, lr=p.lr, weight_decay=p.weight_decay)
+        self.ema = EMAModel(self.params, decay=p.ema_decay, use_ema_warmup=True, power=0.75)
+        self.ckpt_path = ctx.work_dir / "unet.ckpt.safetensors"
+        self.step, self.best = 0, float("inf")
+
+    def load_data(self) -> None:
+        """Posterior moments of the training images and the text encoder's states of every
+        distinct caption (the encoder is frozen: each caption is encoded once)."""
+        train = open_dataset(self.p, "train")
+        self.mean, self.std, captions = encode_dataset(self.vae, train, self.device, self.sink)
+        distinct = sorted(set(captions) | {""})
+        row = {c: i for i, c in enumerate(distinct)}
+        self.cond = self.encode_text(distinct)  # (U, L, D)
+        self.caption_row = torch.tensor([row[c] for c in captions])  # (N,)
+        self.empty_row = row[""]  # the unconditional prompt
+
+    @torch.no_grad()
+    def encode_text(self, captions: list[str]) -> torch.Tensor:
+        """(len(captions), L, D) last hidden states, as the pipeline computes them."""
+        out = []
+        for start in range(0, len(captions), 256):
+            ids = tokenize(self.tokenizer, captions[start : start + 256]).to(self.device)
+            with autocast(self.device):
+                out.append(self.text_encoder(ids)[0].float().cpu())
+        return torch.cat(out)
+
+    def resume(self) -> bool:
+        if not self.ckpt_path.exists():
+            return False
+        state = load_checkpoint(self.ckpt_path)
+        self.unet.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.ema.load_state_dict(state["ema"])
+        torch.set_rng_state(state["rng"])
+        self.step, self.best = int(state["step"]), float(state["best"])
+        self.sink.log(f"resumed unet stage at step {self.step}")
+        return True
+
+    def checkpoint(self) -> None:
+        save_checkpoint(
+            self.ckpt_path,
+            {
+                "model": self.unet.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "ema": self.ema.state_dict(),
+                "step": self.step,
+                "best": self.best,
+                "rng": torch.get_rng_state(),
+                "params": self.p.model_dump(),
+            },
+        )
+
+    def draw(self, step: int) -> dict[str, torch.Tensor]:
+        """Every random draw of a step, from the step's own generator."""
+        p, g = self.p, step_generator(self.p.seed, step)
+        idx = torch.randint(len(self.caption_row), (p.batch_size,), generator=g)
+        e = torch.randn((p.batch_size, *self.mean.shape[1:]), generator=g)
+        z0 = self.scaling * (self.mean[idx] + self.std[idx] * e)  # (B, 4, h, w)
+        noise = torch.randn(z0.shape, generator=g)
+        t = torch.randint(0, p.train_timesteps, (p.batch_size,), generator=g)
+        rows = self.caption_row[idx].clone()
+        drop = torch.rand(p.batch_size, generator=g) < p.caption_dropout
+        rows[drop] = self.empty_row
+        return {"z0": z0, "noise": noise, "t": t, "cond": self.cond[rows]}
+
+    def loss(self, d: dict[str, torch.Tensor]) -> torch.Tensor:
+        dev = self.device
+        z0, noise, t = d["z0"].to(dev), d["noise"].to(dev), d["t"].to(dev)
+        cond = d["cond"].to(dev)  # (B, L, D) text encoder's last hidden state
+        z_t = self.noise_scheduler.add_noise(z0, noise, t)  # q(z_t | z0)
+        with autocast(dev):
+            pred = self.unet(z_t, t, cond).sample
+        per_sample = (pred.float() - noise).pow(2).mean(dim=(1, 2, 3))  # (B,)
+        if self.p.min_snr_gamma > 0:
+            snr = compute_snr(self.noise_scheduler, t)
+            per_sample = per_sample * snr.clamp(max=self.p.min_snr_gamma) / snr
+        return per_sample.mean()
+
+    def train_step(self) -> tuple[float, float, float]:
+        """One optimizer step; returns (loss, lr, grad norm)."""
+        p = self.p
+        lr = lr_at(self.step, p.lr, p.warmup_steps, p.steps)
+        set_lr(self.opt, lr)
+        loss = self.loss(self.draw(self.step))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = float(torch.nn.utils.clip_grad_norm_(self.params, 1.0))
+        self.opt.step()
+        self.ema.step(self.params)
+        self.step += 1
+        return float(loss), lr, gnorm
+
+    @torch.no_grad()
+    def val_loss(self, n: int = 256) -> float:
+        """Loss of the EMA weights on fixed val images, noise and timesteps."""
+        if not hasattr(self, "val_draw"):
+            val = open_dataset(self.p, "val")
+            mean, std, caps = encode_dataset(self.vae, val, self.device, self.sink)
+            g = step_generator(self.p.seed + 1, 0)
+            k = min(n, len(caps))
+            z0 = self.scaling * (mean[:k] + std[:k] * torch.randn(mean[:k].shape, generator=g))
+            self.val_draw = {
+                "z0": z0,
+                "noise": torch.randn(z0.shape, generator=g),
+                "t": torch.randint(0, self.p.train_timesteps, (k,), generator=g),
+                "cond": self.encode_text(caps[:k]),
+            }
+        with self.ema_weights():
+            return float(self.loss(self.val_draw))
+
+    def ema_weights(self) -> Any:
+        trainer = self
+
+        class _Swap:
+            def __enter__(self) -> None:
+                trainer.ema.store(trainer.params)
+                trainer.ema.copy_to(trainer.params)
+                trainer.unet.eval()
+
+            def __exit__(self, *exc: object) -> None:
+                trainer.ema.restore(trainer.params)
+                trainer.unet.train()
+
+        return _Swap()
+
+    def pipeline(self) -> StableDiffusionPipeline:
+        return make_pipeline(
+            self.vae, self.text_encoder, self.tokenizer, self.unet, self.sched_config
+        )
+
+    def probe(self) -> dict[str, float]:
+        """Samples of the fixed probe set with the EMA weights; adherence on shapes."""
+        p, step = self.p, self.step
+        if p.dataset == "shapes":
+            prompts = prompt_set(p.probe_size * 5 // 8, p.probe_size - p.probe_size * 5 // 8)
+            texts, seeds = [q.text for q in prompts], [q.seed for q in prompts]
+        else:
+            val = open_dataset(p, "val")
+            texts = [val[i].caption for i in range(min(8, len(val)))]
+            seeds = list(range(len(texts)))
+        with self.ema_weights():
+            images = generate(
+                self.pipeline(),
+                texts,
+                seeds,
+                p.probe_steps,
+                p.probe_guidance,
+                resolution=p.resolution,
+            )
+        k = min(16, len(images))
+        self.sink.artifact(
+            f"probe/step_{step:06d}.png",
+            image_grid(images[:k], cols=8),
+            step=step,
+            meta={
+                "view": "image",
+                "prompts": texts[:k],
+                "seeds": seeds[:k],
+                "guidance": p.probe_guidance,
+            },
+        )
+        if p.dataset != "shapes" or not p.probe_adherence:
+            return {}
+        clf = load_or_train_classifier(self.ctx.models_dir / ".eval-cache")
+        s = score(clf, images, [q.scene for q in prompts])
+        values = {
+            f"probe/{k}": float(v) for k, v in s.items() if k.startswith(("one/", "two/both"))
+        }
+        self.sink.metric(step, values)
+        return values
+
+    def save(self) -> Path:
+        """Write the pipeline (EMA weights) as a diffusers directory."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with self.ema_weights():
+            pipe = self.pipeline()
+            pipe.save_pretrained(self.out_dir, safe_serialization=True)
+        src = model_dir(self.ctx, self.p.model)
+        if src != self.out_dir and (src / "clip").exists():
+            shutil.copytree(src / "clip", self.out_dir / "clip", dirs_exist_ok=True)
+        meta = {
+            "resolution": self.p.resolution,
+            "default_guidance_scale": self.p.probe_guidance,
+            "default_steps": 25,
+            "trained_steps": self.step,
+        }
+        (self.out_dir / "difflab.json").write_text(json.dumps(meta, indent=2) + "\n")
+        return self.out_dir
+
+
+def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
+    p = params
+    tr = Trainer(p, ctx, sink)
+    if p.resume:
+        tr.resume()
+    tr.load_data()
+    metrics: dict[str, float] = {}
+    t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+    while tr.step < p.steps:
+        sink.check()
+        loss, lr, gnorm = tr.train_step()
+        loss_sum, loss_n, seen = loss_sum + loss, loss_n + 1, seen + p.batch_size
+        done = tr.step
+        if done % p.log_every == 0 or done == p.steps:
+            dt = time.perf_counter() - t0
+            sink.metric(
+                done,
+                {
+                    "train/loss": loss_sum / loss_n,
+                    "lr": lr,
+                    "grad_norm": gnorm,
+                    "samples_per_s": seen / max(dt, 1e-9),
+                },
+            )
+            t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+        if done % p.sample_every == 0 or done == p.steps:
+            vl = tr.val_loss()
+            tr.best = min(tr.best, vl)
+            sink.metric(done, {"val/loss": vl})
+            metrics = {"val/loss": vl, **tr.probe()}
+            t0 = time.perf_counter()  # sampling time is not training throughput
+        if done % p.checkpoint_every == 0 or done == p.steps:
+            tr.checkpoint()
+        sink.progress(done, p.steps, "unet")
+    out = tr.save()
+    return {"model_dir": str(out), "steps": tr.step, "best_val_loss": tr.best, **metrics}
+
+
+SPEC = KindSpec(
+    name="unet",
+    params=Params,
+    run=run,
+    queue="gpu",
+    admin_only=True,
+    title="Train the latent U-Net",
+    description="DDPM noise-prediction training of a text-conditioned UNet2DConditionModel on "
+    "VAE latents, with caption dropout and EMA; writes a StableDiffusionPipeline directory.",
+    category="training",
+)

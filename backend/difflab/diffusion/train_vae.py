@@ -1,0 +1,226 @@
+"""Stage 2 (`vae`): diffusers AutoencoderKL, factor 8, 4 latent channels (64x64x3 -> 8x8x4).
+
+Loss (the KL-regularized autoencoder of Rombach et al., without the GAN term):
+    L = |x - D(z)|_1 + beta * KL(q(z|x) || N(0, I)),  z ~ q(z|x) = N(mu(x), sigma(x)^2)
+After training, the latent scaling factor is measured from data as SD's was: 1 / std of
+latents of training images, so that scaled latents have unit variance for the diffusion
+model. It is saved in the VAE config (`scaling_factor`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL
+from pydantic import Field
+
+from difflab.diffusion.checkpoint import load_checkpoint, save_checkpoint
+from difflab.diffusion.train_common import (
+    DataParams,
+    autocast,
+    batch,
+    chunks,
+    image_grid,
+    lr_at,
+    model_dir,
+    open_dataset,
+    set_lr,
+    setup_device,
+    step_generator,
+    tensor_to_pil,
+)
+from difflab.runtime import KindSpec, RunContext, Sink
+
+
+class Params(DataParams):
+    """Parameters of the `vae` stage."""
+
+    steps: int = Field(1500, ge=1, le=1_000_000, description="Optimizer steps.")
+    batch_size: int = Field(32, ge=1, le=1024, description="Images per step.")
+    lr: float = Field(1e-3, gt=0, le=1.0, description="Peak learning rate (AdamW).")
+    warmup_steps: int = Field(50, ge=0, le=100_000, description="Linear LR warm-up steps.")
+    base_channels: int = Field(
+        16,
+        ge=16,
+        le=256,
+        multiple_of=16,
+        description="Channels of the first level; the four levels have 1x, 2x, 4x, 4x.",
+    )
+    layers_per_block: int = Field(1, ge=1, le=4, description="ResNet blocks per level.")
+    kl_weight: float = Field(1e-6, ge=0, le=1.0, description="beta: weight of the KL term.")
+    scaling_samples: int = Field(
+        1024, ge=8, le=100_000, description="Training images used to measure the scaling."
+    )
+    output: str = Field("house", description="Model directory name under the models dir.")
+    resume: bool = Field(False, description="Continue from this stage's last checkpoint.")
+    eval_every: int = Field(250, ge=1, le=1_000_000, description="Validate every N steps.")
+    checkpoint_every: int = Field(250, ge=1, le=1_000_000, description="Checkpoint every N.")
+    log_every: int = Field(10, ge=1, le=100_000, description="Emit train metrics every N.")
+
+
+def build_vae(p: Params) -> AutoencoderKL:
+    c = p.base_channels
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,  # 3 downsamplings: factor 8
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(c, 2 * c, 4 * c, 4 * c),
+        layers_per_block=p.layers_per_block,
+        latent_channels=4,
+        norm_num_groups=16,
+        sample_size=p.resolution,
+    )
+
+
+def vae_loss(
+    vae: AutoencoderKL, x: torch.Tensor, kl_weight: float, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, reconstruction, kl) for a batch x in [-1, 1] of shape (B, 3, H, W)."""
+    posterior = vae.encode(x).latent_dist
+    # reparameterized sample z = mu + sigma * eps, eps from the step's generator
+    eps = torch.randn(posterior.mean.shape, generator=generator).to(x.device)
+    z = posterior.mean + posterior.std * eps  # (B, 4, H/8, W/8)
+    recon = vae.decode(z).sample
+    rec = (recon.float() - x).abs().mean()
+    kl = posterior.kl().mean() / posterior.mean[0].numel()  # per latent element
+    return rec + kl_weight * kl, rec, kl
+
+
+@torch.no_grad()
+def measure_scaling_factor(
+    vae: AutoencoderKL, images: list[torch.Tensor], device: torch.device
+) -> float:
+    """1 / std of posterior samples over the given batches."""
+    zs = []
+    for x in images:
+        with autocast(device):
+            zs.append(vae.encode(x.to(device)).latent_dist.sample().float().cpu())
+    return float(1.0 / torch.cat(zs).std())
+
+
+def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
+    p = params
+    device = setup_device(ctx, p.cpu_threads)
+    torch.manual_seed(p.seed)
+    out_dir = model_dir(ctx, p.output)
+    train, val = open_dataset(p, "train"), open_dataset(p, "val")
+    vae = build_vae(p).to(device)
+    opt = torch.optim.AdamW(vae.parameters(), lr=p.lr, weight_decay=0.0)
+    ckpt_path = ctx.work_dir / "vae.ckpt.safetensors"
+    start, best = 0, float("inf")
+    if p.resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        vae.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        start, best = int(state["step"]), float(state["best"])
+        sink.log(f"resumed vae stage at step {start}")
+    n_val = min(len(val), 64)
+    val_x, _ = batch(val, list(range(n_val)))
+
+    metrics: dict[str, Any] = {}
+    t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+    for step in range(start, p.steps):
+        sink.check()
+        g = step_generator(p.seed, step)
+        idx = torch.randint(len(train), (p.batch_size,), generator=g).tolist()
+        x, _ = batch(train, idx)
+        lr = lr_at(step, p.lr, p.warmup_steps, p.steps)
+        set_lr(opt, lr)
+        with autocast(device):
+            loss, _, _ = vae_loss(vae, x.to(device), p.kl_weight, g)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = float(torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0))
+        opt.step()
+        loss_sum, loss_n, seen = loss_sum + float(loss.detach()), loss_n + 1, seen + len(idx)
+        done = step + 1
+        if done % p.log_every == 0 or done == p.steps:
+            dt = time.perf_counter() - t0
+            sink.metric(
+                done,
+                {
+                    "train/loss": loss_sum / loss_n,
+                    "lr": lr,
+                    "grad_norm": gnorm,
+                    "samples_per_s": seen / max(dt, 1e-9),
+                },
+            )
+            t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+        if done % p.eval_every == 0 or done == p.steps:
+            metrics = validate(vae, val_x, p, device, sink, done)
+            best = min(best, metrics["val/loss"])
+        if done % p.checkpoint_every == 0 or done == p.steps:
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "model": vae.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "step": done,
+                    "best": best,
+                    "rng": torch.get_rng_state(),
+                    "params": p.model_dump(),
+                },
+            )
+        sink.progress(done, p.steps, "vae")
+
+    n_scale = min(p.scaling_samples, len(train))
+    scale_batches = [batch(train, ix)[0] for ix in chunks(n_scale, 128)]
+    scaling = measure_scaling_factor(vae.eval(), scale_batches, device)
+    sink.metric(p.steps, {"latent/scaling_factor": scaling})
+    save_vae(vae, scaling, out_dir / "vae")
+    return {"model_dir": str(out_dir), "scaling_factor": scaling, "best_val_loss": best, **metrics}
+
+
+@torch.no_grad()
+def validate(
+    vae: AutoencoderKL,
+    val_x: torch.Tensor,
+    p: Params,
+    device: torch.device,
+    sink: Sink,
+    step: int,
+) -> dict[str, float]:
+    """Val loss on the posterior mean (no sampling noise) and a reconstructions artifact."""
+    vae.eval()
+    with autocast(device):
+        post = vae.encode(val_x.to(device)).latent_dist
+        recon = vae.decode(post.mean).sample.float().cpu()
+    vae.train()
+    rec = float((recon - val_x).abs().mean())
+    mse = float((recon - val_x).pow(2).mean())
+    psnr = float(10 * torch.log10(torch.tensor(4.0 / max(mse, 1e-12))))  # peak-to-peak 2
+    k = min(16, len(val_x))
+    grid = image_grid(tensor_to_pil(val_x[:k]) + tensor_to_pil(recon[:k]), cols=k)
+    sink.artifact(
+        f"reconstructions/step_{step:06d}.png",
+        grid,
+        step=step,
+        meta={"view": "image", "caption": "top: originals, bottom: reconstructions"},
+    )
+    values = {"val/loss": rec, "val/psnr": psnr}
+    sink.metric(step, values)
+    return values
+
+
+def save_vae(vae: AutoencoderKL, scaling: float, path: Path) -> None:
+    vae = vae.to("cpu").eval()
+    vae.register_to_config(scaling_factor=scaling)
+    vae.save_pretrained(path, safe_serialization=True)
+
+
+SPEC = KindSpec(
+    name="vae",
+    params=Params,
+    run=run,
+    queue="gpu",
+    admin_only=True,
+    title="Train the autoencoder (VAE)",
+    description="AutoencoderKL, factor 8 with 4 latent channels, L1 + KL loss; measures the "
+    "latent scaling factor and writes vae/ into the model directory.",
+    category="training",
+)

@@ -1,0 +1,57 @@
+/**
+ * Names for the API's shapes, taken from the generated `paths` by route rather than by schema
+ * name, so they follow the real OpenAPI document whatever its models are called.
+ */
+import type { paths } from "./index";
+
+type JsonOf<R> = R extends { content: { "application/json": infer J } } ? J : never;
+type Ok<Op> = Op extends { responses: infer R }
+  ? R extends { 200: infer A }
+    ? JsonOf<A>
+    : R extends { 201: infer B }
+      ? JsonOf<B>
+      : R extends { 202: infer C }
+        ? JsonOf<C>
+        : never
+  : never;
+type Body<Op> = Op extends { requestBody?: { content: { "application/json": infer J } } } ? J : never;
+
+export type Session = Ok<paths["/api/v1/auth/me"]["get"]>;
+export type UserPublic = Session["user"];
+export type JobPublic = Ok<paths["/api/v1/jobs/{job_id}"]["get"]>;
+export type JobState = JobPublic["state"];
+export type JobKind = Ok<paths["/api/v1/job-kinds"]["get"]>[number];
+export type WorkersInfo = Ok<paths["/api/v1/workers"]["get"]>;
+export type WorkerInfo = WorkersInfo["workers"][number];
+export type GenerationPublic = Ok<paths["/api/v1/generations"]["get"]>["data"][number];
+export type GenerationCreate = Body<paths["/api/v1/generations"]["post"]>;
+export type DatasetInfo = Ok<paths["/api/v1/datasets"]["get"]>[number];
+
+/*
+ * GET /samplers, /models and /models/{name}/schedule are free-form JSON in the API's document
+ * (no response model), so their shapes are written here as those routes produce them.
+ */
+export interface SamplerInfo {
+  name: string;
+  aliases: string[];
+  options?: Record<string, unknown>;
+}
+export interface ModelInfo {
+  name: string;
+  default: boolean;
+  scheduler?: string;
+  resolution: { native: number; min: number; max: number; multiple: number };
+}
+export interface Schedule {
+  num_train_timesteps: number;
+  beta_schedule?: string;
+  prediction_type?: string;
+  betas: number[];
+  alphas_cumprod: number[];
+  snr: number[];
+}
+
+export const TERMINAL_STATES: readonly string[] = ["succeeded", "failed", "cancelled"];
+export function isTerminal(state: string | undefined | null): boolean {
+  return state != null && TERMINAL_STATES.includes(state);
+}

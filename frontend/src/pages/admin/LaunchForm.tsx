@@ -1,0 +1,103 @@
+/** Launch any job kind: a form generated from the kind's params schema; 422s shown at the field. */
+import { useEffect, useMemo, useState } from "react";
+import type { FormEvent } from "react";
+import { useTranslation } from "react-i18next";
+import { Link } from "react-router-dom";
+import { api } from "../../client";
+import { errorMessage, fieldErrors } from "../../client/errors";
+import type { JobKind, JobPublic } from "../../client/types";
+import { SchemaFields } from "../../components/SchemaForm";
+import { defaultValues, parseValues, schemaFields, type JsonSchema, type RawValues } from "../../lib/schemaForm";
+
+export function LaunchForm({ kinds, onLaunched }: { kinds: readonly JobKind[]; onLaunched?: (job: JobPublic) => void }) {
+  const { t } = useTranslation();
+  const [kindName, setKindName] = useState("");
+  const kind = kinds.find((k) => k.name === kindName) ?? kinds[0];
+  const fields = useMemo(() => (kind ? schemaFields(kind.params_schema as JsonSchema) : []), [kind]);
+  const [values, setValues] = useState<RawValues>({});
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [busy, setBusy] = useState(false);
+  const [launched, setLaunched] = useState<JobPublic | null>(null);
+
+  useEffect(() => {
+    setValues(defaultValues(fields));
+    setErrors({});
+  }, [fields]);
+
+  if (!kind) return <p className="muted">{t("admin.noKinds")}</p>;
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const parsed = parseValues(fields, values);
+    setLaunched(null);
+    if (Object.keys(parsed.errors).length) {
+      setErrors(parsed.errors);
+      return;
+    }
+    setErrors({});
+    setBusy(true);
+    try {
+      const { data, error, response } = await api.POST("/api/v1/jobs", { body: { kind: kind.name, params: parsed.params } });
+      if (data) {
+        setLaunched(data);
+        onLaunched?.(data);
+      } else if (response.status === 422) {
+        const fe = fieldErrors(error, [["body", "params"], ["params"]]);
+        setErrors(Object.keys(fe).length ? fe : { "": errorMessage(error) });
+      } else setErrors({ "": errorMessage(error, `${response.status} ${response.statusText}`) });
+    } catch (err) {
+      setErrors({ "": errorMessage(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const grouped = new Map<string, JobKind[]>();
+  for (const k of kinds) grouped.set(k.category, [...(grouped.get(k.category) ?? []), k]);
+
+  return (
+    <form className="card launch" data-testid="launch-form" onSubmit={submit} noValidate>
+      <label className="field">
+        <span>{t("admin.kind")}</span>
+        <select data-testid="launch-kind" value={kind.name} onChange={(e) => setKindName(e.target.value)}>
+          {[...grouped.entries()].map(([category, ks]) => (
+            <optgroup key={category} label={t(`category.${category}`, { defaultValue: category })}>
+              {ks.map((k) => (
+                <option key={k.name} value={k.name}>
+                  {k.title || k.name}
+                </option>
+              ))}
+            </optgroup>
+          ))}
+        </select>
+      </label>
+      <p className="muted small">
+        <code>{kind.name}</code> · {t("admin.queue")}: {kind.queue} · {kind.description}
+      </p>
+      <SchemaFields
+        fields={fields}
+        values={values}
+        errors={errors}
+        onChange={(name, v) => setValues((cur) => ({ ...cur, [name]: v }))}
+      />
+      {errors[""] && (
+        <p className="error" role="alert" data-testid="field-error">
+          {errors[""]}
+        </p>
+      )}
+      <div className="toolbar">
+        <button type="submit" className="primary" data-testid="launch-submit" disabled={busy}>
+          {busy ? t("admin.launching") : t("admin.launch")}
+        </button>
+        <button type="button" onClick={() => setValues(defaultValues(fields))}>
+          {t("admin.resetDefaults")}
+        </button>
+        {launched && (
+          <span className="ok" data-testid="launched">
+            {t("admin.launched")} <Link to={`/train/${launched.id}`}>{launched.id.slice(0, 8)}</Link>
+          </span>
+        )}
+      </div>
+    </form>
+  );
+}

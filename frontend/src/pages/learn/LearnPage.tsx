@@ -1,0 +1,32 @@
+import { useTranslation } from "react-i18next";
+import { api } from "../../client";
+import { usePolling } from "../../hooks/usePolling";
+import { ForwardProcess } from "./ForwardProcess";
+import { LabKinds } from "./LabKinds";
+import { LossPanel } from "./LossPanel";
+import { PipelineDiagram } from "./PipelineDiagram";
+
+export function LearnPage() {
+  const { t } = useTranslation();
+  const kinds = usePolling(
+    async () => (await api.GET("/api/v1/job-kinds")).data ?? [],
+    0,
+    [],
+  );
+  return (
+    <div className="page learn">
+      <h1>{t("learn.title")}</h1>
+      <p className="muted">{t("learn.intro")}</p>
+      <nav className="toc">
+        <a href="#pipeline">{t("learn.pipelineTitle")}</a>
+        <a href="#forward">{t("learn.forwardTitle")}</a>
+        <a href="#loss">{t("learn.lossTitle")}</a>
+        <a href="#lab">{t("learn.labTitle")}</a>
+      </nav>
+      <PipelineDiagram />
+      <ForwardProcess />
+      <LossPanel kinds={kinds.data ?? []} />
+      <LabKinds kinds={kinds.data ?? []} />
+    </div>
+  );
+}

@@ -1,0 +1,91 @@
+/** Per-token cross-attention over the image: pick a word of the prompt and a denoising step. */
+import { useEffect, useState } from "react";
+import { useTranslation } from "react-i18next";
+import { artifactUrl } from "../../client";
+import { useJson } from "../../hooks/useJson";
+import { fillPattern } from "../../lib/pattern";
+
+export interface AttentionIndex {
+  tokens: string[];
+  steps: number[];
+  pattern: string;
+}
+
+/** Tokens worth offering: CLIP's start/end/padding tokens carry no word. */
+function isWordToken(tok: string): boolean {
+  return !/^<\|?(startoftext|endoftext|pad)\|?>$/i.test(tok) && tok.trim() !== "";
+}
+
+export function AttentionView({
+  indexUrl,
+  jobId,
+  baseImage,
+}: {
+  indexUrl: string;
+  jobId: string;
+  baseImage: string | null;
+}) {
+  const { t } = useTranslation();
+  const { data, error } = useJson<AttentionIndex>(indexUrl);
+  const [tok, setTok] = useState<number | null>(null);
+  const [stepIdx, setStepIdx] = useState<number | null>(null);
+  const [opacity, setOpacity] = useState(0.65);
+
+  useEffect(() => {
+    if (!data) return;
+    const firstWord = data.tokens.findIndex(isWordToken);
+    setTok(firstWord >= 0 ? firstWord : 0);
+    setStepIdx(data.steps.length - 1);
+  }, [data]);
+
+  if (error) return <p className="error">{error}</p>;
+  if (!data || tok == null || stepIdx == null) return <p className="muted">{t("common.loading")}</p>;
+  const step = data.steps[stepIdx] ?? 0;
+  const overlay = artifactUrl(jobId, fillPattern(data.pattern, { step, tok }));
+
+  return (
+    <div className="attention">
+      <div className="tokens" role="group" aria-label={t("studio.tokens")}>
+        {data.tokens.map((word, i) =>
+          isWordToken(word) ? (
+            <button
+              key={i}
+              type="button"
+              className="token"
+              aria-pressed={i === tok}
+              data-testid="attention-token"
+              onClick={() => setTok(i)}
+            >
+              {word}
+            </button>
+          ) : null,
+        )}
+      </div>
+      <div className="grid2">
+        <label className="scrubber">
+          <span>{t("studio.attentionStep", { step: step + 1 })}</span>
+          <input
+            type="range"
+            min={0}
+            max={data.steps.length - 1}
+            value={stepIdx}
+            onChange={(e) => setStepIdx(Number(e.target.value))}
+            data-testid="attention-step"
+          />
+        </label>
+        <label className="scrubber">
+          <span>{t("studio.overlayOpacity")}</span>
+          <input type="range" min={0} max={1} step={0.05} value={opacity} onChange={(e) => setOpacity(Number(e.target.value))} />
+        </label>
+      </div>
+      <div className="overlay-stack">
+        {baseImage && <img className="pixelated" src={baseImage} alt="" />}
+        <img className="pixelated overlay-stack__top" src={overlay} alt={data.tokens[tok] ?? ""} style={{ opacity }} />
+      </div>
+      <figure className="attention__raw">
+        <img className="pixelated" src={overlay} alt="" />
+        <figcaption>{t("studio.attentionRaw")}</figcaption>
+      </figure>
+    </div>
+  );
+}

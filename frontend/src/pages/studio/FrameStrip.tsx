@@ -1,0 +1,51 @@
+import { useTranslation } from "react-i18next";
+import type { DenoisePayload } from "../../client/events";
+
+export type FrameKind = "xt" | "x0";
+
+/** One thumbnail per denoising step, in arrival order; a click selects that step. */
+export function FrameStrip({
+  frames,
+  kind,
+  onKind,
+  selected,
+  onSelect,
+}: {
+  frames: readonly DenoisePayload[];
+  kind: FrameKind;
+  onKind: (k: FrameKind) => void;
+  selected?: number | null;
+  onSelect?: (index: number) => void;
+}) {
+  const { t } = useTranslation();
+  return (
+    <section className="frame-strip-wrap">
+      <div className="toolbar">
+        <span className="muted">{t("studio.frames", { count: frames.length })}</span>
+        <div className="segmented" role="group" aria-label={t("studio.frameKind")}>
+          <button type="button" aria-pressed={kind === "xt"} onClick={() => onKind("xt")} data-testid="frame-kind-xt">
+            x<sub>t</sub>
+          </button>
+          <button type="button" aria-pressed={kind === "x0"} onClick={() => onKind("x0")} data-testid="frame-kind-x0">
+            x̂<sub>0</sub>
+          </button>
+        </div>
+      </div>
+      <ol className="frame-strip" data-testid="frame-strip">
+        {frames.map((f, i) => (
+          <li
+            key={`${f.step}-${i}`}
+            data-testid="frame"
+            data-step={f.step}
+            className={selected === i ? "frame frame--selected" : "frame"}
+          >
+            <button type="button" onClick={() => onSelect?.(i)} title={t("studio.stepOf", { step: f.step + 1, total: f.total })}>
+              <img src={kind === "xt" ? f.xt : f.x0} alt={`${kind} ${f.step}`} loading="lazy" />
+              <span>{f.step + 1}</span>
+            </button>
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}

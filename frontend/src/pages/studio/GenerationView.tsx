@@ -1,0 +1,222 @@
+/**
+ * One generation: live while it runs (progress, ETA, cancel, frames as they arrive), then the
+ * replay, attention, predicted-noise and guidance-sweep views over its stored artifacts.
+ */
+import { useEffect, useMemo, useState } from "react";
+import { useTranslation } from "react-i18next";
+import { api, artifactUrl } from "../../client";
+import { errorMessage } from "../../client/errors";
+import {
+  eventsOfType,
+  type ArtifactPayload,
+  type DenoisePayload,
+  type ProgressPayload,
+  type StatePayload,
+} from "../../client/events";
+import { isTerminal } from "../../client/types";
+import { ProgressBar } from "../../components/ProgressBar";
+import { StateBadge } from "../../components/StateBadge";
+import { useJobEvents } from "../../hooks/useJobEvents";
+import { estimateRemaining, formatDuration, parseTime } from "../../lib/format";
+import { AttentionView } from "./AttentionView";
+import { FrameStrip, type FrameKind } from "./FrameStrip";
+import { SweepView } from "./SweepView";
+
+export interface GenerationViewProps {
+  jobId: string;
+  prompt: string;
+  negativePrompt?: string;
+  /** state known when the view opened (from the job or the generation row) */
+  initialState?: string;
+  /** just created: no stored history to load, follow the live stream from its start */
+  fresh?: boolean;
+  onEnded?: () => void;
+}
+
+type Tab = "replay" | "attention" | "noise" | "sweep";
+
+export function GenerationView({ jobId, prompt, negativePrompt, initialState, fresh = false, onEnded }: GenerationViewProps) {
+  const { t } = useTranslation();
+  const { events, ended, error } = useJobEvents(jobId, { history: !fresh });
+  const [kind, setKind] = useState<FrameKind>("xt");
+  const [scrub, setScrub] = useState<number | null>(null);
+  const [tab, setTab] = useState<Tab>("replay");
+  const [cancelError, setCancelError] = useState<string | null>(null);
+
+  const frames = useMemo(() => eventsOfType<DenoisePayload>(events, "denoise").map((e) => e.payload), [events]);
+  const progressEvents = useMemo(() => eventsOfType<ProgressPayload>(events, "progress"), [events]);
+  const stateEvents = useMemo(() => eventsOfType<StatePayload>(events, "state"), [events]);
+  const artifacts = useMemo(() => eventsOfType<ArtifactPayload>(events, "artifact").map((e) => e.payload), [events]);
+
+  const lastState = stateEvents[stateEvents.length - 1]?.payload;
+  const state = lastState?.state ?? initialState ?? "queued";
+  const finished = ended || isTerminal(state);
+  const finals = artifacts.filter((a) => a.name.startsWith("final/"));
+  const attention = artifacts.find((a) => a.name === "attention/index.json");
+  const sweep = artifacts.find((a) => a.name === "sweep/index.json");
+  const hasNoise = frames.some((f) => !!f.eps);
+  const url = (a: ArtifactPayload) => a.url || artifactUrl(jobId, a.name);
+
+  // Tell the page once when the job ends (it refreshes the gallery); onEnded may change identity.
+  const [endedReported, setEndedReported] = useState(false);
+  useEffect(() => {
+    if (finished && !endedReported) {
+      setEndedReported(true);
+      onEnded?.();
+    }
+  }, [finished, endedReported, onEnded]);
+
+  // Progress and ETA: the rate between the first and the latest progress event.
+  const first = progressEvents[0];
+  const last = progressEvents[progressEvents.length - 1];
+  const done = last?.payload.done ?? 0;
+  const total = last?.payload.total ?? 0;
+  let eta: number | null = null;
+  if (first && last && last !== first) {
+    const dt = ((parseTime(last.created_at) ?? 0) - (parseTime(first.created_at) ?? 0)) / 1000;
+    const dn = last.payload.done - first.payload.done;
+    eta = dn > 0 ? estimateRemaining(dn, dn + (total - last.payload.done), dt) : null;
+  }
+  const fraction = finished && state === "succeeded" ? 1 : total > 0 ? done / total : 0;
+
+  const cancel = async () => {
+    setCancelError(null);
+    const { error: err } = await api.POST("/api/v1/jobs/{job_id}/cancel", { params: { path: { job_id: jobId } } });
+    if (err) setCancelError(errorMessage(err));
+  };
+
+  const index = scrub ?? Math.max(0, frames.length - 1);
+  const frame = frames[index];
+
+  return (
+    <section className="card generation" data-job={jobId} data-state={state}>
+      <header className="generation__head">
+        <div>
+          <p className="prompt-text" data-testid="prompt-text">
+            {prompt}
+          </p>
+          {negativePrompt && (
+            <p className="muted small">
+              {t("studio.negativeShort")}: <span data-testid="negative-prompt-text">{negativePrompt}</span>
+            </p>
+          )}
+        </div>
+        <StateBadge state={state} />
+      </header>
+
+      {!finished && (
+        <div className="generation__live">
+          <ProgressBar
+            value={fraction}
+            testId="progress"
+            label={
+              total > 0
+                ? `${done}/${total}${eta != null ? ` · ${t("studio.remaining", { time: formatDuration(eta) })}` : ""}`
+                : t(`state.${state}`)
+            }
+          />
+          <button type="button" className="danger" data-testid="cancel" onClick={() => void cancel()}>
+            {t("common.cancel")}
+          </button>
+        </div>
+      )}
+      {finished && state === "succeeded" && <ProgressBar value={1} testId="progress" label={t("state.succeeded")} />}
+      {lastState?.error && <p className="error">{lastState.error}</p>}
+      {(cancelError || error) && <p className="error">{cancelError ?? error}</p>}
+
+      {(frames.length > 0 || !finished) && (
+        <FrameStrip
+          frames={frames}
+          kind={kind}
+          onKind={setKind}
+          selected={finished ? index : null}
+          onSelect={(i) => {
+            setScrub(i);
+            setTab("replay");
+          }}
+        />
+      )}
+
+      {finals.length > 0 && (
+        <div className="finals">
+          {finals.map((a) => (
+            <figure key={a.name}>
+              <img className="pixelated" data-testid="final-image" src={url(a)} alt={prompt} />
+              <figcaption>
+                <a href={url(a)} download={`difflab-${jobId.slice(0, 8)}-${a.name.split("/").pop()}`}>
+                  {t("studio.download")}
+                </a>
+              </figcaption>
+            </figure>
+          ))}
+        </div>
+      )}
+
+      {finished && (frames.length > 0 || attention || sweep) && (
+        <div className="generation__after">
+          <div className="tabs" role="tablist">
+            {frames.length > 0 && (
+              <button role="tab" aria-selected={tab === "replay"} onClick={() => setTab("replay")}>
+                {t("studio.replay")}
+              </button>
+            )}
+            {attention && (
+              <button role="tab" aria-selected={tab === "attention"} onClick={() => setTab("attention")} data-testid="tab-attention">
+                {t("studio.attention")}
+              </button>
+            )}
+            {hasNoise && (
+              <button role="tab" aria-selected={tab === "noise"} onClick={() => setTab("noise")} data-testid="tab-noise">
+                {t("studio.noise")}
+              </button>
+            )}
+            {sweep && (
+              <button role="tab" aria-selected={tab === "sweep"} onClick={() => setTab("sweep")} data-testid="tab-sweep">
+                {t("studio.sweepTab")}
+              </button>
+            )}
+          </div>
+
+          {(tab === "replay" || tab === "noise") && frame && (
+            <div className="replay">
+              <label className="scrubber">
+                <span>
+                  {t("studio.stepOf", { step: frame.step + 1, total: frame.total })} · t = {frame.timestep}
+                </span>
+                <input
+                  type="range"
+                  data-testid="scrubber"
+                  min={0}
+                  max={frames.length - 1}
+                  value={index}
+                  onChange={(e) => setScrub(Number(e.target.value))}
+                />
+              </label>
+              <div className="replay__frames">
+                {(tab === "replay" ? (["xt", "x0"] as const) : (["xt", "eps"] as const)).map((k) => {
+                  const src = frame[k];
+                  return src ? (
+                    <figure key={k}>
+                      <img className="pixelated" src={src} alt={`${k} ${frame.step}`} data-testid={`replay-${k}`} />
+                      <figcaption>{t(`studio.frame_${k}`)}</figcaption>
+                    </figure>
+                  ) : null;
+                })}
+              </div>
+            </div>
+          )}
+          {tab === "attention" && attention && (
+            <AttentionView
+              indexUrl={url(attention)}
+              jobId={jobId}
+              baseImage={finals[0] ? url(finals[0]) : (frame?.x0 ?? null)}
+            />
+          )}
+          {tab === "sweep" && sweep && (
+            <SweepView indexUrl={url(sweep)} jobId={jobId} />
+          )}
+        </div>
+      )}
+    </section>
+  );
+}

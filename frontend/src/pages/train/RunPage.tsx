@@ -1,0 +1,291 @@
+/** One run (and any runs overlaid to compare): live curves, media, hyperparameters, result. */
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { useTranslation } from "react-i18next";
+import { Link, useParams, useSearchParams } from "react-router-dom";
+import { api } from "../../client";
+import { errorMessage } from "../../client/errors";
+import { eventsOfType, type JobEvent, type LogPayload } from "../../client/events";
+import { isTerminal, type JobPublic } from "../../client/types";
+import { ProgressBar } from "../../components/ProgressBar";
+import { StateBadge } from "../../components/StateBadge";
+import { useJobEvents } from "../../hooks/useJobEvents";
+import { usePolling } from "../../hooks/usePolling";
+import { artifactItems, groupArtifacts } from "../../lib/artifacts";
+import { formatDateTime, formatDuration, formatNumber, formatValue } from "../../lib/format";
+import { bestOf, metricKeys, metricPoints, seriesOf, type XAxis } from "../../lib/metrics";
+import { MediaPanel } from "./MediaPanel";
+import { MetricsChart, type CurveInput } from "./MetricsChart";
+import { durationOf, isRun, resultNumbers } from "./runInfo";
+
+/** Loads one overlaid run's events and hands them up; renders nothing. */
+function OverlayLoader({ id, onEvents }: { id: string; onEvents: (id: string, events: JobEvent[]) => void }) {
+  const { events } = useJobEvents(id);
+  useEffect(() => onEvents(id, events), [id, events, onEvents]);
+  return null;
+}
+
+function curves0Lengths(points: ReturnType<typeof metricPoints>, keys: readonly string[]): number[] {
+  return keys.map((k) => points.filter((p) => p.values[k] != null).length);
+}
+
+function defaultKeys(keys: readonly string[]): string[] {
+  const losses = keys.filter((k) => /loss/.test(k));
+  return losses.length ? losses : keys.slice(0, 2);
+}
+
+export function RunPage() {
+  const { t, i18n } = useTranslation();
+  const { id = "" } = useParams();
+  const [search, setSearch] = useSearchParams();
+  const compareIds = useMemo(() => (search.get("compare") ?? "").split(",").filter((x) => x && x !== id), [search, id]);
+
+  // poll the job (state, heartbeat, progress) until it ends; one last load after that
+  const [pollMs, setPollMs] = useState(3000);
+  const jobPoll = usePolling(
+    async () => {
+      const { data, error } = await api.GET("/api/v1/jobs/{job_id}", { params: { path: { job_id: id } } });
+      if (!data) throw new Error(errorMessage(error));
+      return data;
+    },
+    pollMs,
+    [id],
+  );
+  const job = jobPoll.data;
+  useEffect(() => setPollMs(job && isTerminal(job.state) ? 0 : 3000), [job]);
+  const { events, error: eventsError } = useJobEvents(id);
+
+  const [overlay, setOverlay] = useState<Record<string, JobEvent[]>>({});
+  const onOverlay = useCallback((oid: string, ev: JobEvent[]) => setOverlay((o) => ({ ...o, [oid]: ev })), []);
+  const [overlayJobs, setOverlayJobs] = useState<JobPublic[]>([]);
+
+  // null: automatic, 0.6 once a curve is long enough to be noisy, none for a handful of points
+  const [smoothingChoice, setSmoothing] = useState<number | null>(null);
+  const [logY, setLogY] = useState(false);
+  const [xAxis, setXAxis] = useState<XAxis>("step");
+  const [chosenKeys, setChosenKeys] = useState<string[] | null>(null);
+  const [candidates, setCandidates] = useState<JobPublic[]>([]);
+
+  useEffect(() => {
+    void api.GET("/api/v1/jobs", { params: { query: { offset: 0, limit: 100 } } }).then(({ data }) => {
+      if (data) setCandidates(data.data.filter((j) => isRun(j) && j.id !== id));
+    });
+  }, [id]);
+  useEffect(() => {
+    setOverlayJobs(candidates.filter((c) => compareIds.includes(c.id)));
+  }, [candidates, compareIds]);
+
+  const points = useMemo(() => metricPoints(events), [events]);
+  const overlayPoints = useMemo(
+    () => compareIds.map((cid) => ({ id: cid, points: metricPoints(overlay[cid] ?? []) })),
+    [compareIds, overlay],
+  );
+  const allKeys = useMemo(() => {
+    const keys = new Set(metricKeys(points));
+    for (const o of overlayPoints) for (const k of metricKeys(o.points)) keys.add(k);
+    return [...keys];
+  }, [points, overlayPoints]);
+  const keys = chosenKeys ?? defaultKeys(allKeys);
+  const hasEpoch = points.some((p) => p.epoch != null);
+
+  const longest = Math.max(0, ...curves0Lengths(points, keys));
+  const smoothing = smoothingChoice ?? (longest >= 50 ? 0.6 : 0);
+
+  const runLabel = (rid: string, kind?: string) => `${kind ?? "run"} ${rid.slice(0, 6)}`;
+  const curves: CurveInput[] = useMemo(() => {
+    const out: CurveInput[] = [];
+    const comparing = compareIds.length > 0;
+    for (const k of keys) {
+      out.push({ label: comparing ? `${runLabel(id, job?.kind)} ${k}` : k, ...seriesOf(points, k, xAxis) });
+      for (const o of overlayPoints) {
+        const kind = overlayJobs.find((j) => j.id === o.id)?.kind;
+        const s = seriesOf(o.points, k, xAxis);
+        if (s.x.length) out.push({ label: `${runLabel(o.id, kind)} ${k}`, ...s });
+      }
+    }
+    return out;
+  }, [keys, points, overlayPoints, xAxis, compareIds.length, id, job?.kind, overlayJobs]);
+
+  const groups = useMemo(() => groupArtifacts(artifactItems(events)), [events]);
+  const logs = useMemo(() => eventsOfType<LogPayload>(events, "log").slice(-30), [events]);
+
+  const setCompare = (ids: string[]) => {
+    const next = new URLSearchParams(search);
+    if (ids.length) next.set("compare", ids.join(","));
+    else next.delete("compare");
+    setSearch(next, { replace: true });
+  };
+  const toggleKey = (k: string) => {
+    const cur = keys;
+    setChosenKeys(cur.includes(k) ? cur.filter((x) => x !== k) : [...cur, k]);
+  };
+
+  const cancel = async () => {
+    await api.POST("/api/v1/jobs/{job_id}/cancel", { params: { path: { job_id: id } } });
+    jobPoll.reload();
+  };
+
+  if (jobPoll.error && !job) return <p className="page error">{jobPoll.error}</p>;
+  if (!job) return <p className="page muted">{t("common.loading")}</p>;
+  const params = job.params as Record<string, unknown>;
+  const result = job.result as Record<string, unknown> | null;
+
+  return (
+    <div className="page run">
+      <div className="page__head">
+        <div>
+          <p className="muted small">
+            <Link to="/train">{t("train.title")}</Link> / {job.id}
+          </p>
+          <h1>
+            {job.kind} <StateBadge state={job.state} heartbeatAt={job.heartbeat_at} />
+          </h1>
+          <p className="muted small">
+            {t("train.started")}: {formatDateTime(job.started_at, i18n.language)} · {t("train.duration")}:{" "}
+            {formatDuration(durationOf(job))} · {job.worker ?? "–"} · {t("train.attempts", { n: job.attempts, max: job.max_attempts })}
+          </p>
+        </div>
+        {!isTerminal(job.state) && (
+          <button type="button" className="danger" onClick={() => void cancel()} data-testid="cancel">
+            {t("common.cancel")}
+          </button>
+        )}
+      </div>
+      {!isTerminal(job.state) && <ProgressBar value={job.progress} testId="progress" />}
+      {job.error && <pre className="error pre">{job.error}</pre>}
+      {eventsError && <p className="error">{eventsError}</p>}
+
+      <section className="card">
+        <div className="chart-controls">
+          <fieldset className="metric-keys">
+            <legend>{t("train.metrics")}</legend>
+            {allKeys.map((k) => (
+              <label key={k} className="chip chip--toggle">
+                <input type="checkbox" checked={keys.includes(k)} onChange={() => toggleKey(k)} />
+                {k}
+              </label>
+            ))}
+          </fieldset>
+          <label>
+            {t("train.smoothing")} <strong>{smoothing.toFixed(2)}</strong>
+            <input
+              type="range"
+              min={0}
+              max={0.99}
+              step={0.01}
+              value={smoothing}
+              onChange={(e) => setSmoothing(Number(e.target.value))}
+              data-testid="smoothing"
+            />
+          </label>
+          <label>
+            {t("train.yScale")}{" "}
+            <select value={logY ? "log" : "linear"} onChange={(e) => setLogY(e.target.value === "log")} data-testid="y-scale">
+              <option value="linear">{t("train.linear")}</option>
+              <option value="log">{t("train.log")}</option>
+            </select>
+          </label>
+          <label>
+            {t("train.xAxis")}{" "}
+            <select value={xAxis} onChange={(e) => setXAxis(e.target.value as XAxis)} data-testid="x-axis">
+              <option value="step">{t("train.x_step")}</option>
+              <option value="epoch" disabled={!hasEpoch}>
+                {t("train.x_epoch")}
+              </option>
+              <option value="time">{t("train.x_time")}</option>
+            </select>
+          </label>
+          <label>
+            {t("train.overlay")}{" "}
+            <select
+              value=""
+              onChange={(e) => e.target.value && setCompare([...compareIds, e.target.value])}
+              data-testid="overlay-add"
+            >
+              <option value="">{t("train.addRun")}</option>
+              {candidates
+                .filter((c) => !compareIds.includes(c.id))
+                .map((c) => (
+                  <option key={c.id} value={c.id}>
+                    {c.kind} {c.id.slice(0, 6)} · {t(`state.${c.state}`)}
+                  </option>
+                ))}
+            </select>
+          </label>
+        </div>
+        {compareIds.length > 0 && (
+          <div className="chips">
+            {compareIds.map((cid) => (
+              <span key={cid} className="chip">
+                <Link to={`/train/${cid}`}>{runLabel(cid, overlayJobs.find((j) => j.id === cid)?.kind)}</Link>
+                <button type="button" className="link" aria-label={t("train.remove")} onClick={() => setCompare(compareIds.filter((x) => x !== cid))}>
+                  ×
+                </button>
+              </span>
+            ))}
+          </div>
+        )}
+        {compareIds.map((cid) => (
+          <OverlayLoader key={cid} id={cid} onEvents={onOverlay} />
+        ))}
+        <MetricsChart curves={curves} smoothing={smoothing} logY={logY} xAxis={xAxis} />
+        {keys.length > 0 && points.length > 0 && (
+          <p className="muted small" data-testid="metric-summary">
+            {keys.map((k) => {
+              const s = seriesOf(points, k, "step");
+              const last = s.y[s.y.length - 1];
+              return (
+                <span key={k} className="chip">
+                  {k}: {formatNumber(last)} ({t("train.bestShort")} {formatNumber(bestOf(k, s.y))}, n={s.y.length})
+                </span>
+              );
+            })}
+          </p>
+        )}
+      </section>
+
+      <section>
+        <h2>{t("train.media")}</h2>
+        <MediaPanel groups={groups} jobId={id} />
+      </section>
+
+      <div className="grid2">
+        <section className="card">
+          <h2>{t("train.hyperparameters")}</h2>
+          <table className="table table--kv">
+            <tbody>
+              {Object.entries(params).map(([k, v]) => (
+                <tr key={k}>
+                  <th>{k}</th>
+                  <td className="mono">{formatValue(v)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+        <section className="card">
+          <h2>{t("train.result")}</h2>
+          {result ? (
+            <table className="table table--kv">
+              <tbody>
+                {Object.entries(resultNumbers(result)).map(([k, v]) => (
+                  <tr key={k}>
+                    <th>{k}</th>
+                    <td className="mono">{formatNumber(v)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : (
+            <p className="muted">{t("train.noResult")}</p>
+          )}
+          {logs.length > 0 && (
+            <>
+              <h3>{t("train.logTitle")}</h3>
+              <pre className="pre log">{logs.map((l) => l.payload.message).join("\n")}</pre>
+            </>
+          )}
+        </section>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,142 @@
+import { useMemo, useState } from "react";
+import { useTranslation } from "react-i18next";
+import { Link, useNavigate, useSearchParams } from "react-router-dom";
+import { api } from "../../client";
+import { errorMessage } from "../../client/errors";
+import type { JobPublic } from "../../client/types";
+import { StateBadge } from "../../components/StateBadge";
+import { usePolling } from "../../hooks/usePolling";
+import { formatDateTime, formatDuration, formatNumber, formatValue } from "../../lib/format";
+import { bestMetric, datasetOf, durationOf, isRun, keyHyperparameters } from "./runInfo";
+
+const STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
+
+export function RunsPage() {
+  const { t, i18n } = useTranslation();
+  const navigate = useNavigate();
+  const [search, setSearch] = useSearchParams();
+  const kind = search.get("kind") ?? "";
+  const state = search.get("state") ?? "";
+  const [selected, setSelected] = useState<string[]>([]);
+  const [now, setNow] = useState(Date.now());
+
+  const jobs = usePolling(
+    async () => {
+      const query: Record<string, string | number> = { offset: 0, limit: 200 };
+      if (kind) query.kind = kind;
+      if (state) query.state = state;
+      const { data, error } = await api.GET("/api/v1/jobs", { params: { query } });
+      if (!data) throw new Error(errorMessage(error));
+      setNow(Date.now());
+      return data.data.filter(isRun);
+    },
+    4000,
+    [kind, state],
+  );
+
+  const runs = jobs.data ?? [];
+  const kinds = useMemo(() => [...new Set(runs.map((r) => r.kind))].sort(), [runs]);
+
+  const setFilter = (key: string, value: string) => {
+    const next = new URLSearchParams(search);
+    if (value) next.set(key, value);
+    else next.delete(key);
+    setSearch(next, { replace: true });
+  };
+  const toggle = (id: string) => setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id]));
+  const compare = () => {
+    const [first, ...rest] = selected;
+    if (first) navigate(`/train/${first}${rest.length ? `?compare=${rest.join(",")}` : ""}`);
+  };
+
+  return (
+    <div className="page">
+      <div className="page__head">
+        <h1>{t("train.title")}</h1>
+        <div className="toolbar">
+          <label>
+            {t("train.kind")}{" "}
+            <select value={kind} onChange={(e) => setFilter("kind", e.target.value)}>
+              <option value="">{t("common.all")}</option>
+              {[...new Set([...kinds, ...(kind ? [kind] : [])])].map((k) => (
+                <option key={k} value={k}>
+                  {k}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            {t("train.state")}{" "}
+            <select value={state} onChange={(e) => setFilter("state", e.target.value)}>
+              <option value="">{t("common.all")}</option>
+              {STATES.map((s) => (
+                <option key={s} value={s}>
+                  {t(`state.${s}`)}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="button" className="primary" disabled={selected.length < 1} onClick={compare} data-testid="compare">
+            {selected.length > 1 ? t("train.compare", { count: selected.length }) : t("train.open")}
+          </button>
+        </div>
+      </div>
+      {jobs.error && <p className="error">{jobs.error}</p>}
+      {!jobs.loading && runs.length === 0 && <p className="muted">{t("train.empty")}</p>}
+      {runs.length > 0 && (
+        <div className="table-wrap">
+          <table className="table" data-testid="runs-table">
+            <thead>
+              <tr>
+                <th aria-label={t("train.select")} />
+                <th>{t("train.kind")}</th>
+                <th>{t("train.dataset")}</th>
+                <th>{t("train.state")}</th>
+                <th>{t("train.started")}</th>
+                <th>{t("train.duration")}</th>
+                <th>{t("train.hyperparameters")}</th>
+                <th>{t("train.best")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {runs.map((job: JobPublic) => {
+                const params = job.params as Record<string, unknown>;
+                const best = bestMetric(job.result as Record<string, unknown> | null);
+                return (
+                  <tr key={job.id} data-testid="run-row" data-job={job.id} data-state={job.state}>
+                    <td>
+                      <input
+                        type="checkbox"
+                        aria-label={t("train.select")}
+                        checked={selected.includes(job.id)}
+                        onChange={() => toggle(job.id)}
+                      />
+                    </td>
+                    <td>
+                      <Link to={`/train/${job.id}`}>{job.kind}</Link>
+                    </td>
+                    <td>{datasetOf(params) ?? "–"}</td>
+                    <td>
+                      <StateBadge state={job.state} heartbeatAt={job.heartbeat_at} now={now} />
+                      {job.state === "running" && <span className="muted small"> {Math.round(job.progress * 100)}%</span>}
+                    </td>
+                    <td className="nowrap">{formatDateTime(job.started_at, i18n.language)}</td>
+                    <td className="nowrap">{formatDuration(durationOf(job, now))}</td>
+                    <td className="small">
+                      {keyHyperparameters(params).map(([k, v]) => (
+                        <span key={k} className="chip">
+                          {k}={formatValue(v)}
+                        </span>
+                      ))}
+                    </td>
+                    <td className="nowrap">{best ? `${best[0]} ${formatNumber(best[1])}` : "–"}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}

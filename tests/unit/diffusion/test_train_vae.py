@@ -1,0 +1,110 @@
+"""vae stage: factor-8 AutoencoderKL, measured scaling factor, exact resume; checkpoints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from diffusers import AutoencoderKL
+
+from difflab.diffusion import checkpoint, train_vae
+from difflab.diffusion.train_common import pil_to_tensor
+from difflab.datasets.shapes import ShapesDataset
+from difflab.runtime import JobCancelled, MemorySink, RunContext
+from tests.unit.diffusion.test_train_clip import cancel_after
+
+TINY: dict[str, Any] = {
+    "train_samples": 16, "val_samples": 8, "resolution": 32, "cpu_threads": 1,
+    "batch_size": 4, "base_channels": 16, "scaling_samples": 16, "log_every": 1,
+}
+
+
+def test_vae_shapes_and_dtypes() -> None:
+    vae = train_vae.build_vae(train_vae.Params(resolution=64))
+    x = pil_to_tensor([ShapesDataset(2)[i].image for i in range(2)])
+    assert x.shape == (2, 3, 64, 64) and x.dtype == torch.float32
+    assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
+    with torch.no_grad():
+        post = vae.encode(x).latent_dist
+        rec = vae.decode(post.mean).sample
+    assert post.mean.shape == (2, 4, 8, 8)  # 64x64x3 -> 8x8x4
+    assert rec.shape == x.shape and rec.dtype == torch.float32
+
+
+def test_vae_stage_learns_and_saves_a_measured_scaling_factor(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    sink = MemorySink()
+    ctx = RunContext(job_id="t", work_dir=tmp_path / "w", models_dir=tmp_path / "m")
+    p = train_vae.Params(**{**TINY, "batch_size": 8}, steps=10, lr=3e-3, warmup_steps=1,
+                         eval_every=10, checkpoint_every=10)
+    result = train_vae.run(p, sink, ctx)
+    losses = [v for _, v in sink.metric_series("train/loss")]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+    vae = AutoencoderKL.from_pretrained(tmp_path / "m" / "house" / "vae")
+    assert vae.config.scaling_factor == pytest.approx(result["scaling_factor"])
+    # scaled latents of training images have unit standard deviation
+    x = pil_to_tensor([ShapesDataset(16, resolution=32)[i].image for i in range(16)])
+    with torch.no_grad():
+        z = vae.encode(x).latent_dist.sample(torch.Generator().manual_seed(0))
+    assert float((z * vae.config.scaling_factor).std()) == pytest.approx(1.0, rel=0.2)
+    assert sink.artifacts["reconstructions/step_000010.png"][:4] == b"\x89PNG"
+    assert "val/psnr" in {k for p in sink.of_type("metric") for k in p["values"]}
+
+
+def test_vae_resume_gives_the_same_next_loss(tmp_path: Path) -> None:
+    def ctx(name: str) -> RunContext:
+        return RunContext(job_id=name, work_dir=tmp_path / name, models_dir=tmp_path / "m")
+
+    p = train_vae.Params(**TINY, steps=4, eval_every=100, checkpoint_every=2, output="a")
+    full = MemorySink()
+    train_vae.run(p, full, ctx("full"))
+    with pytest.raises(JobCancelled):
+        train_vae.run(p.model_copy(update={"output": "b"}), cancel_after(2), ctx("part"))
+    resumed = MemorySink()
+    train_vae.run(p.model_copy(update={"output": "b", "resume": True}), resumed, ctx("part"))
+    expect, got = dict(full.metric_series("train/loss")), dict(resumed.metric_series("train/loss"))
+    assert sorted(got) == [3, 4]
+    assert got[3] == pytest.approx(expect[3], rel=1e-6)
+    assert got[4] == pytest.approx(expect[4], rel=1e-6)
+
+
+def test_checkpoint_round_trip_keeps_types_and_values(tmp_path: Path) -> None:
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": 7,
+             "best": float("inf"), "rng": torch.get_rng_state(), "pair": (1, "a"),
+             "none": None}
+    path = tmp_path / "c.safetensors"
+    checkpoint.save_checkpoint(path, state)
+    back = checkpoint.load_checkpoint(path)
+    assert back["step"] == 7 and back["best"] == float("inf") and back["pair"] == (1, "a")
+    assert back["none"] is None
+    assert torch.equal(back["rng"], state["rng"])
+    assert set(back["optimizer"]["state"]) == {0, 1}  # int keys survive
+    opt2 = torch.optim.AdamW(torch.nn.Linear(3, 2).parameters(), lr=1e-3)
+    opt2.load_state_dict(back["optimizer"])
+    torch.testing.assert_close(opt2.state_dict()["state"][0]["exp_avg"],
+                               opt.state_dict()["state"][0]["exp_avg"])
+    assert path.read_bytes()[8:9] == b"{"  # a safetensors header, no pickle
+    with pytest.raises(TypeError):
+        checkpoint.save_checkpoint(tmp_path / "bad.safetensors", {"x": object()})
+
+
+def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.safetensors"
+    checkpoint.save_checkpoint(path, {"step": 1, "w": torch.zeros(2)})
+    before = path.read_bytes()
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        checkpoint.save_checkpoint(path, {"step": 2, "w": torch.ones(2)})
+    assert path.read_bytes() == before  # the old checkpoint is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors"]  # no temp left

@@ -1,0 +1,149 @@
+"""Credentials are never stored in the clear: argon2 passwords, digested keys and sessions."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+
+from difflab.accounts import (
+    LastAdmin,
+    authenticate,
+    create_api_key,
+    create_user,
+    update_user,
+    user_for_api_key,
+)
+from difflab.db.engine import session_scope
+from difflab.db.models import ApiKey, User, WebSession
+from tests.unit.security.helpers import ADMIN, ALICE, login
+from tests.utils.services import reset_caches
+
+
+def _dump_database() -> str:
+    """Every value of every row of the credential tables, as one string."""
+    out = []
+    with session_scope() as s:
+        for table in ("users", "api_keys", "web_sessions", "audit_log"):
+            out += [repr(tuple(row)) for row in s.execute(text(f"SELECT * FROM {table}"))]
+    return "\n".join(out)
+
+
+def test_passwords_are_argon2id_hashes(client: TestClient) -> None:
+    with session_scope() as s:
+        stored = s.scalar(select(User.password_hash).where(User.username == ALICE[0]))
+        assert stored is not None and stored.startswith("$argon2id$")
+        assert ALICE[1] not in stored
+        assert authenticate(s, *ALICE) is not None
+        assert authenticate(s, ALICE[0], ALICE[1] + "x") is None
+        # the same password hashes differently for another user (a salt per hash)
+        other = create_user(s, "carol", ALICE[1])
+        assert other.password_hash != stored
+    assert ALICE[1] not in _dump_database()
+
+
+def test_api_keys_are_stored_hashed_and_shown_once(client: TestClient) -> None:
+    csrf = login(client, ALICE)
+    r = client.post("/api/v1/users/me/api-keys", json={"name": "laptop"}, headers=csrf)
+    assert r.status_code == 201
+    key = r.json()["key"]
+    assert key.startswith("dl_") and len(key) > 40
+    with session_scope() as s:
+        row = s.scalar(select(ApiKey).where(ApiKey.name == "laptop"))
+        assert row is not None
+        assert row.key_hash == hashlib.sha256(key.encode()).hexdigest()
+    assert key not in _dump_database()
+    listed = client.get("/api/v1/users/me/api-keys").json()
+    assert [k["name"] for k in listed] == ["laptop"]
+    assert all("key" not in k and key not in str(k) for k in listed)
+    assert listed[0]["prefix"] == key[:12]
+    # the key works as a Bearer token, until it is revoked
+    client.cookies.clear()
+    bearer = {"authorization": f"Bearer {key}"}
+    assert client.get("/api/v1/auth/me", headers=bearer).json()["user"]["username"] == "alice"
+    csrf = login(client, ALICE)
+    key_id = listed[0]["id"]
+    assert client.delete(f"/api/v1/users/me/api-keys/{key_id}", headers=csrf).status_code == 204
+    client.cookies.clear()
+    assert client.get("/api/v1/auth/me", headers=bearer).status_code == 401
+
+
+def test_a_key_with_a_matching_prefix_but_wrong_rest_is_refused(client: TestClient) -> None:
+    with session_scope() as s:
+        alice = s.scalar(select(User).where(User.username == ALICE[0]))
+        assert alice is not None
+        _, key = create_api_key(s, alice, "k")
+    forged = key[:12] + "A" * (len(key) - 12)
+    with session_scope() as s:
+        assert user_for_api_key(s, forged) is None
+        assert user_for_api_key(s, key) is not None
+
+
+def test_session_tokens_are_keyed_digests(client: TestClient, monkeypatch) -> None:
+    login(client, ALICE)
+    token = client.cookies.get("difflab_session")
+    assert token and token not in _dump_database()
+    with session_scope() as s:
+        stored = s.scalar(select(WebSession.token_hash))
+    assert stored not in (token, hashlib.sha256(token.encode()).hexdigest())
+    assert client.get("/api/v1/auth/me").status_code == 200
+    # a new secret key signs every browser out
+    monkeypatch.setenv("DIFFLAB_SECRET_KEY", "another-secret-key-0123456789")
+    reset_caches()
+    assert client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_a_new_password_ends_every_session(client: TestClient) -> None:
+    csrf = login(client, ALICE)
+    r = client.post(
+        "/api/v1/users/me/password",
+        json={"current_password": "wrong-one", "new_password": "a-new-password"},
+        headers=csrf,
+    )
+    assert r.status_code == 403
+    r = client.post(
+        "/api/v1/users/me/password",
+        json={"current_password": ALICE[1], "new_password": "a-new-password"},
+        headers=csrf,
+    )
+    assert r.status_code == 204
+    assert client.get("/api/v1/auth/me").status_code == 401
+    login(client, (ALICE[0], "a-new-password"))
+
+
+def test_deactivated_users_cannot_sign_in_or_use_keys(client: TestClient) -> None:
+    csrf = login(client, ADMIN)
+    with session_scope() as s:
+        alice = s.scalar(select(User).where(User.username == ALICE[0]))
+        assert alice is not None
+        _, key = create_api_key(s, alice, "k")
+        alice_id = alice.id
+    r = client.patch(f"/api/v1/users/{alice_id}", json={"is_active": False}, headers=csrf)
+    assert r.status_code == 200 and r.json()["is_active"] is False
+    client.cookies.clear()
+    r = client.post("/api/v1/auth/login", json={"username": ALICE[0], "password": ALICE[1]})
+    assert r.status_code == 401
+    assert client.get("/api/v1/jobs", headers={"authorization": f"Bearer {key}"}).status_code == 401
+
+
+def test_the_last_admin_cannot_be_demoted_or_deactivated(client: TestClient) -> None:
+    with session_scope() as s:
+        admin = s.scalar(select(User).where(User.username == ADMIN[0]))
+        assert admin is not None
+        with pytest.raises(LastAdmin):
+            update_user(s, admin, role="user")
+        with pytest.raises(LastAdmin):
+            update_user(s, admin, is_active=False)
+    csrf = login(client, ADMIN)
+    r = client.patch("/api/v1/users/1", json={"role": "user"}, headers=csrf)
+    assert r.status_code == 409 and "last active admin" in r.json()["detail"]
+    # with a second admin, the first may step down
+    r = client.post(
+        "/api/v1/users",
+        json={"username": "second", "password": "second-admin-pw", "role": "admin"},
+        headers=csrf,
+    )
+    assert r.status_code == 201
+    assert client.patch("/api/v1/users/1", json={"role": "user"}, headers=csrf).status_code == 200
