@@ -110,7 +110,9 @@ def serve(
                 "--concurrency",
                 "1",
             ],
-            env={**os.environ},
+            # its own process group, so stopping it also stops its pool children
+            env={**os.environ, "DIFFLAB_PARENT_PID": str(os.getpid())},
+            start_new_session=True,
         )
     console.print(f"[bold]difflab[/bold] on [link]http://{host}:{port}[/link]")
     if generated:
@@ -126,11 +128,19 @@ def serve(
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
     finally:
         if worker is not None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            _stop_group(worker)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the worker's process group (warm shutdown), SIGKILL it after 20 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+    except ProcessLookupError:
+        pass
 
 
 @app.command()

@@ -27,11 +27,15 @@ class Params(DataParams):
     output: str = Field("house", description="Model directory name under the models dir.")
     resume: bool = Field(False, description="Continue every stage from its last checkpoint.")
     clip: train_clip.Params = Field(
-        default_factory=train_clip.Params,
+        default_factory=lambda: train_clip.Params.model_validate({}),
         description="Text encoder stage (its data fields and output are taken from this recipe's).",
     )
-    vae: train_vae.Params = Field(default_factory=train_vae.Params, description="VAE stage.")
-    unet: train_unet.Params = Field(default_factory=train_unet.Params, description="U-Net stage.")
+    vae: train_vae.Params = Field(
+        default_factory=lambda: train_vae.Params.model_validate({}), description="VAE stage."
+    )
+    unet: train_unet.Params = Field(
+        default_factory=lambda: train_unet.Params.model_validate({}), description="U-Net stage."
+    )
 
 
 class StageSink:

@@ -50,8 +50,10 @@ class DataParams(BaseModel):
 
 
 class Captioned(Protocol):
-    image: Image.Image
-    caption: str
+    @property
+    def image(self) -> Image.Image: ...
+    @property
+    def caption(self) -> str: ...
 
 
 class CaptionedDataset(Protocol):

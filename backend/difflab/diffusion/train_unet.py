@@ -250,7 +250,7 @@ class Trainer:
         self.opt.step()
         self.ema.step(self.params)
         self.step += 1
-        return float(loss), lr, gnorm
+        return float(loss.detach()), lr, gnorm
 
     @torch.no_grad()
     def val_loss(self, n: int = 256) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 from typing import Any
@@ -57,10 +58,24 @@ def _beat_loop() -> None:
             log.exception("worker heartbeat failed")
 
 
+def _watch_parent(parent: int) -> None:
+    """An embedded worker (started by `difflab serve`) ends when its server is gone, even if
+    the server was killed without a chance to stop it."""
+    while not _stop.wait(1.0):
+        if os.getppid() != parent:
+            log.warning("the server that started this worker is gone; shutting down")
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
 @worker_ready.connect
 def _on_ready(**_: Any) -> None:
     _register()
     threading.Thread(target=_beat_loop, name="worker-heartbeat", daemon=True).start()
+    parent = os.environ.get("DIFFLAB_PARENT_PID")
+    if parent and parent.isdigit():
+        threading.Thread(target=_watch_parent, args=(int(parent),), name="parent-watch",
+                         daemon=True).start()
 
 
 @worker_shutdown.connect

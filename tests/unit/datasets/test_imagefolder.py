@@ -24,8 +24,11 @@ def row(name: str, text: str) -> str:
 
 
 def test_loads_resizes_and_center_crops(tmp_path: Path) -> None:
-    root = make_folder(tmp_path / "d", [row("a.png", "a red thing"), "", row("b.jpg", "wide")],
-                       {"a.png": (100, 80), "b.jpg": (300, 64)})
+    root = make_folder(
+        tmp_path / "d",
+        [row("a.png", "a red thing"), "", row("b.jpg", "wide")],
+        {"a.png": (100, 80), "b.jpg": (300, 64)},
+    )
     ds = ImageFolderDataset(root, resolution=64)
     assert len(ds) == 2 and ds.captions() == ["a red thing", "wide"]
     item = ds[1]
@@ -36,12 +39,21 @@ def test_loads_resizes_and_center_crops(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("lines", "images", "expected"),
     [
-        ([row("a.png", "x"), row("missing.png", "y")], {"a.png": (8, 8)},
-         r"metadata\.jsonl, line 2: image file missing\.png not found"),
-        ([row("a.png", "x"), "{not json"], {"a.png": (8, 8)},
-         r"metadata\.jsonl, line 2: invalid JSON"),
-        ([row("a.png", "  ")], {"a.png": (8, 8)},
-         r"metadata\.jsonl, line 1: empty caption .* a\.png"),
+        (
+            [row("a.png", "x"), row("missing.png", "y")],
+            {"a.png": (8, 8)},
+            r"metadata\.jsonl, line 2: image file missing\.png not found",
+        ),
+        (
+            [row("a.png", "x"), "{not json"],
+            {"a.png": (8, 8)},
+            r"metadata\.jsonl, line 2: invalid JSON",
+        ),
+        (
+            [row("a.png", "  ")],
+            {"a.png": (8, 8)},
+            r"metadata\.jsonl, line 1: empty caption .* a\.png",
+        ),
         (['["a.png", "x"]'], {"a.png": (8, 8)}, r"line 1: expected a JSON object"),
         ([json.dumps({"text": "x"})], {}, r"line 1: \"file_name\" must be"),
         ([row("../escape.png", "x")], {}, r"line 1: \.\./escape\.png is outside"),
@@ -56,8 +68,9 @@ def test_bad_metadata_names_file_and_line(
 
 
 def test_unreadable_image_names_file_and_line(tmp_path: Path) -> None:
-    root = make_folder(tmp_path / "d", [row("a.png", "ok"), row("bad.png", "broken")],
-                       {"a.png": (8, 8)})
+    root = make_folder(
+        tmp_path / "d", [row("a.png", "ok"), row("bad.png", "broken")], {"a.png": (8, 8)}
+    )
     (root / "bad.png").write_bytes(b"this is not a png")
     with pytest.raises(DatasetError, match=r"metadata\.jsonl, line 2: cannot read image bad\.png"):
         ImageFolderDataset(root)

@@ -27,7 +27,9 @@ C, S, P, B = (
     "|".join(BACKGROUNDS),
 )
 ONE = re.compile(rf"^a (small |large )?({C}) ({S}) ({P})( on a ({B}) background)?$")
-TWO = re.compile(rf"^a ({C}) ({S}) on the left and a ({C}) ({S}) on the right( on a ({B}) background)?$")
+TWO = re.compile(
+    rf"^a ({C}) ({S}) on the left and a ({C}) ({S}) on the right( on a ({B}) background)?$"
+)
 
 
 def test_samples_are_deterministic_and_splits_differ() -> None:
@@ -38,7 +40,9 @@ def test_samples_are_deterministic_and_splits_differ() -> None:
         assert x.caption == y.caption and x.scene == y.scene
         assert x.image.tobytes() == y.image.tobytes()
     assert [a[i].caption for i in range(20)] != [val[i].caption for i in range(20)]
-    assert [a[i].scene for i in range(20)] != [ShapesDataset(50, seed=4)[i].scene for i in range(20)]
+    assert [a[i].scene for i in range(20)] != [
+        ShapesDataset(50, seed=4)[i].scene for i in range(20)
+    ]
 
 
 def test_images_are_64px_rgb_and_match_the_scene() -> None:

@@ -23,14 +23,41 @@ TINY: dict[str, Any] = {
     "val_samples": 16,
     "resolution": 32,
     "cpu_threads": 1,
-    "clip": {"steps": 4, "batch_size": 16, "text_hidden": 32, "text_layers": 1,
-             "vision_hidden": 32, "vision_layers": 1, "heads": 2, "projection_dim": 16,
-             "eval_every": 4, "checkpoint_every": 4, "log_every": 1, "max_length": 24},
-    "vae": {"steps": 3, "batch_size": 4, "base_channels": 16, "scaling_samples": 16,
-            "eval_every": 3, "checkpoint_every": 3, "log_every": 1},
-    "unet": {"steps": 3, "batch_size": 8, "base_channels": 32, "attention_heads": 2,
-             "sample_every": 3, "probe_steps": 2, "probe_size": 4, "probe_adherence": False,
-             "checkpoint_every": 3, "log_every": 1},
+    "clip": {
+        "steps": 4,
+        "batch_size": 16,
+        "text_hidden": 32,
+        "text_layers": 1,
+        "vision_hidden": 32,
+        "vision_layers": 1,
+        "heads": 2,
+        "projection_dim": 16,
+        "eval_every": 4,
+        "checkpoint_every": 4,
+        "log_every": 1,
+        "max_length": 24,
+    },
+    "vae": {
+        "steps": 3,
+        "batch_size": 4,
+        "base_channels": 16,
+        "scaling_samples": 16,
+        "eval_every": 3,
+        "checkpoint_every": 3,
+        "log_every": 1,
+    },
+    "unet": {
+        "steps": 3,
+        "batch_size": 8,
+        "base_channels": 32,
+        "attention_heads": 2,
+        "sample_every": 3,
+        "probe_steps": 2,
+        "probe_size": 4,
+        "probe_adherence": False,
+        "checkpoint_every": 3,
+        "log_every": 1,
+    },
 }
 
 
@@ -54,8 +81,11 @@ def test_house_writes_a_standard_pipeline_directory() -> None:
     assert index["_class_name"] == "StableDiffusionPipeline"
     assert index["safety_checker"] == [None, None]
     assert index["requires_safety_checker"] is False
-    weights = [f.name for f in path.rglob("*") if f.suffix in {".bin", ".pt", ".pth", ".ckpt",
-                                                                   ".pkl", ".safetensors"}]
+    weights = [
+        f.name
+        for f in path.rglob("*")
+        if f.suffix in {".bin", ".pt", ".pth", ".ckpt", ".pkl", ".safetensors"}
+    ]
     assert weights and all(w.endswith(".safetensors") for w in weights)
     vae_cfg = json.loads((path / "vae" / "config.json").read_text())
     assert vae_cfg["scaling_factor"] == result["vae"]["scaling_factor"] != 0.18215
@@ -67,14 +97,26 @@ def test_saved_model_loads_and_generates_with_stable_diffusion_pipeline() -> Non
     pipe = StableDiffusionPipeline.from_pretrained(str(path))
     pipe.set_progress_bar_config(disable=True)
     assert isinstance(pipe.tokenizer, CLIPTokenizer)
-    out = pipe("a red circle on the left", num_inference_steps=2, guidance_scale=3.0,
-               generator=torch.Generator().manual_seed(0), height=32, width=32,
-               output_type="np")
+    out = pipe(
+        "a red circle on the left",
+        num_inference_steps=2,
+        guidance_scale=3.0,
+        generator=torch.Generator().manual_seed(0),
+        height=32,
+        width=32,
+        output_type="np",
+    )
     img = out.images[0]
     assert img.shape == (32, 32, 3) and img.dtype.kind == "f"
-    again = pipe("a red circle on the left", num_inference_steps=2, guidance_scale=3.0,
-                 generator=torch.Generator().manual_seed(0), height=32, width=32,
-                 output_type="np").images[0]
+    again = pipe(
+        "a red circle on the left",
+        num_inference_steps=2,
+        guidance_scale=3.0,
+        generator=torch.Generator().manual_seed(0),
+        height=32,
+        width=32,
+        output_type="np",
+    ).images[0]
     assert (img == again).all()
 
 

@@ -15,10 +15,21 @@ from difflab.diffusion import train_clip
 from difflab.runtime import JobCancelled, MemorySink, RunContext
 
 TINY: dict[str, Any] = {
-    "train_samples": 32, "val_samples": 16, "resolution": 32, "cpu_threads": 1,
-    "batch_size": 16, "text_hidden": 32, "text_layers": 1, "vision_hidden": 32,
-    "vision_layers": 1, "heads": 2, "projection_dim": 16, "max_length": 24, "log_every": 1,
-    "lr": 3e-3, "warmup_steps": 2,
+    "train_samples": 32,
+    "val_samples": 16,
+    "resolution": 32,
+    "cpu_threads": 1,
+    "batch_size": 16,
+    "text_hidden": 32,
+    "text_layers": 1,
+    "vision_hidden": 32,
+    "vision_layers": 1,
+    "heads": 2,
+    "projection_dim": 16,
+    "max_length": 24,
+    "log_every": 1,
+    "lr": 3e-3,
+    "warmup_steps": 2,
 }
 
 

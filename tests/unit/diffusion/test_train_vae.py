@@ -10,15 +10,21 @@ import pytest
 import torch
 from diffusers import AutoencoderKL
 
+from difflab.datasets.shapes import ShapesDataset
 from difflab.diffusion import checkpoint, train_vae
 from difflab.diffusion.train_common import pil_to_tensor
-from difflab.datasets.shapes import ShapesDataset
 from difflab.runtime import JobCancelled, MemorySink, RunContext
 from tests.unit.diffusion.test_train_clip import cancel_after
 
 TINY: dict[str, Any] = {
-    "train_samples": 16, "val_samples": 8, "resolution": 32, "cpu_threads": 1,
-    "batch_size": 4, "base_channels": 16, "scaling_samples": 16, "log_every": 1,
+    "train_samples": 16,
+    "val_samples": 8,
+    "resolution": 32,
+    "cpu_threads": 1,
+    "batch_size": 4,
+    "base_channels": 16,
+    "scaling_samples": 16,
+    "log_every": 1,
 }
 
 
@@ -26,7 +32,7 @@ def test_vae_shapes_and_dtypes() -> None:
     vae = train_vae.build_vae(train_vae.Params(resolution=64))
     x = pil_to_tensor([ShapesDataset(2)[i].image for i in range(2)])
     assert x.shape == (2, 3, 64, 64) and x.dtype == torch.float32
-    assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0
     with torch.no_grad():
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.mean).sample
@@ -38,8 +44,14 @@ def test_vae_stage_learns_and_saves_a_measured_scaling_factor(tmp_path: Path) ->
     torch.manual_seed(0)
     sink = MemorySink()
     ctx = RunContext(job_id="t", work_dir=tmp_path / "w", models_dir=tmp_path / "m")
-    p = train_vae.Params(**{**TINY, "batch_size": 8}, steps=10, lr=3e-3, warmup_steps=1,
-                         eval_every=10, checkpoint_every=10)
+    p = train_vae.Params(
+        **{**TINY, "batch_size": 8},
+        steps=10,
+        lr=3e-3,
+        warmup_steps=1,
+        eval_every=10,
+        checkpoint_every=10,
+    )
     result = train_vae.run(p, sink, ctx)
     losses = [v for _, v in sink.metric_series("train/loss")]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
@@ -76,9 +88,15 @@ def test_checkpoint_round_trip_keeps_types_and_values(tmp_path: Path) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model(torch.ones(1, 3)).sum().backward()
     opt.step()
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": 7,
-             "best": float("inf"), "rng": torch.get_rng_state(), "pair": (1, "a"),
-             "none": None}
+    state = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": 7,
+        "best": float("inf"),
+        "rng": torch.get_rng_state(),
+        "pair": (1, "a"),
+        "none": None,
+    }
     path = tmp_path / "c.safetensors"
     checkpoint.save_checkpoint(path, state)
     back = checkpoint.load_checkpoint(path)
@@ -88,8 +106,9 @@ def test_checkpoint_round_trip_keeps_types_and_values(tmp_path: Path) -> None:
     assert set(back["optimizer"]["state"]) == {0, 1}  # int keys survive
     opt2 = torch.optim.AdamW(torch.nn.Linear(3, 2).parameters(), lr=1e-3)
     opt2.load_state_dict(back["optimizer"])
-    torch.testing.assert_close(opt2.state_dict()["state"][0]["exp_avg"],
-                               opt.state_dict()["state"][0]["exp_avg"])
+    torch.testing.assert_close(
+        opt2.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"]
+    )
     assert path.read_bytes()[8:9] == b"{"  # a safetensors header, no pickle
     with pytest.raises(TypeError):
         checkpoint.save_checkpoint(tmp_path / "bad.safetensors", {"x": object()})
