@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     def celery_broker_url(self) -> str:
         if self.broker_url:
             return self.broker_url
-        return f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+        return f"dlsqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
 
     @property
     def artifacts_dir(self) -> Path:

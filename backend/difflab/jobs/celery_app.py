@@ -15,6 +15,9 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from difflab.config import get_settings
+from difflab.jobs import sqlite_broker
+
+sqlite_broker.register()
 
 QUEUES = ("gpu", "cpu")
 
@@ -54,7 +57,7 @@ def celery_config(broker_url: str, job_time_limit_s: int) -> dict[str, Any]:
 @lru_cache
 def get_celery() -> Celery:
     settings = get_settings()
-    if settings.celery_broker_url.startswith("sqla+sqlite"):
+    if "+sqlite" in settings.celery_broker_url.split("://", 1)[0]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = Celery("difflab")
     app.conf.update(celery_config(settings.celery_broker_url, settings.job_time_limit_s))
