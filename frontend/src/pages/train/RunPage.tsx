@@ -53,6 +53,22 @@ export function RunPage() {
   const job = jobPoll.data;
   useEffect(() => setPollMs(job && isTerminal(job.state) ? 0 : 3000), [job]);
   const { events, error: eventsError } = useJobEvents(id);
+  // a state event (running, succeeded, ...) refreshes the job at once instead of at the next poll
+  const stateEvents = useMemo(() => events.filter((e) => e.type === "state").length, [events]);
+  const reloadJob = jobPoll.reload;
+  const liveProgress = useMemo(() => {
+    for (let i = events.length - 1; i >= 0; i--) {
+      const e = events[i]!;
+      if (e.type === "progress") {
+        const p = e.payload as { done?: number; total?: number };
+        if (p.total && p.total > 0) return Math.min(1, (p.done ?? 0) / p.total);
+      }
+    }
+    return null;
+  }, [events]);
+  useEffect(() => {
+    if (stateEvents > 0) reloadJob();
+  }, [stateEvents, reloadJob]);
 
   const [overlay, setOverlay] = useState<Record<string, JobEvent[]>>({});
   const onOverlay = useCallback((oid: string, ev: JobEvent[]) => setOverlay((o) => ({ ...o, [oid]: ev })), []);
@@ -150,7 +166,7 @@ export function RunPage() {
           </button>
         )}
       </div>
-      {!isTerminal(job.state) && <ProgressBar value={job.progress} testId="progress" />}
+      {!isTerminal(job.state) && <ProgressBar value={liveProgress ?? job.progress} testId="progress" />}
       {job.error && <pre className="error pre">{job.error}</pre>}
       {eventsError && <p className="error">{eventsError}</p>}
 
