@@ -69,6 +69,25 @@ def encode_artifact(data: ArtifactData) -> bytes:
     raise TypeError(f"cannot store an artifact of type {type(data).__name__}")
 
 
+def metric_payload(step: int, values: Mapping[str, float], epoch: float | None) -> dict[str, Any]:
+    """The payload of a `metric` event, the same whichever sink records it."""
+    payload: dict[str, Any] = {
+        "step": int(step),
+        "values": {k: float(v) for k, v in values.items()},
+    }
+    if epoch is not None:
+        payload["epoch"] = float(epoch)
+    return payload
+
+
+def artifact_payload(
+    name: str, blob: bytes, kind: ArtifactKind, step: int | None, meta: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The payload of an `artifact` event, the same whichever sink records it."""
+    return {"name": name, "kind": kind, "step": step, "mime": mime_type(name), "size": len(blob),
+            "meta": dict(meta or {})}  # fmt: skip
+
+
 @runtime_checkable
 class Sink(Protocol):
     """Where a running job reports what it does. Every call becomes one event row."""
@@ -135,10 +154,7 @@ class MemorySink:
         self._record("progress", {"done": done, "total": total, "message": message})
 
     def metric(self, step: int, values: Mapping[str, float], *, epoch: float | None = None) -> None:
-        payload: dict[str, Any] = {"step": step, "values": {k: float(v) for k, v in values.items()}}
-        if epoch is not None:
-            payload["epoch"] = float(epoch)
-        self._record("metric", payload)
+        self._record("metric", metric_payload(step, values, epoch))
 
     def artifact(
         self,

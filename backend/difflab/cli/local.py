@@ -17,8 +17,6 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from difflab.config import get_settings
 from difflab.runtime import (
-    ArtifactData,
-    ArtifactKind,
     JobCancelled,
     KindSpec,
     MemorySink,
@@ -63,17 +61,6 @@ class RichSink(MemorySink):
             self._last_print = now
             shown = "  ".join(f"{k}={v:.4g}" for k, v in values.items())
             self.bar.console.print(f"step {step}: {shown}")
-
-    def artifact(
-        self,
-        name: str,
-        data: ArtifactData,
-        *,
-        kind: ArtifactKind = "image",
-        step: int | None = None,
-        meta: Mapping[str, Any] | None = None,
-    ) -> str:
-        return super().artifact(name, data, kind=kind, step=step, meta=meta)
 
 
 def validate(spec: KindSpec, params: dict[str, Any]) -> Any:

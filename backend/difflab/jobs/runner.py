@@ -29,9 +29,10 @@ from difflab.runtime import (
     ArtifactKind,
     JobCancelled,
     RunContext,
+    artifact_payload,
     check_artifact_name,
     encode_artifact,
-    mime_type,
+    metric_payload,
 )
 
 log = logging.getLogger(__name__)
@@ -74,13 +75,7 @@ class DbSink:
             )
 
     def metric(self, step: int, values: Mapping[str, float], *, epoch: float | None = None) -> None:
-        payload: dict[str, Any] = {
-            "step": int(step),
-            "values": {k: float(v) for k, v in values.items()},
-        }
-        if epoch is not None:
-            payload["epoch"] = float(epoch)
-        self._append("metric", payload)
+        self._append("metric", metric_payload(step, values, epoch))
 
     def artifact(
         self,
@@ -94,17 +89,7 @@ class DbSink:
         check_artifact_name(name)
         blob = encode_artifact(data)
         write_atomic(self.artifact_dir / name, blob)
-        self._append(
-            "artifact",
-            {
-                "name": name,
-                "kind": kind,
-                "step": step,
-                "mime": mime_type(name),
-                "size": len(blob),
-                "meta": dict(meta or {}),
-            },
-        )
+        self._append("artifact", artifact_payload(name, blob, kind, step, meta))
         return name
 
     def event(self, type: str, payload: Mapping[str, Any]) -> None:
