@@ -45,15 +45,14 @@ def build_base(models: Path, work: Path, threads: int) -> None:
     )
 
 
-def stage_throughput(p: train_unet.Params, ctx: RunContext) -> float:
-    """samples/s the stage itself reports, over its log intervals after the first."""
+def stage_throughput(p: train_unet.Params, ctx: RunContext) -> list[float]:
+    """samples/s the stage itself reports per log interval, after the first (warm-up)."""
     sink = MemorySink()
     train_unet.run(p, sink, ctx)
-    rates = [v for _, v in sink.metric_series("samples_per_s")][1:]
-    return statistics.median(rates)
+    return [v for _, v in sink.metric_series("samples_per_s")][1:]
 
 
-def bare_throughput(p: train_unet.Params, ctx: RunContext, steps: int) -> float:
+def bare_throughput(p: train_unet.Params, ctx: RunContext, steps: int) -> list[float]:
     """The same model, optimizer and data in the plainest loop: draw, forward, MSE,
     backward, step."""
     tr = train_unet.Trainer(p, ctx, MemorySink())
@@ -78,10 +77,13 @@ def bare_throughput(p: train_unet.Params, ctx: RunContext, steps: int) -> float:
 
     for _ in range(p.log_every):  # warm-up, as the stage's first interval is dropped
         step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps * p.batch_size / (time.perf_counter() - t0)
+    rates = []
+    for _ in range(steps // p.log_every):  # the same intervals the stage reports over
+        t0 = time.perf_counter()
+        for _ in range(p.log_every):
+            step()
+        rates.append(p.log_every * p.batch_size / (time.perf_counter() - t0))
+    return rates
 
 
 def main() -> None:

@@ -60,7 +60,12 @@ class Recorder:
 
 
 _ROWS: dict[str, Row] = {}
-_STARTED = time.monotonic()
+_STARTED: list[float] = []  # when the first reliability test started (setup included)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reliability_clock() -> None:
+    _STARTED.append(time.monotonic())
 
 
 @pytest.fixture
@@ -80,7 +85,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
             row.passed = report.passed
             if report.failed and not row.outcome.startswith("FAILED"):
                 message = str(call.excinfo.value).splitlines()[0] if call.excinfo else ""
-                row.outcome = f"FAILED: {message[:120]}" + (f" ({row.outcome})" if row.outcome else "")
+                row.outcome = f"FAILED: {message[:120]}" + (
+                    f" ({row.outcome})" if row.outcome else ""
+                )
             elif report.skipped:
                 row.outcome = "skipped: " + str(report.longrepr[-1] if report.longrepr else "")
         elif report.failed and row.passed is None:
@@ -103,7 +110,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     rows = list(_ROWS.values())
     if not rows:
         return
-    total = time.monotonic() - _STARTED
+    total = time.monotonic() - (_STARTED[0] if _STARTED else time.monotonic())
     lost = sum(r.jobs_lost or 0 for r in rows)
     failed = [r for r in rows if r.passed is False]
     terminalreporter.section("reliability")

@@ -21,8 +21,8 @@ from tests.reliability.conftest import Recorder
 
 pytestmark = pytest.mark.integration
 
-WRITERS = int(__import__("os").environ.get("XW", "50"))
-EVENTS_EACH = int(__import__("os").environ.get("XE", "20"))
+WRITERS = 50
+EVENTS_EACH = 20
 SHARED_JOBS = 5
 
 
@@ -33,7 +33,7 @@ def test_50_concurrent_writers_on_sqlite(cluster: Cluster, reliability: Recorder
     from difflab.jobs.events import append_event
 
     reliability.fault(
-        f"{WRITERS} threads x {EVENTS_EACH} event transactions (own connections) + "
+        f"{WRITERS} processes x {EVENTS_EACH} event transactions (own connections) + "
         f"{WRITERS} concurrent HTTP job submissions + 2 workers, one SQLite file"
     )
     cluster.use_workers(2)
@@ -90,15 +90,6 @@ def test_50_concurrent_writers_on_sqlite(cluster: Cluster, reliability: Recorder
     threads = [threading.Thread(target=http_writer, args=(i,)) for i in range(WRITERS)]
     for t in threads:
         t.start()
-    import subprocess, time as _t
-    def dump():
-        _t.sleep(6)
-        out = subprocess.run(["/tmp/pyspy/bin/py-spy", "dump", "--pid", str(cluster.server.pid)], capture_output=True, text=True).stdout
-        Path("/tmp/dump-server.txt").write_text(out)
-        for name, w in cluster.workers.items():
-            out = subprocess.run(["/tmp/pyspy/bin/py-spy", "dump", "--subprocesses", "--pid", str(w.pid)], capture_output=True, text=True).stdout
-            Path(f"/tmp/dump-{name}.txt").write_text(out)
-    threading.Thread(target=dump).start()
     with timer() as took:
         go_processes.set()
         go_threads.set()

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 # The vae stage at its smallest: 32 px images, 16 base channels, one image per step.
 TINY_VAE = {
-    "steps": 12,
+    "steps": 20,
     "batch_size": 1,
     "base_channels": 16,
     "resolution": 32,
@@ -38,7 +38,7 @@ def test_kill9_worker_mid_generation(cluster: Cluster, reliability: Recorder) ->
     api = cluster.api()
     r = api.post(
         "/api/v1/generations",
-        json={"prompt": "a red circle", "model": TINY_MODEL, "steps": 60, "seed": 7},
+        json={"prompt": "a red circle", "model": TINY_MODEL, "steps": 100, "seed": 7},
     )
     assert r.status_code == 202, r.text
     job_id = r.json()["job"]["id"]

@@ -14,6 +14,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from difflab.api.deps import CurrentUser
 from difflab.api.middleware import BodyLimit, SameOrigin, SecurityHeaders
@@ -84,6 +85,13 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
         log.error("database error: %s", exc)
         return JSONResponse(
             {"detail": "the database is unavailable"}, 503, headers={"Retry-After": "5"}
+        )
+
+    @app.exception_handler(PoolTimeout)
+    async def database_busy(_: Request, exc: PoolTimeout) -> JSONResponse:
+        log.error("no database connection free: %s", exc)
+        return JSONResponse(
+            {"detail": "the database is busy; try again"}, 503, headers={"Retry-After": "5"}
         )
 
     for router in _routers():

@@ -10,13 +10,18 @@ Three ways to sign in, each where it belongs:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import functools
+import inspect
 import secrets
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from difflab.accounts import authenticate, user_for_api_key, web_session_for_token
@@ -28,19 +33,58 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def get_db() -> Iterator[Session]:
+# Ending a request's transaction must never wait for a thread of the request threadpool.
+# On SQLite every transaction holds the write lock from its first statement (BEGIN
+# IMMEDIATE), so a request whose route has returned still holds it until this commit. Run
+# that commit on the shared threadpool and, under load, all its threads can be requests
+# waiting for that very lock: nothing moves until busy_timeout fails them all. Commit,
+# rollback and close never wait for the lock (the transaction already has it), so a few
+# threads of their own suffice.
+_TEARDOWN = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db-teardown")
+
+
+async def get_db() -> AsyncIterator[Session]:
     session = new_session()
+    loop = asyncio.get_running_loop()
     try:
         yield session
-        session.commit()
+        await loop.run_in_executor(_TEARDOWN, session.commit)
     except BaseException:
-        session.rollback()
+        await loop.run_in_executor(_TEARDOWN, session.rollback)
         raise
     finally:
-        session.close()
+        await loop.run_in_executor(_TEARDOWN, session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def _ending_transactions(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = endpoint(*args, **kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Session) and value.in_transaction():
+                value.commit()
+        return result
+
+    return wrapper
+
+
+class DbRoute(APIRoute):
+    """A route whose sync endpoint commits the request's session before it returns.
+
+    FastAPI validates a sync endpoint's response on the request threadpool. A transaction
+    still open then holds SQLite's write lock while that validation waits for a thread, and
+    under load every thread may be a request waiting for the lock (see `_TEARDOWN`). Ending
+    the transaction inside the endpoint's own thread removes the wait. Use it as
+    `APIRouter(route_class=DbRoute)`.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _ending_transactions(endpoint)
+        super().__init__(path, endpoint, **kwargs)
 
 
 def _unauthorized(detail: str = "not signed in", basic: bool = False) -> HTTPException:

@@ -127,7 +127,8 @@ class SameOrigin:
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             origin = _header(scope, b"origin")
             fetch_site = _header(scope, b"sec-fetch-site")
-            if origin is not None and not self._allowed(origin, _header(scope, b"host")):
+            hosts = [_header(scope, b"host"), _header(scope, b"x-forwarded-host")]
+            if origin is not None and not self._allowed(origin, hosts):
                 await _send_json(send, 403, "cross-origin request refused")
                 return
             if origin is None and fetch_site == "cross-site":
@@ -135,14 +136,18 @@ class SameOrigin:
                 return
         await self.app(scope, receive, send)
 
-    def _allowed(self, origin: str, host: str | None) -> bool:
+    def _allowed(self, origin: str, hosts: list[str | None]) -> bool:
+        """Listed, or the host this request was sent to: its Host, or the X-Forwarded-Host
+        of a reverse proxy that rewrites Host. A page on another site cannot set either
+        (forms cannot send headers; fetch needs a preflight that CORS refuses)."""
         origin = origin.strip().lower()
         if origin in self.allowed:
             return True
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             return False  # "null" (sandboxed frames, file: pages) and anything odd
-        return host is not None and parts.netloc == host.strip().lower()
+        names = {h.split(",")[0].strip().lower() for h in hosts if h}
+        return parts.netloc in names
 
 
 class SecurityHeaders:

@@ -23,11 +23,13 @@ def _prepare() -> str | None:
     from difflab.accounts import ensure_admin
     from difflab.db.engine import session_scope
     from difflab.db.migrate import upgrade_head, wait_for_database
+    from difflab.jobs.publish import declare_queues
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     wait_for_database()
     upgrade_head()
+    declare_queues()
     with session_scope() as s:
         return ensure_admin(s, settings.admin_user, settings.admin_password)
 
@@ -70,11 +72,13 @@ def exposure_refusal(host: str, settings: Settings) -> str | None:
 def migrate(wait: Annotated[bool, typer.Option(help="wait for the database first")] = True) -> None:
     """Apply the database migrations (alembic upgrade head)."""
     from difflab.db.migrate import upgrade_head, wait_for_database
+    from difflab.jobs.publish import declare_queues
 
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)
     if wait:
         wait_for_database()
     upgrade_head()
+    declare_queues()
     console.print("[green]database is at the latest migration[/green]")
 
 

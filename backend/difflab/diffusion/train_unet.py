@@ -13,9 +13,11 @@ the weights sampled from are an exponential moving average of the trained ones.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -270,20 +272,17 @@ class Trainer:
         with self.ema_weights():
             return float(self.loss(self.val_draw))
 
-    def ema_weights(self) -> Any:
-        trainer = self
-
-        class _Swap:
-            def __enter__(self) -> None:
-                trainer.ema.store(trainer.params)
-                trainer.ema.copy_to(trainer.params)
-                trainer.unet.eval()
-
-            def __exit__(self, *exc: object) -> None:
-                trainer.ema.restore(trainer.params)
-                trainer.unet.train()
-
-        return _Swap()
+    @contextlib.contextmanager
+    def ema_weights(self) -> Iterator[None]:
+        """Inside: the U-Net holds the EMA weights (eval mode); after: the trained ones."""
+        self.ema.store(self.params)
+        self.ema.copy_to(self.params)
+        self.unet.eval()
+        try:
+            yield
+        finally:
+            self.ema.restore(self.params)
+            self.unet.train()
 
     def pipeline(self) -> StableDiffusionPipeline:
         return make_pipeline(

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from difflab.config import get_settings
@@ -74,7 +75,17 @@ def submit_job(
         enqueued_at=utcnow(),
     )
     session.add(job)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # the same idempotency key arrived concurrently and the other request won the insert
+        session.rollback()
+        existing = session.scalar(
+            select(Job).where(Job.owner_id == owner_id, Job.idempotency_key == idempotency_key)
+        )
+        if existing is None:
+            raise
+        return existing, False
     append_event(session, job.id, "state", {"state": "queued"})
     try:
         publish_job(job.id, spec.queue, spec.time_limit_s)

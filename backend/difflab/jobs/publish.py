@@ -59,3 +59,17 @@ def broker_ok() -> bool:
         return True
     except Exception:
         return False
+
+
+def declare_queues() -> None:
+    """Create the gpu and cpu queues on the broker before any worker starts.
+
+    On the embedded broker each queue is a row; two workers starting at once on a fresh
+    broker would both try to insert it and one would fail.
+    """
+    app = get_celery()
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=3)
+        channel = conn.default_channel
+        for queue in app.conf.task_queues:
+            queue(channel).declare()

@@ -127,3 +127,18 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         checkpoint.save_checkpoint(path, {"step": 2, "w": torch.ones(2)})
     assert path.read_bytes() == before  # the old checkpoint is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors"]  # no temp left
+
+
+def test_foreground_weights_favour_the_objects() -> None:
+    ds = ShapesDataset(4, seed=0)
+    x = pil_to_tensor([ds[i].image for i in range(4)])
+    w = train_vae.pixel_weights(x, 10.0)
+    assert w.shape == (4, 1, 64, 64)
+    torch.testing.assert_close(w.mean(dim=(1, 2, 3)), torch.ones(4))
+    for i in range(4):
+        o = ds[i].scene.objects[0]
+        centre, corner = w[i, 0, round(o.cy), round(o.cx)], w[i, 0, 0, 0]
+        assert centre == pytest.approx(11 * float(corner))
+    vae = train_vae.build_vae(train_vae.Params(resolution=64, foreground_weight=10.0))
+    loss, rec, _ = train_vae.vae_loss(vae, x, 1e-6, torch.Generator().manual_seed(0), 1.0, 10.0)
+    assert loss.requires_grad and float(rec.detach()) > 0

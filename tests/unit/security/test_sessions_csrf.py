@@ -104,6 +104,13 @@ def test_a_cross_origin_post_is_refused_even_with_the_token(client: TestClient, 
     assert r.status_code == 201
 
 
+def test_behind_a_proxy_the_forwarded_host_is_this_origin(client: TestClient) -> None:
+    csrf = login(client, ADMIN)
+    body = {"username": "proxied", "password": "proxied-password"}
+    headers = {**csrf, "origin": "https://difflab.example", "x-forwarded-host": "difflab.example"}
+    assert client.post("/api/v1/users", json=body, headers=headers).status_code == 201
+
+
 def test_a_cross_site_fetch_without_origin_is_refused(client: TestClient) -> None:
     csrf = login(client, ADMIN)
     r = client.post(

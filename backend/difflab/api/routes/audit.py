@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
-from difflab.api.deps import AdminUser, SessionDep
+from difflab.api.deps import AdminUser, DbRoute, SessionDep
 from difflab.api.schemas import ListPublic, datetime
 from difflab.db.models import AuditLog
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=DbRoute)
 
 
 class AuditEntryPublic(BaseModel):

@@ -17,7 +17,7 @@ from difflab.accounts import (
     delete_web_session,
     web_session_for_token,
 )
-from difflab.api.deps import SESSION_COOKIE, CurrentUser, SessionDep, check_csrf
+from difflab.api.deps import SESSION_COOKIE, CurrentUser, DbRoute, SessionDep, check_csrf
 from difflab.api.ratelimit import (
     client_address,
     login_throttled,
@@ -27,7 +27,7 @@ from difflab.api.ratelimit import (
 from difflab.api.schemas import LoginRequest, SessionPublic, UserPublic
 from difflab.config import get_settings
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=DbRoute)
 
 
 @router.post(

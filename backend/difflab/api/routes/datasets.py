@@ -10,11 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from difflab.api.deps import CurrentUser
+from difflab.api.deps import CurrentUser, DbRoute
 from difflab.datasets.registry import list_datasets, sample_grid
 from difflab.datasets.toy import CLASSIFICATION_SETS, REGRESSION_SETS
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=DbRoute)
 
 
 class DatasetPublic(BaseModel):

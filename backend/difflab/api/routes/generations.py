@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from difflab.api.deps import CurrentUser, SessionDep
+from difflab.api.deps import CurrentUser, DbRoute, SessionDep
 from difflab.api.generation_service import (
     GenerationCreated,
     GenerationPublic,
@@ -25,7 +25,7 @@ from difflab.diffusion.generate import GenerateParams
 from difflab.diffusion.models import ModelError, list_models, resolve_model
 from difflab.diffusion.schedulers import list_samplers
 
-router = APIRouter(tags=["generations"])
+router = APIRouter(tags=["generations"], route_class=DbRoute)
 
 
 class SamplerPublic(BaseModel):

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sse_starlette.sse import EventSourceResponse
 
 from difflab.accounts import audit
-from difflab.api.deps import CurrentUser, SessionDep
+from difflab.api.deps import CurrentUser, DbRoute, SessionDep
 from difflab.api.presenters import event_public, job_public, visible_job
 from difflab.api.ratelimit import check_prompts, limit_generation
 from difflab.api.schemas import (
@@ -41,7 +41,7 @@ from difflab.jobs.lifecycle import request_cancel
 from difflab.jobs.registry import all_kinds
 from difflab.runtime import KindSpec, check_artifact_name, mime_type
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], route_class=DbRoute)
 
 
 @router.get("/job-kinds", response_model=list[JobKindPublic])
@@ -161,6 +161,15 @@ def retry_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic:
     return job_public(session, job)
 
 
+def _check_visible(session: SessionDep, job_id: str, user: User) -> None:
+    """404 unless the user may see the job; ends the transaction in the same thread, so no
+    lock is held while the stream waits (see deps.DbRoute)."""
+    try:
+        visible_job(session, job_id, user)
+    finally:
+        session.commit()
+
+
 def _events_since(job_id: str, after: int) -> tuple[list[EventPublic], str]:
     with session_scope() as s:
         rows = events_after(s, job_id, after)
@@ -184,8 +193,7 @@ async def job_events(
 ) -> Any:
     """Server-Sent Events (id = seq; reconnect with Last-Event-ID) or, with Accept:
     application/json, the events after `after` as a list."""
-    await run_in_threadpool(visible_job, session, job_id, user)
-    await run_in_threadpool(session.commit)  # hold no transaction while streaming
+    await run_in_threadpool(_check_visible, session, job_id, user)
     start = after
     if last_event_id and last_event_id.isdigit():
         start = max(start, int(last_event_id))

@@ -10,11 +10,11 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from difflab.api.deps import CurrentUser
+from difflab.api.deps import CurrentUser, DbRoute
 from difflab.api.routes.generations import noise_schedule
 from difflab.datasets.shapes import ShapesDataset
 
-router = APIRouter(prefix="/learn", tags=["learn"])
+router = APIRouter(prefix="/learn", tags=["learn"], route_class=DbRoute)
 
 
 def forward_png(index: int, t: int, model: str, seed: int) -> tuple[bytes, float]:

@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
-from difflab.api.deps import BasicUser
+from difflab.api.deps import BasicUser, DbRoute
 from difflab.api.generation_service import create_generation
 from difflab.api.ratelimit import BasicGenerationLimit
 from difflab.api.routes.jobs import artifact_path
@@ -31,7 +31,7 @@ from difflab.diffusion.models import DEFAULT_MODEL, list_models
 from difflab.diffusion.schedulers import list_samplers
 from difflab.jobs.lifecycle import as_utc, request_cancel
 
-router = APIRouter(prefix="/sdapi/v1", tags=["automatic1111"])
+router = APIRouter(prefix="/sdapi/v1", tags=["automatic1111"], route_class=DbRoute)
 
 
 class Txt2ImgRequest(BaseModel):

@@ -23,7 +23,7 @@ from difflab.accounts import (
     update_user,
     verify_password,
 )
-from difflab.api.deps import SESSION_COOKIE, AdminUser, CurrentUser, SessionDep
+from difflab.api.deps import SESSION_COOKIE, AdminUser, CurrentUser, DbRoute, SessionDep
 from difflab.api.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -34,7 +34,7 @@ from difflab.api.schemas import (
 )
 from difflab.db.models import User
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=DbRoute)
 
 
 class UserAdminPublic(UserPublic):

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
 
-from difflab.api.deps import CurrentUser, SessionDep
+from difflab.api.deps import CurrentUser, DbRoute, SessionDep
 from difflab.api.presenters import job_public
 from difflab.api.schemas import HealthPublic, WorkerPublic, WorkersPublic
 from difflab.config import get_settings
@@ -18,7 +18,7 @@ from difflab.db.engine import session_scope
 from difflab.db.models import Job, Worker, utcnow
 from difflab.jobs.publish import broker_ok, queue_depths
 
-router = APIRouter(tags=["workers"])
+router = APIRouter(tags=["workers"], route_class=DbRoute)
 
 
 def _alive_workers() -> list[Worker]:
