@@ -7,7 +7,6 @@ Requests go out byte for byte through http.client (httpx would normalise `..` aw
 from __future__ import annotations
 
 import http.client
-import os
 import pickle
 import shutil
 import threading
@@ -248,42 +247,31 @@ fetch("{target}", {{method: "POST", credentials: "include", mode: "no-cors",
 
 @pytest.mark.timeout(120)
 def test_cross_site_post_from_a_real_browser(
-    cluster: Cluster, evil_site: str, reliability: Recorder
+    cluster: Cluster, evil_site: str, reliability: Recorder, chromium: Any
 ) -> None:
-    from tests.e2e.conftest import CHROMIUM_ARGS, chromium_path
-
     reliability.fault("Chromium signed in as admin opens a page on another site that posts")
-    path = chromium_path()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing (apt-get install chromium)")
-        pytest.skip("Chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
     seen: list[tuple[str, int]] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context()
-            page = context.new_page()
-            r = page.request.post(
-                cluster.base + "/api/v1/auth/login",
-                data={"username": "admin", "password": "admin-password-1"},
-            )
-            assert r.status == 200
-            assert any(c["name"] == "difflab_session" for c in context.cookies())
-            page.on(
-                "response",
-                lambda resp: (
-                    seen.append((resp.request.method, resp.status))
-                    if "/api/v1/users" in resp.url
-                    else None
-                ),
-            )
-            page.goto(evil_site)
-            page.wait_for_url(cluster.base + "/api/v1/users", timeout=20_000)
-        finally:
-            browser.close()
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        r = page.request.post(
+            cluster.base + "/api/v1/auth/login",
+            data={"username": "admin", "password": "admin-password-1"},
+        )
+        assert r.status == 200
+        assert any(c["name"] == "difflab_session" for c in context.cookies())
+        page.on(
+            "response",
+            lambda resp: (
+                seen.append((resp.request.method, resp.status))
+                if "/api/v1/users" in resp.url
+                else None
+            ),
+        )
+        page.goto(evil_site)
+        page.wait_for_url(cluster.base + "/api/v1/users", timeout=20_000)
+    finally:
+        context.close()
     api = cluster.api()
     users = [u["username"] for u in api.get("/api/v1/users").json()["data"]]
     assert not any(u.startswith("mallory") for u in users), users

@@ -39,7 +39,16 @@ from difflab.runtime import KindSpec, RunContext, Sink
 class Params(DataParams):
     """Parameters of the `vae` stage."""
 
-    steps: int = Field(1500, ge=1, le=1_000_000, description="Optimizer steps.")
+    steps: int = Field(1500, ge=1, le=1_000_000, description="Joint encoder+decoder steps.")
+    decoder_steps: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="Decoder-only steps after the joint ones (the latent space stays fixed).",
+    )
+    decoder_lr: float = Field(
+        5e-4, gt=0, le=1.0, description="Peak LR of the decoder-only steps (cosine, no warm-up)."
+    )
     batch_size: int = Field(32, ge=1, le=1024, description="Images per step.")
     lr: float = Field(1e-3, gt=0, le=1.0, description="Peak learning rate (AdamW).")
     warmup_steps: int = Field(50, ge=0, le=100_000, description="Linear LR warm-up steps.")
@@ -142,7 +151,7 @@ def measure_scaling_factor(
         with autocast(device):
             post = vae.encode(x.to(device)).latent_dist
         eps = torch.randn(post.mean.shape, generator=g)
-        zs.append((post.mean.float().cpu() + post.std.float().cpu() * eps))
+        zs.append(post.mean.float().cpu() + post.std.float().cpu() * eps)
     return float(1.0 / torch.cat(zs).std())
 
 
@@ -168,12 +177,20 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
 
     metrics: dict[str, Any] = {}
     t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
-    for step in range(start, p.steps):
+    total = p.steps + p.decoder_steps
+    for step in range(start, total):
         sink.check()
+        decoder_only = step >= p.steps
+        if decoder_only:  # freeze q(z|x): the latents the U-Net will see no longer move
+            vae.encoder.requires_grad_(False)
+            vae.quant_conv.requires_grad_(False)
         g = step_generator(p.seed, step)
         idx = torch.randint(len(train), (p.batch_size,), generator=g).tolist()
         x, _ = batch(train, idx)
-        lr = lr_at(step, p.lr, p.warmup_steps, p.steps)
+        if decoder_only:
+            lr = lr_at(step - p.steps, p.decoder_lr, 0, p.decoder_steps)
+        else:
+            lr = lr_at(step, p.lr, p.warmup_steps, p.steps)
         set_lr(opt, lr)
         with autocast(device):
             loss, _, _ = vae_loss(
@@ -185,7 +202,7 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         opt.step()
         loss_sum, loss_n, seen = loss_sum + float(loss.detach()), loss_n + 1, seen + len(idx)
         done = step + 1
-        if done % p.log_every == 0 or done == p.steps:
+        if done % p.log_every == 0 or done == total:
             dt = time.perf_counter() - t0
             sink.metric(
                 done,
@@ -197,10 +214,10 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 },
             )
             t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
-        if done % p.eval_every == 0 or done == p.steps:
+        if done % p.eval_every == 0 or done == total:
             metrics = validate(vae, val_x, p, device, sink, done)
             best = min(best, metrics["val/loss"])
-        if done % p.checkpoint_every == 0 or done == p.steps:
+        if done % p.checkpoint_every == 0 or done == total:
             save_checkpoint(
                 ckpt_path,
                 {
@@ -212,12 +229,12 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                     "params": p.model_dump(),
                 },
             )
-        sink.progress(done, p.steps, "vae")
+        sink.progress(done, total, "vae")
 
     n_scale = min(p.scaling_samples, len(train))
     scale_batches = [batch(train, ix)[0] for ix in chunks(n_scale, 128)]
     scaling = measure_scaling_factor(vae.eval(), scale_batches, device, p.seed)
-    sink.metric(p.steps, {"latent/scaling_factor": scaling})
+    sink.metric(total, {"latent/scaling_factor": scaling})
     save_vae(vae, scaling, out_dir / "vae")
     return {"model_dir": str(out_dir), "scaling_factor": scaling, "best_val_loss": best, **metrics}
 

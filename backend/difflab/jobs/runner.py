@@ -38,6 +38,9 @@ from difflab.runtime import (
 log = logging.getLogger(__name__)
 
 
+PROGRESS_EVERY_S = 0.1
+
+
 class Superseded(JobCancelled):
     """This attempt no longer owns the job (the reconciler gave it to another)."""
 
@@ -67,6 +70,11 @@ class DbSink:
             append_event(s, self.claim.job_id, type, payload)
 
     def progress(self, done: int, total: int, message: str = "") -> None:
+        # progress is a gauge: at most one row per PROGRESS_EVERY_S, and always the last one
+        now = time.monotonic()
+        if done < total and now - self._last_progress_write < PROGRESS_EVERY_S:
+            return
+        self._last_progress_write = now
         fraction = 0.0 if total <= 0 else min(max(done / total, 0.0), 1.0)
         with session_scope() as s:
             s.execute(update(Job).where(Job.id == self.claim.job_id).values(progress=fraction))

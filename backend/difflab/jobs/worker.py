@@ -74,8 +74,9 @@ def _on_ready(**_: Any) -> None:
     threading.Thread(target=_beat_loop, name="worker-heartbeat", daemon=True).start()
     parent = os.environ.get("DIFFLAB_PARENT_PID")
     if parent and parent.isdigit():
-        threading.Thread(target=_watch_parent, args=(int(parent),), name="parent-watch",
-                         daemon=True).start()
+        threading.Thread(
+            target=_watch_parent, args=(int(parent),), name="parent-watch", daemon=True
+        ).start()
 
 
 @worker_shutdown.connect
