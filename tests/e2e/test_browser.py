@@ -93,8 +93,12 @@ def test_admin_launches_training_and_the_curve_grows(page) -> None:
 def test_learn_page_shows_the_forward_process(page) -> None:
     sign_in(page)
     page.get_by_test_id("nav-learn").click()
-    page.get_by_test_id("pipeline").wait_for()
+    pipeline = page.get_by_test_id("pipeline")
+    pipeline.wait_for()
+    # the diagram shows the data of the latest generation: its final image among them
+    pipeline.locator("img.stage__image").wait_for()
     page.get_by_test_id("forward-t").wait_for()
+    page.locator(".uplot").nth(1).wait_for()  # the beta/alpha-bar and SNR curves of the schedule
     shot(page, "learn")
 
 

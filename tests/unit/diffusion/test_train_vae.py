@@ -142,3 +142,19 @@ def test_foreground_weights_favour_the_objects() -> None:
     vae = train_vae.build_vae(train_vae.Params(resolution=64, foreground_weight=10.0))
     loss, rec, _ = train_vae.vae_loss(vae, x, 1e-6, torch.Generator().manual_seed(0), 1.0, 10.0)
     assert loss.requires_grad and float(rec.detach()) > 0
+
+
+def test_decoder_only_steps_keep_the_encoder(tmp_path: Path) -> None:
+    ctx = RunContext(job_id="d", work_dir=tmp_path / "w", models_dir=tmp_path / "m")
+    p = train_vae.Params(**TINY, steps=2, eval_every=100, checkpoint_every=2, output="a")
+    train_vae.run(p, MemorySink(), ctx)
+    sink = MemorySink()
+    p2 = p.model_copy(update={"decoder_steps": 2, "resume": True, "output": "b"})
+    train_vae.run(p2, sink, ctx)
+    assert [s for s, _ in sink.metric_series("train/loss")] == [3, 4]
+    a = AutoencoderKL.from_pretrained(tmp_path / "m" / "a" / "vae").state_dict()
+    b = AutoencoderKL.from_pretrained(tmp_path / "m" / "b" / "vae").state_dict()
+    for k in a:
+        if k.startswith(("encoder.", "quant_conv.")):
+            assert torch.equal(a[k], b[k]), k
+    assert not all(torch.equal(a[k], b[k]) for k in a if k.startswith("decoder."))
