@@ -15,7 +15,12 @@ from difflab.api.schemas import JobPublic, datetime
 from difflab.api.submit import kind_for, submit
 from difflab.config import get_settings
 from difflab.db.models import Generation, Job, User
-from difflab.diffusion.generate import GenerateParams, InvalidRequest, check_generate_params
+from difflab.diffusion.generate import (
+    GenerateParams,
+    InvalidRequest,
+    check_generate_params,
+    with_model_defaults,
+)
 
 
 class GenerationPublic(BaseModel):
@@ -41,11 +46,12 @@ class GenerationCreated(BaseModel):
 def check_params(params: GenerateParams, loc: tuple[str, ...] = ("body",)) -> GenerateParams:
     """Model-dependent checks before anything is stored (size range, prompt length, model)."""
     try:
-        _, width, height = check_generate_params(params, get_settings().models_dir)
+        model_dir, width, height = check_generate_params(params, get_settings().models_dir)
     except InvalidRequest as exc:
         raise RequestValidationError(
             [{"loc": (*loc, exc.field), "msg": str(exc), "type": "value_error"}]
         ) from None
+    params = with_model_defaults(params, model_dir)
     seed = params.seed if params.seed >= 0 else secrets.randbelow(2**32)
     return params.model_copy(update={"seed": seed, "width": width, "height": height})
 

@@ -18,20 +18,19 @@ def _params(
     model: str,
     sampler: str,
     steps: int,
-    guidance: float,
+    guidance: float | None,
     seed: int,
     width: int | None,
     height: int | None,
     batch: int,
     frames: Path | None,
 ) -> dict[str, Any]:
-    return {
+    params: dict[str, Any] = {
         "prompt": prompt,
         "negative_prompt": negative,
         "model": model,
         "sampler": sampler,
         "steps": steps,
-        "guidance_scale": guidance,
         "seed": seed,
         "width": width,
         "height": height,
@@ -39,6 +38,9 @@ def _params(
         "preview": "approx" if frames else "none",
         "attention": False,
     }
+    if guidance is not None:  # left out: the model's default guidance applies
+        params["guidance_scale"] = guidance
+    return params
 
 
 def _outputs(out: Path, n: int) -> list[Path]:
@@ -54,7 +56,10 @@ def generate(
     model: Annotated[str, typer.Option(help="model directory name")] = "house",
     sampler: Annotated[str, typer.Option(help="sampler, e.g. 'DPM++ 2M', 'Euler a'")] = "DPM++ 2M",
     steps: Annotated[int, typer.Option(min=1, max=150)] = 25,
-    guidance: Annotated[float, typer.Option("--guidance", "--cfg", min=0, max=30)] = 7.0,
+    guidance: Annotated[
+        float | None,
+        typer.Option("--guidance", "--cfg", min=0, max=30, help="default: the model's"),
+    ] = None,
     seed: Annotated[int, typer.Option(help="-1 for a random seed")] = -1,
     width: Annotated[int | None, typer.Option(help="pixels (default: the model's size)")] = None,
     height: Annotated[int | None, typer.Option(help="pixels (default: the model's size)")] = None,

@@ -12,6 +12,7 @@ Events: `denoise` {step, total, timestep, xt, x0, eps} (artifact names) per prev
 from __future__ import annotations
 
 import functools
+import json
 import secrets
 from collections.abc import Callable
 from importlib import metadata
@@ -136,6 +137,23 @@ def _tokenizer(path: str, stamp: int) -> Any:
     return AutoTokenizer.from_pretrained(Path(path) / "tokenizer", local_files_only=True)
 
 
+def with_model_defaults(params: GenerateParams, model_dir: Path) -> GenerateParams:
+    """Fill the guidance scale a request left out from the model's own default.
+
+    A model trained by difflab records what suits it in difflab.json
+    (`default_guidance_scale`); other models keep the field's default."""
+    if "guidance_scale" in params.model_fields_set:
+        return params
+    try:
+        meta = json.loads((model_dir / "difflab.json").read_text())
+        scale = float(meta["default_guidance_scale"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return params
+    if not 0 <= scale <= 30:
+        return params
+    return params.model_copy(update={"guidance_scale": scale})
+
+
 def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Path, int, int]:
     """The checks that need the model but not its weights: the model exists, the size is in
     its range, the prompts fit its text encoder. Returns (model dir, width, height).
@@ -246,6 +264,7 @@ def _text_artifact(sink: Sink, pipe: Any, prompt: str) -> None:
 def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     """Generate params.batch_size images (and the guidance sweep) and store every step."""
     model_dir, width, height = check_generate_params(params, ctx.models_dir)
+    params = with_model_defaults(params, model_dir)
     pipe = load_pipeline(model_dir, ctx.device)
     seed = params.seed if params.seed >= 0 else secrets.randbelow(2**32)
     seeds = [seed + i for i in range(params.batch_size)]
@@ -358,4 +377,11 @@ SPEC = KindSpec(
     time_limit_s=1800,
 )
 
-__all__ = ["SPEC", "GenerateParams", "InvalidRequest", "check_generate_params", "run"]
+__all__ = [
+    "SPEC",
+    "GenerateParams",
+    "InvalidRequest",
+    "check_generate_params",
+    "run",
+    "with_model_defaults",
+]

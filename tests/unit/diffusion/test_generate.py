@@ -188,3 +188,15 @@ def test_guidance_sweep_reuses_the_seed(ctx: RunContext) -> None:
 def test_run_refuses_sizes_outside_the_model_range(ctx: RunContext) -> None:
     with pytest.raises(ValueError, match=r"^width: width must be a multiple of 8 between 32"):
         run(_params(width=512), MemorySink(), ctx)
+
+
+def test_a_left_out_guidance_scale_takes_the_models_default(tmp_path) -> None:
+    import json
+
+    from difflab.diffusion.generate import GenerateParams, with_model_defaults
+
+    (tmp_path / "difflab.json").write_text(json.dumps({"default_guidance_scale": 4.0}))
+    assert with_model_defaults(GenerateParams(prompt="a"), tmp_path).guidance_scale == 4.0
+    chosen = GenerateParams(prompt="a", guidance_scale=7.0)
+    assert with_model_defaults(chosen, tmp_path).guidance_scale == 7.0
+    assert with_model_defaults(GenerateParams(prompt="a"), tmp_path / "none").guidance_scale == 7.0
