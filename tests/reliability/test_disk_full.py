@@ -72,7 +72,9 @@ def test_checkpoint_save_on_a_full_disk(cluster: Cluster, reliability: Recorder)
     assert "No space left on device" in done["error"], done["error"]
     assert done["attempts"] == 1  # a full disk is not a dead worker: no retry loop
     progress = [e["payload"]["done"] for e in events_of(api, job_id, "progress")]
-    assert max(progress) == 3  # step 4's save failed, so step 4 never reported
+    # step 4's save failed, so step 4 never reported (progress rows are a throttled gauge,
+    # so some earlier steps may not have a row of their own)
+    assert progress and max(progress) <= 3
 
     pid = cluster.workers[name].pid
     inspect = subprocess.run(
