@@ -86,12 +86,20 @@ def test_kill9_worker_mid_training_resumes_from_checkpoint(
     resumed = [m for m in logs if m.startswith("resumed vae stage at step")]
     assert len(resumed) == 1, logs
     resumed_at = int(resumed[0].rsplit(" ", 1)[1])
-    # the last complete checkpoint before the kill: a multiple of 3, at most the steps done
-    assert resumed_at % 3 == 0 and 3 <= resumed_at <= steps_before
+    # the last complete checkpoint before the kill: a multiple of 3, before the end (the steps
+    # reported before the kill can lag the steps done: progress rows are a throttled gauge)
+    assert resumed_at % 3 == 0 and 3 <= resumed_at < TINY_VAE["steps"]
     # the second attempt continued from there: its first step is resumed_at + 1
-    progress = [e["payload"]["done"] for e in events_of(api, job_id, "progress")]
-    restart = next(i for i in range(1, len(progress)) if progress[i] <= progress[i - 1])
-    assert progress[restart] == resumed_at + 1
+    events = events_of(api, job_id)
+    second_start = next(
+        e["seq"] for e in events
+        if e["type"] == "state" and e["payload"].get("state") == "running"
+        and e["payload"].get("attempt") == 2
+    )  # fmt: skip
+    progress = [e["payload"]["done"] for e in events if e["type"] == "progress"]
+    second = [e["payload"]["done"] for e in events
+              if e["type"] == "progress" and e["seq"] > second_start]  # fmt: skip
+    assert second[0] == resumed_at + 1
     assert progress[-1] == TINY_VAE["steps"]
     assert (cluster.models_dir / "reliability-vae" / "vae" / "config.json").is_file()
     lost = cluster.jobs_lost(api, [job_id])
