@@ -12,7 +12,6 @@ temperature), loss = (CE(L, diag) + CE(L^T, diag)) / 2. Saved as `tokenizer/`,
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,16 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import CLIPConfig, CLIPModel, CLIPTextModel, CLIPTokenizer
 
 from difflab.datasets.shapes import vocabulary_sentences
-from difflab.diffusion.checkpoint import load_checkpoint, save_checkpoint
+from difflab.diffusion.checkpoint import save_checkpoint
 from difflab.diffusion.train_common import (
     DataParams,
+    TrainLog,
     autocast,
     batch,
     lr_at,
     model_dir,
     open_dataset,
+    resume_stage,
     set_lr,
     setup_device,
     step_generator,
@@ -178,13 +179,8 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     opt = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     ckpt_path = ctx.work_dir / "clip.ckpt.safetensors"
     start, best = 0, float("inf")
-    if p.resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        start, best = int(state["step"]), float(state["best"])
-        sink.log(f"resumed clip stage at step {start}")
+    if p.resume:
+        start, best = resume_stage(ckpt_path, model, opt, sink, "clip")
 
     n_val = min(len(val), 256)
     val_x, val_caps = batch(val, list(range(n_val)))
@@ -203,7 +199,7 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         )
 
     metrics: dict[str, Any] = {}
-    t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+    log = TrainLog(sink, p.log_every, p.steps)
     for step in range(start, p.steps):
         sink.check()
         g = step_generator(p.seed, step)
@@ -221,20 +217,8 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         out.loss.backward()
         gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
         opt.step()
-        loss_sum, loss_n, seen = loss_sum + float(out.loss.detach()), loss_n + 1, seen + len(idx)
         done = step + 1
-        if done % p.log_every == 0 or done == p.steps:
-            dt = time.perf_counter() - t0
-            sink.metric(
-                done,
-                {
-                    "train/loss": loss_sum / loss_n,
-                    "lr": lr,
-                    "grad_norm": gnorm,
-                    "samples_per_s": seen / max(dt, 1e-9),
-                },
-            )
-            t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+        log.update(done, float(out.loss.detach()), lr, gnorm, len(idx))
         if done % p.eval_every == 0 or done == p.steps:
             ev = evaluate(model, tok, val_x, val_caps, device)
             best = min(best, ev["loss"])

@@ -11,6 +11,7 @@ import contextlib
 import math
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, Protocol
@@ -22,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from difflab.datasets.imagefolder import ImageFolderDataset
 from difflab.datasets.shapes import ShapesDataset
-from difflab.runtime import RunContext
+from difflab.diffusion.checkpoint import load_checkpoint
+from difflab.runtime import RunContext, Sink
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,63}$")
 
@@ -168,3 +170,50 @@ def chunks(n: int, size: int) -> Iterator[list[int]]:
 def grad_norm(params: list[torch.nn.Parameter]) -> float:
     grads = [p.grad.detach().norm() for p in params if p.grad is not None]
     return float(torch.stack(grads).norm()) if grads else 0.0
+
+
+class TrainLog:
+    """The training metrics of every stage: the loss averaged over a logging window, the
+    last lr and grad norm, and the throughput of the window (samples per second)."""
+
+    def __init__(self, sink: Sink, every: int, total: int) -> None:
+        self.sink, self.every, self.total = sink, every, total
+        self._new_window()
+
+    def _new_window(self) -> None:
+        self.t0, self.seen, self.loss_sum, self.loss_n = time.perf_counter(), 0, 0.0, 0
+
+    def restart_clock(self) -> None:
+        """After work that is not training (sampling, evaluation): it does not count as time."""
+        self.t0 = time.perf_counter()
+
+    def update(self, done: int, loss: float, lr: float, gnorm: float, samples: int) -> None:
+        self.loss_sum, self.loss_n, self.seen = (
+            self.loss_sum + loss,
+            self.loss_n + 1,
+            self.seen + samples,
+        )
+        if done % self.every == 0 or done == self.total:
+            dt = time.perf_counter() - self.t0
+            self.sink.metric(done, {
+                "train/loss": self.loss_sum / self.loss_n,
+                "lr": lr,
+                "grad_norm": gnorm,
+                "samples_per_s": self.seen / max(dt, 1e-9),
+            })  # fmt: skip
+            self._new_window()
+
+
+def resume_stage(
+    ckpt_path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, sink: Sink, stage: str
+) -> tuple[int, float]:
+    """Load a stage's last checkpoint (model, optimizer, RNG) if there is one: (step, best)."""
+    if not ckpt_path.exists():
+        return 0, float("inf")
+    state = load_checkpoint(ckpt_path)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    start, best = int(state["step"]), float(state["best"])
+    sink.log(f"resumed {stage} stage at step {start}")
+    return start, best

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +38,7 @@ from difflab.diffusion.eval_generate import generate, make_pipeline
 from difflab.diffusion.train_clip import tokenize
 from difflab.diffusion.train_common import (
     DataParams,
+    TrainLog,
     autocast,
     batch,
     chunks,
@@ -356,30 +356,18 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         tr.resume()
     tr.load_data()
     metrics: dict[str, float] = {}
-    t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+    log = TrainLog(sink, p.log_every, p.steps)
     while tr.step < p.steps:
         sink.check()
         loss, lr, gnorm = tr.train_step()
-        loss_sum, loss_n, seen = loss_sum + loss, loss_n + 1, seen + p.batch_size
         done = tr.step
-        if done % p.log_every == 0 or done == p.steps:
-            dt = time.perf_counter() - t0
-            sink.metric(
-                done,
-                {
-                    "train/loss": loss_sum / loss_n,
-                    "lr": lr,
-                    "grad_norm": gnorm,
-                    "samples_per_s": seen / max(dt, 1e-9),
-                },
-            )
-            t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+        log.update(done, loss, lr, gnorm, p.batch_size)
         if done % p.sample_every == 0 or done == p.steps:
             vl = tr.val_loss()
             tr.best = min(tr.best, vl)
             sink.metric(done, {"val/loss": vl})
             metrics = {"val/loss": vl, **tr.probe()}
-            t0 = time.perf_counter()  # sampling time is not training throughput
+            log.restart_clock()  # sampling time is not training throughput
         if done % p.checkpoint_every == 0 or done == p.steps:
             tr.checkpoint()
         sink.progress(done, p.steps, "unet")

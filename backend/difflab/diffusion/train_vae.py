@@ -10,7 +10,6 @@ model. It is saved in the VAE config (`scaling_factor`).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,10 @@ import torch
 from diffusers import AutoencoderKL
 from pydantic import Field
 
-from difflab.diffusion.checkpoint import load_checkpoint, save_checkpoint
+from difflab.diffusion.checkpoint import save_checkpoint
 from difflab.diffusion.train_common import (
     DataParams,
+    TrainLog,
     autocast,
     batch,
     chunks,
@@ -28,6 +28,7 @@ from difflab.diffusion.train_common import (
     lr_at,
     model_dir,
     open_dataset,
+    resume_stage,
     set_lr,
     setup_device,
     step_generator,
@@ -165,19 +166,14 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     opt = torch.optim.AdamW(vae.parameters(), lr=p.lr, weight_decay=0.0)
     ckpt_path = ctx.work_dir / "vae.ckpt.safetensors"
     start, best = 0, float("inf")
-    if p.resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        vae.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        start, best = int(state["step"]), float(state["best"])
-        sink.log(f"resumed vae stage at step {start}")
+    if p.resume:
+        start, best = resume_stage(ckpt_path, vae, opt, sink, "vae")
     n_val = min(len(val), 64)
     val_x, _ = batch(val, list(range(n_val)))
 
     metrics: dict[str, Any] = {}
-    t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
     total = p.steps + p.decoder_steps
+    log = TrainLog(sink, p.log_every, total)
     for step in range(start, total):
         sink.check()
         decoder_only = step >= p.steps
@@ -200,20 +196,8 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         loss.backward()
         gnorm = float(torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0))
         opt.step()
-        loss_sum, loss_n, seen = loss_sum + float(loss.detach()), loss_n + 1, seen + len(idx)
         done = step + 1
-        if done % p.log_every == 0 or done == total:
-            dt = time.perf_counter() - t0
-            sink.metric(
-                done,
-                {
-                    "train/loss": loss_sum / loss_n,
-                    "lr": lr,
-                    "grad_norm": gnorm,
-                    "samples_per_s": seen / max(dt, 1e-9),
-                },
-            )
-            t0, seen, loss_sum, loss_n = time.perf_counter(), 0, 0.0, 0
+        log.update(done, float(loss.detach()), lr, gnorm, len(idx))
         if done % p.eval_every == 0 or done == total:
             metrics = validate(vae, val_x, p, device, sink, done)
             best = min(best, metrics["val/loss"])
