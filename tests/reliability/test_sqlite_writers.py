@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.reliability.cluster import Cluster, timer
@@ -116,15 +117,15 @@ def test_50_concurrent_writers_on_sqlite(cluster: Cluster, reliability: Recorder
                     )
                 )
                 assert seqs == list(range(1, len(seqs) + 1))
-            written = conn.scalar(
-                select(func.count())
-                .select_from(JobEvent)
-                .where(JobEvent.job_id.in_(shared), JobEvent.type == "log")
+            payloads = conn.scalars(
+                select(JobEvent.payload).where(JobEvent.job_id.in_(shared), JobEvent.type == "log")
             )
+            # a worker may claim a shared job before its cancel lands and log that: not ours
+            written = Counter(p["writer"] for p in payloads if "writer" in p)
     finally:
         engine.dispose()
-    # one log event per writer transaction, none lost
-    assert written == WRITERS * EVENTS_EACH
+    # one log event per writer transaction, none lost, none doubled
+    assert written == {i: EVENTS_EACH for i in range(WRITERS)}
 
     for job_id in submitted:
         api.wait_state(job_id, ("succeeded", "failed", "cancelled"), timeout=180)

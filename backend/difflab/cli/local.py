@@ -62,6 +62,10 @@ class RichSink(MemorySink):
             shown = "  ".join(f"{k}={v:.4g}" for k, v in values.items())
             self.bar.console.print(f"step {step}: {shown}")
 
+    def log(self, message: str) -> None:
+        super().log(message)
+        self.bar.console.print(message)
+
 
 def validate(spec: KindSpec, params: dict[str, Any]) -> Any:
     try:

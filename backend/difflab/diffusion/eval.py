@@ -34,6 +34,7 @@ from difflab.diffusion.eval_adherence import (
 )
 from difflab.diffusion.eval_fid import frechet_distance
 from difflab.diffusion.eval_generate import generate, load_pipeline
+from difflab.diffusion.model_card import EVAL_FILE, write_card, write_json
 from difflab.diffusion.train_clip import tokenize
 from difflab.diffusion.train_common import image_grid, model_dir, pil_to_tensor, setup_device
 from difflab.runtime import KindSpec, RunContext, Sink
@@ -58,6 +59,11 @@ class Params(BaseModel):
     batch_size: int = Field(100, ge=1, le=1024, description="Images per pipeline call.")
     seed: int = Field(1234, ge=0, le=2**31 - 1, description="Seed of the prompt set.")
     cpu_threads: int = Field(0, ge=0, le=256, description="CPU only: torch threads; 0 = all.")
+    save_report: bool = Field(
+        False,
+        description="Also write the report as eval.json into the model directory and rewrite "
+        "its model card (README.md) with it.",
+    )
 
 
 def default_guidance(path: Path) -> float:
@@ -192,6 +198,9 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     if not (path / "model_index.json").exists():
         raise ValueError(f"model: {params.model!r} is not a pipeline directory in the models dir")
     report = evaluate(path, params, sink, str(device), ctx.models_dir / ".eval-cache")
+    if params.save_report:
+        write_json(path / EVAL_FILE, report)
+        write_card(path)
     return {k: report[k] for k in ("adherence", "targets") if k in report} | {
         k: report[k] for k in ("fid", "clip_score") if k in report
     }

@@ -10,32 +10,92 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from difflab.diffusion import train_clip, train_unet, train_vae
-from difflab.diffusion.train_common import DataParams, model_dir
+from difflab.diffusion.model_card import TRAINING_FILE, hardware, write_card, write_json
+from difflab.diffusion.train_common import DataParams, model_dir, setup_device
 from difflab.runtime import ArtifactData, ArtifactKind, KindSpec, RunContext, Sink
 
 _SHARED = tuple(DataParams.model_fields)  # dataset, data_path, sizes, seed, cpu_threads
+STAGES = ("clip", "vae", "unet")
+
+# The recipe of the shipped models/house: the defaults of a house job. Stage fields given to
+# a job are merged over it, so {"unet": {"steps": 100}} changes that field alone. Its measured
+# cost and results are in the model card (models/house/README.md) and docs/house-model.md.
+RECIPE: dict[str, dict[str, Any]] = {
+    "clip": {
+        "steps": 300,
+        "batch_size": 96,
+        "lr": 1e-3,
+        "warmup_steps": 30,
+        "text_hidden": 128,
+        "text_layers": 2,
+        "vision_hidden": 64,
+        "vision_layers": 2,
+        "heads": 4,
+        "patch_size": 8,
+        "projection_dim": 64,
+        "max_length": 24,
+    },
+    "vae": {
+        "steps": 3000,
+        "batch_size": 64,
+        "crop_size": 32,
+        "crop_focus": 0.8,
+        "lr": 2e-3,
+        "warmup_steps": 30,
+        "foreground_weight": 10.0,
+        "decoder_steps": 500,
+        "decoder_lr": 5e-4,
+        "decoder_batch_size": 16,
+    },
+    "unet": {
+        "steps": 6000,
+        "batch_size": 96,
+        "lr": 1e-3,
+        "warmup_steps": 150,
+        "base_channels": 48,
+        "layers_per_block": 1,
+        "attention_heads": 4,
+    },
+}
 
 
 class Params(DataParams):
     """Parameters of the `house` recipe: shared data fields plus each stage's own."""
 
+    train_samples: int = Field(
+        30_000, ge=16, le=1_000_000, description="shapes only: size of the training split."
+    )
     output: str = Field("house", description="Model directory name under the models dir.")
     resume: bool = Field(False, description="Continue every stage from its last checkpoint.")
     clip: train_clip.Params = Field(
-        default_factory=lambda: train_clip.Params.model_validate({}),
+        default_factory=lambda: train_clip.Params.model_validate(RECIPE["clip"]),
         description="Text encoder stage (its data fields and output are taken from this recipe's).",
     )
     vae: train_vae.Params = Field(
-        default_factory=lambda: train_vae.Params.model_validate({}), description="VAE stage."
+        default_factory=lambda: train_vae.Params.model_validate(RECIPE["vae"]),
+        description="VAE stage.",
     )
     unet: train_unet.Params = Field(
-        default_factory=lambda: train_unet.Params.model_validate({}), description="U-Net stage."
+        default_factory=lambda: train_unet.Params.model_validate(RECIPE["unet"]),
+        description="U-Net stage.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _over_the_recipe(cls, data: Any) -> Any:
+        """A stage given as a mapping changes only the fields it names."""
+        if isinstance(data, Mapping):
+            data = dict(data)
+            for stage in STAGES:
+                if isinstance(data.get(stage), Mapping):
+                    data[stage] = {**RECIPE[stage], **data[stage]}
+        return data
 
 
 class StageSink:
@@ -43,6 +103,7 @@ class StageSink:
 
     def __init__(self, sink: Sink, stage: str, index: int, count: int) -> None:
         self.sink, self.stage, self.index, self.count = sink, stage, index, count
+        self.probe: list[dict[str, float]] = []  # probe adherence by step, for the model card
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         scale = 1000
@@ -50,6 +111,9 @@ class StageSink:
         self.sink.progress(overall, self.count * scale, f"{self.stage}: {message} {done}/{total}")
 
     def metric(self, step: int, values: Mapping[str, float], *, epoch: float | None = None) -> None:
+        probe = {k[len("probe/") :]: v for k, v in values.items() if k.startswith("probe/")}
+        if probe:
+            self.probe.append({"step": step, **probe})
         self.sink.metric(step, {f"{self.stage}/{k}": v for k, v in values.items()}, epoch=epoch)
 
     def artifact(
@@ -71,6 +135,16 @@ class StageSink:
 
     def check(self) -> None:
         self.sink.check()
+
+
+def recipe_of(p: Params) -> dict[str, Any]:
+    """The job's parameters as the model card shows them: the shared data fields once, each
+    stage without the fields the house job sets for it."""
+    recipe = p.model_dump(exclude={"resume", "output", *STAGES})
+    own = {*_SHARED, "output", "resume", "model"}
+    for stage in STAGES:
+        recipe[stage] = getattr(p, stage).model_dump(exclude=own)
+    return recipe
 
 
 def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
@@ -97,14 +171,29 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         ),
     ]
     result: dict[str, Any] = {"model_dir": str(out_dir)}
+    probe: list[dict[str, float]] = []
+    t_start = time.perf_counter()
     for i, (name, module, stage_params) in enumerate(stages):
         t0 = time.perf_counter()
         sink.log(f"stage {name} starts")
-        res = module.run(stage_params, StageSink(sink, name, i, len(stages)), ctx)
+        stage_sink = StageSink(sink, name, i, len(stages))
+        res = module.run(stage_params, stage_sink, ctx)
         wall = time.perf_counter() - t0
         sink.log(f"stage {name} done in {wall:.0f} s")
         result[name] = {**{k: v for k, v in res.items() if k != "model_dir"}, "wall_s": wall}
-    result["wall_s"] = sum(r["wall_s"] for r in result.values() if isinstance(r, dict))
+        probe += stage_sink.probe
+    result["wall_s"] = time.perf_counter() - t_start
+    training = {
+        "recipe": recipe_of(p),
+        "resumed": p.resume,
+        "stages": {name: result[name] for name in STAGES},
+        "wall_s": result["wall_s"],
+        "hardware": hardware(setup_device(ctx, p.cpu_threads)),
+        "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "probe": probe,
+    }
+    write_json(out_dir / TRAINING_FILE, training)
+    write_card(out_dir)
     return result
 
 

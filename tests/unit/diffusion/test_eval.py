@@ -133,6 +133,24 @@ def test_eval_reports_adherence_clip_score_and_fid(tmp_path: Path) -> None:
     heat = json.loads(sink.artifacts["confusion/color.json"])
     assert np.array(heat["matrix"]).sum() == 5
     assert sink.artifacts["samples/grid.png"][:4] == b"\x89PNG"
+    assert not (models / "house" / "eval.json").exists()  # only with save_report
+
+
+def test_eval_save_report_writes_eval_json_and_the_model_card(tmp_path: Path) -> None:
+    src, _, _ = build_tiny_house()
+    models = tmp_path / "models"
+    shutil.copytree(src, models / "house")
+    save_classifier(AttributeClassifier(), models / ".eval-cache")
+    ctx = RunContext(job_id="e", work_dir=tmp_path / "w", models_dir=models)
+    p = evaluation.Params(n_one=4, n_two=2, steps=2, batch_size=6, cpu_threads=1, save_report=True)
+    evaluation.run(p, MemorySink(), ctx)
+    saved = json.loads((models / "house" / "eval.json").read_text())
+    assert saved["n_images"] == 6 and saved["steps"] == 2
+    card = (models / "house" / "README.md").read_text()
+    assert "## Evaluation" in card and "## Training" in card  # training.json was kept
+    one_color = f"| one object: color | {100 * saved['adherence']['one/color']:.1f}% |"
+    assert one_color in card
+    assert f"{saved['fid']['generated_vs_real']:.3f}" in card
 
 
 def test_eval_refuses_a_directory_that_is_not_a_pipeline(tmp_path: Path) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 from transformers import CLIPTokenizer
@@ -39,6 +41,7 @@ TINY: dict[str, Any] = {
     },
     "vae": {
         "steps": 3,
+        "decoder_steps": 0,
         "batch_size": 4,
         "base_channels": 16,
         "scaling_samples": 16,
@@ -133,3 +136,33 @@ def test_house_events_are_prefixed_by_stage_and_progress_is_monotone() -> None:
     assert "unet/probe/step_000003.png" in names
     done = [p["done"] / p["total"] for p in sink.of_type("progress")]
     assert done == sorted(done) and done[-1] == 1.0
+
+
+def test_house_leaves_training_json_and_a_model_card() -> None:
+    path, _, result = build_tiny_house()
+    training = json.loads((path / "training.json").read_text())
+    assert training["recipe"]["train_samples"] == 48
+    assert training["recipe"]["vae"]["steps"] == 3
+    assert set(training["stages"]) == {"clip", "vae", "unet"}
+    assert training["wall_s"] == pytest.approx(result["wall_s"])
+    assert training["wall_s"] >= sum(s["wall_s"] for s in training["stages"].values())
+    assert training["hardware"]["device"] == "cpu" and training["hardware"]["torch_threads"] == 1
+    card = (path / "README.md").read_text()
+    assert card.startswith("# house")
+    assert f"**{result['wall_s'] / 60:.1f} min**" in card
+    for part in ("text_encoder", "unet", "vae", "clip"):
+        assert f"| {part} |" in card
+    prose = card.split("```json")[0]  # grammar slots like {color}, but no unfilled fields
+    assert re.findall(r"\{[^}]*\}", prose) and not re.findall(r"\{[^}]*[^a-z}][^}]*\}", prose)
+    assert "## Evaluation" not in card  # no eval.json yet
+
+
+def test_house_defaults_are_the_shipped_recipe_and_stage_fields_merge_over_it() -> None:
+    p = house.Params()
+    for stage in house.STAGES:
+        recipe = house.RECIPE[stage]
+        assert {k: getattr(getattr(p, stage), k) for k in recipe} == recipe
+    changed = house.Params.model_validate({"vae": {"steps": 7}})
+    assert changed.vae.steps == 7
+    assert changed.vae.crop_size == house.RECIPE["vae"]["crop_size"]  # the rest: the recipe
+    assert changed.unet == p.unet

@@ -158,3 +158,40 @@ def test_decoder_only_steps_keep_the_encoder(tmp_path: Path) -> None:
         if k.startswith(("encoder.", "quant_conv.")):
             assert torch.equal(a[k], b[k]), k
     assert not all(torch.equal(a[k], b[k]) for k in a if k.startswith("decoder."))
+
+
+def test_object_crops_sit_on_the_latent_grid_and_hold_the_objects() -> None:
+    ds = ShapesDataset(32)
+    x = pil_to_tensor([ds[i].image for i in range(32)])
+    g = torch.Generator().manual_seed(0)
+    crops = train_vae.object_crops(x, 32, 1.0, g)
+    assert crops.shape == (32, 3, 32, 32)
+    fg = train_vae.foreground_mask(crops).flatten(1).sum(1)
+    assert bool((fg > 0).all())  # focus 1: every crop shows part of an object
+    for i in range(len(x)):  # each crop is x at an origin on the 8-pixel grid
+        hits = [
+            (y, xx)
+            for y in range(0, 33, 8)
+            for xx in range(0, 33, 8)
+            if torch.equal(x[i, :, y : y + 32, xx : xx + 32], crops[i])
+        ]
+        assert hits, i
+    assert train_vae.object_crops(x, 0, 1.0, g) is x  # 0: whole images
+    assert train_vae.object_crops(x, 64, 1.0, g) is x
+
+
+def test_vae_trains_on_crops_and_decodes_whole_images(tmp_path: Path) -> None:
+    ctx = RunContext(job_id="c", work_dir=tmp_path / "w", models_dir=tmp_path / "m")
+    p = train_vae.Params(
+        **{**TINY, "batch_size": 8},
+        crop_size=16,
+        steps=3,
+        decoder_steps=2,
+        decoder_batch_size=2,
+        eval_every=5,
+        checkpoint_every=5,
+    )
+    sink = MemorySink()
+    train_vae.run(p, sink, ctx)
+    assert [s for s, _ in sink.metric_series("train/loss")] == [1, 2, 3, 4, 5]  # both phases
+    assert sink.artifacts["reconstructions/step_000005.png"][:4] == b"\x89PNG"

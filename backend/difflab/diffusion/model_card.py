@@ -1,0 +1,258 @@
+"""A model directory's card (README.md), written from what was measured, never by hand.
+
+The `house` job leaves `training.json` in the model directory (recipe, steps, wall time per
+stage, hardware, probe adherence during training) and `eval` with `save_report` leaves
+`eval.json` (its report). `write_card` renders both, with the parts' configs and sizes, into
+README.md; either job calls it, so the card always says what the files hold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+
+TRAINING_FILE = "training.json"
+EVAL_FILE = "eval.json"
+CARD_FILE = "README.md"
+
+_PARTS = ("text_encoder", "unet", "vae", "clip")
+_GRAMMAR = """Prompts it was trained on: `a [small |large ]{color} {shape} {position}[ on a \
+{background} background]` and `a {color} {shape} on the left and a {color} {shape} on the \
+right[ on a {background} background]` (colors red, orange, yellow, green, blue, purple; shapes \
+circle, square, triangle, diamond; positions on the left, on the right, at the top, at the \
+bottom, in the center; backgrounds white, gray, black), plus a few paraphrases. Other words \
+map to byte pieces the model never saw."""
+
+
+def hardware(device: torch.device) -> dict[str, Any]:
+    """What a run ran on, for the card: CPU model and cores, torch threads, GPU, versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "device": device.type,
+        "cpu": cpu,
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON next to the weights (temp file, then rename)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _part_rows(model: Path) -> tuple[list[str], int]:
+    rows, total = [], 0
+    for part in _PARTS:
+        files = sorted((model / part).glob("*.safetensors"))
+        if not files:
+            continue
+        params = 0
+        for f in files:
+            with safe_open(str(f), framework="pt") as st:
+                for key in st.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                    n = 1
+                    for d in st.get_slice(key).get_shape():
+                        n *= d
+                    params += n
+        size = sum(f.stat().st_size for f in files)
+        total += size
+        cfg = _read(model / part / "config.json") or {}
+        rows.append(
+            f"| {part} | {_describe(part, cfg)} | {params / 1e6:.2f} M | {size / 2**20:.1f} MiB |"
+        )
+    return rows, total
+
+
+def _describe(part: str, cfg: dict[str, Any]) -> str:
+    name = cfg.get("_class_name") or (cfg.get("architectures") or ["?"])[0]
+    if part == "vae":
+        ch = "/".join(str(c) for c in cfg.get("block_out_channels", []))
+        return (
+            f"`{name}`, channels {ch}, {cfg.get('latent_channels')} latent channels, "
+            f"scaling factor {cfg.get('scaling_factor', 0):.4f} (measured)"
+        )
+    if part == "unet":
+        ch = "/".join(str(c) for c in cfg.get("block_out_channels", []))
+        return f"`{name}`, channels {ch}, cross-attention width {cfg.get('cross_attention_dim')}"
+    text = cfg.get("text_config", cfg)
+    desc = (
+        f"`{name}`, width {text.get('hidden_size')}, {text.get('num_hidden_layers')} layers, "
+        f"context {text.get('max_position_embeddings')} tokens"
+    )
+    return desc + (" (text + image tower, used by `eval`)" if part == "clip" else "")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _eval_section(ev: dict[str, Any]) -> list[str]:
+    adh, real = ev.get("adherence", {}), ev.get("classifier_on_real", {})
+    thr, met = ev.get("targets", {}).get("thresholds", {}), ev.get("targets", {}).get("met", {})
+    lines = [
+        "## Evaluation (`difflab eval`)",
+        "",
+        f"{ev.get('n_images')} images ({adh.get('n_one')} one-object and {adh.get('n_two')} "
+        f"two-object prompts), {ev.get('steps')} {ev.get('sampler', 'DDIM')} steps, guidance "
+        f"{ev.get('guidance_scale')}. Adherence is scored by difflab's attribute classifier (a "
+        "small CNN trained on the dataset's ground truth); its score on real renders of the "
+        "same scenes is the ceiling.",
+        "",
+        "| metric | this model | real images | target | |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    names = {
+        "one/color": "one object: color",
+        "one/shape": "one object: shape",
+        "one/position": "one object: position",
+        "one/all": "one object: all three",
+        "two/both": "two objects: both right",
+        "two/left_shape": "two objects: left shape",
+        "two/right_shape": "two objects: right shape",
+    }
+    for key, label in names.items():
+        if key not in adh:
+            continue
+        target = f">= {_pct(thr[key])}" if key in thr else ""
+        verdict = ("met" if met.get(key) else "NOT met") if key in met else ""
+        lines.append(
+            f"| {label} | {_pct(adh[key])} | {_pct(real.get(key, 0))} | {target} | {verdict} |"
+        )
+    if fid := ev.get("fid"):
+        verdict = "met" if met.get("fid_ratio") else "NOT met"
+        lines.append(
+            f"| FID ({fid['features']}, n={fid['n']}) | {fid['generated_vs_real']:.3f} | floor "
+            f"(real vs real) {fid['real_vs_real_floor']:.3f} | ratio <= "
+            f"{thr.get('fid_ratio', 3.0):g} | ratio {fid['ratio']:.2f}: {verdict} |"
+        )
+    if cs := ev.get("clip_score"):
+        lines.append(f"| CLIP score | {cs['generated']:.1f} | {cs['real']:.1f} | | |")
+    wall = ev.get("wall_s", {}).get("total")
+    all_met = ev.get("targets", {}).get("all_met")
+    lines += [
+        "",
+        f"All targets met: {'yes' if all_met else 'no'}. "
+        + (f"Evaluation wall time: {wall:.0f} s." if wall else ""),
+    ]
+    return lines
+
+
+def _training_section(tr: dict[str, Any]) -> list[str]:
+    hw, recipe, stages = tr.get("hardware", {}), tr.get("recipe", {}), tr.get("stages", {})
+    lines = [
+        "## Training (the `house` job, one run end to end)",
+        "",
+        f"Hardware: {hw.get('cpu', '?')}, {hw.get('cpu_cores', '?')} cores"
+        + (f", GPU {hw['gpu']}" if hw.get("gpu") else ", no GPU")
+        + f"; device {hw.get('device')}, {hw.get('torch_threads')} torch threads, "
+        f"PyTorch {hw.get('torch')}. Data: `{recipe.get('dataset')}`, "
+        f"{recipe.get('train_samples')} training samples, seed {recipe.get('seed')}."
+        + (f" Finished {tr['finished_at']}." if tr.get("finished_at") else ""),
+        "",
+        "| stage | steps | batch | peak lr (warm-up) | wall time |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    order = [n for n in ("clip", "vae", "unet") if n in stages]
+    for name in order + sorted(set(stages) - set(order)):
+        res, r = stages[name], recipe.get(name, {})
+        steps = str(r.get("steps"))
+        if r.get("decoder_steps"):
+            steps += f" + {r['decoder_steps']} decoder-only"
+        batch = str(r.get("batch_size"))
+        if r.get("crop_size"):
+            batch += f" crops of {r['crop_size']} px"
+        lines.append(
+            f"| {name} | {steps} | {batch} | {r.get('lr')} ({r.get('warmup_steps')}) | "
+            f"{res.get('wall_s', 0) / 60:.1f} min |"
+        )
+    total = tr.get("wall_s", 0)
+    lines += [f"| whole job | | | | **{total / 60:.1f} min** |", ""]
+    probe = tr.get("probe", [])
+    if probe:
+        keys = ["one/color", "one/shape", "one/position", "one/all", "two/both"]
+        lines += [
+            "Probe-set adherence during training (EMA weights, the fixed probe prompts and "
+            "seeds, scored by the attribute classifier):",
+            "",
+            "| U-Net step | " + " | ".join(keys) + " |",
+            "| --- | " + " | ".join("---" for _ in keys) + " |",
+        ]
+        for row in probe:
+            cells = [_pct(row[k]) if k in row else "" for k in keys]
+            lines.append(f"| {row['step']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += [
+        "The recipe (the `house` job's parameters; `difflab train house` with no parameters "
+        "runs the recipe the shipped house model was trained with):",
+        "",
+        "```json",
+        json.dumps(recipe, indent=1, sort_keys=True),
+        "```",
+    ]
+    return lines
+
+
+def write_card(model: Path) -> Path:
+    """(Re)write `model`/README.md from its configs, training.json and eval.json."""
+    rows, total = _part_rows(model)
+    difflab = _read(model / "difflab.json") or {}
+    tr, ev = _read(model / TRAINING_FILE), _read(model / EVAL_FILE)
+    dataset = (tr or {}).get("recipe", {}).get("dataset", "shapes")
+    lines = [
+        f"# {model.name} — a difflab text-to-image model",
+        "",
+        "A small Stable-Diffusion-shaped latent diffusion model trained from scratch by "
+        "difflab's `house` job. It is a standard diffusers `StableDiffusionPipeline` "
+        "directory (safetensors only): "
+        f'`StableDiffusionPipeline.from_pretrained("models/{model.name}")` '
+        "loads it. This card is written by difflab from `training.json` and `eval.json` beside "
+        "it.",
+        "",
+        "| part | what | parameters | file size |",
+        "| --- | --- | --- | --- |",
+        *rows,
+        "",
+        f"Weights together: {total / 2**20:.1f} MiB. Native resolution "
+        f"{difflab.get('resolution', '?')}x{difflab.get('resolution', '?')}; defaults: DDIM, "
+        f"{difflab.get('default_steps', 25)} steps, guidance "
+        f"{difflab.get('default_guidance_scale', '?')} (`difflab.json`).",
+        "",
+    ]
+    if dataset == "shapes":
+        lines += [_GRAMMAR, ""]
+    if ev:
+        lines += [*_eval_section(ev), ""]
+    if tr:
+        lines += [*_training_section(tr), ""]
+    path = model / CARD_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(path)
+    return path
