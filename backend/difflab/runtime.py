@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import threading
 import time
@@ -124,6 +125,17 @@ class RecordedEvent:
     type: str
     payload: dict[str, Any]
     time: float = field(default_factory=time.time)
+
+
+def write_atomic(path: Path, blob: bytes) -> None:
+    """Write a file whole or not at all: temp file beside it, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(blob)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 class MemorySink:

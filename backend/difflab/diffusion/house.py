@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import torch
 from pydantic import Field, model_validator
 
 from difflab.diffusion import train_clip, train_unet, train_vae
 from difflab.diffusion.model_card import TRAINING_FILE, hardware, write_card, write_json
-from difflab.diffusion.train_common import DataParams, model_dir, setup_device
+from difflab.diffusion.train_common import DataParams, model_dir
 from difflab.runtime import ArtifactData, ArtifactKind, KindSpec, RunContext, Sink
 
 _SHARED = tuple(DataParams.model_fields)  # dataset, data_path, sizes, seed, cpu_threads
@@ -188,7 +189,7 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         "resumed": p.resume,
         "stages": {name: result[name] for name in STAGES},
         "wall_s": result["wall_s"],
-        "hardware": hardware(setup_device(ctx, p.cpu_threads)),
+        "hardware": hardware(torch.device(ctx.device)),
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "probe": probe,
     }

@@ -9,6 +9,7 @@ README.md; either job calls it, so the card always says what the files hold.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
+
+from difflab.runtime import write_atomic
 
 TRAINING_FILE = "training.json"
 EVAL_FILE = "eval.json"
@@ -53,10 +56,8 @@ def hardware(device: torch.device) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON next to the weights (temp file, then rename)."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
-    tmp.replace(path)
+    """Write JSON next to the weights, whole or not at all."""
+    write_atomic(path, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n").encode())
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -77,10 +78,7 @@ def _part_rows(model: Path) -> tuple[list[str], int]:
         for f in files:
             with safe_open(str(f), framework="pt") as st:
                 for key in st.keys():  # noqa: SIM118 (safe_open is not a mapping)
-                    n = 1
-                    for d in st.get_slice(key).get_shape():
-                        n *= d
-                    params += n
+                    params += math.prod(st.get_slice(key).get_shape())
         size = sum(f.stat().st_size for f in files)
         total += size
         cfg = _read(model / part / "config.json") or {}
@@ -252,7 +250,5 @@ def write_card(model: Path) -> Path:
     if tr:
         lines += [*_training_section(tr), ""]
     path = model / CARD_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(path)
+    write_atomic(path, "\n".join(lines).encode())
     return path

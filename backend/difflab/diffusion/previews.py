@@ -16,9 +16,7 @@ import hashlib
 import json
 import logging
 import math
-import os
 import struct
-import tempfile
 import threading
 import zlib
 from dataclasses import dataclass, field
@@ -28,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from difflab.runtime import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -217,10 +217,7 @@ def latent_rgb_for_model(model_dir: Path, vae: Any) -> LatentRGB:
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".latent_rgb.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data, indent=1).encode())
     except OSError as e:
         log.warning("could not save %s (%s); keeping the map in memory", path, e)
 

@@ -7,7 +7,6 @@ DATA_DIR/artifacts/<job id>/ written atomically before their event is stored.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import traceback
@@ -33,6 +32,7 @@ from difflab.runtime import (
     check_artifact_name,
     encode_artifact,
     metric_payload,
+    write_atomic,
 )
 
 log = logging.getLogger(__name__)
@@ -43,16 +43,6 @@ PROGRESS_EVERY_S = 0.1
 
 class Superseded(JobCancelled):
     """This attempt no longer owns the job (the reconciler gave it to another)."""
-
-
-def write_atomic(path: Path, blob: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(blob)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class DbSink:
