@@ -55,7 +55,7 @@ RECIPE: dict[str, dict[str, Any]] = {
         "decoder_batch_size": 16,
     },
     "unet": {
-        "steps": 6000,
+        "steps": 10000,
         "batch_size": 96,
         "lr": 1e-3,
         "warmup_steps": 150,
