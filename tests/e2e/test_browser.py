@@ -6,6 +6,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import shot, sign_in
 
@@ -19,9 +20,9 @@ def test_sign_in_shows_errors_plainly_then_enters(page) -> None:
     page.get_by_test_id("login-username").fill("admin")
     page.get_by_test_id("login-password").fill("not-the-password")
     page.get_by_test_id("login-submit").click()
-    assert "wrong username or password" in page.get_by_test_id("login-error").inner_text()
+    expect(page.get_by_test_id("login-error")).to_contain_text("wrong username or password")
     sign_in(page)
-    assert page.get_by_test_id("prompt").is_visible()
+    expect(page.get_by_test_id("prompt")).to_be_visible()  # waits; is_visible() would not
 
 
 def test_generate_streams_frames_then_the_image_and_replays(page) -> None:
