@@ -61,6 +61,14 @@ class Settings(BaseSettings):
         default=6 * 3600, ge=1, description="hard limit of one job attempt"
     )
     event_poll_s: float = Field(default=0.1, gt=0, description="SSE poll period for new events")
+    stop_grace_s: float = Field(
+        default=3.0,
+        ge=0,
+        le=60,
+        description="on SIGTERM/Ctrl-C, `serve` waits this long for open requests, then as long "
+        "again for its embedded worker to finish its job before stopping it cold (the job is "
+        "requeued); keep twice this under your supervisor's kill timeout",
+    )
 
     # limits
     max_body_bytes: int = Field(

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import signal
-import subprocess
-import sys
 from typing import Annotated
 
 import typer
@@ -101,23 +98,16 @@ def serve(
         console.print(f"[red]{refusal}[/red]")
         raise typer.Exit(2)
     generated = _prepare()
-    worker = None
+    embedded = None
     if not no_worker:
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "difflab.cli",
-                "worker",
-                "--queues",
-                "gpu,cpu",
-                "--concurrency",
-                "1",
-            ],
-            # its own process group, so stopping it also stops its pool children
-            env={**os.environ, "DIFFLAB_PARENT_PID": str(os.getpid())},
-            start_new_session=True,
-        )
+        from difflab.jobs.embedded import EmbeddedWorker, WorkerDirLocked
+
+        embedded = EmbeddedWorker(settings.data_dir, settings.stop_grace_s)
+        try:
+            embedded.start()
+        except WorkerDirLocked as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
     console.print(f"[bold]difflab[/bold] on [link]http://{host}:{port}[/link]")
     if generated:
         console.print(
@@ -128,23 +118,29 @@ def serve(
         console.print(
             f"admin sign-in: {settings.admin_user} (password as set, or as printed at first start)"
         )
+    # SIGTERM / Ctrl-C: uvicorn stops taking requests and gives open ones (event streams
+    # included) stop_grace_s; it then raises the signal again, which lands here as a clean exit,
+    # and the worker gets as long to end its job before a cold stop.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_graceful_shutdown=max(1, round(settings.stop_grace_s)),
+        )
     finally:
-        if worker is not None:
-            _stop_group(worker)
+        if embedded is not None:
+            embedded.stop()
 
 
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the worker's process group (warm shutdown), SIGKILL it after 20 s."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-    except ProcessLookupError:
-        pass
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    """The first SIGTERM/SIGINT becomes exit 0; later ones wait for the bounded clean-up."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    raise SystemExit(0)
 
 
 @app.command()

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 
 from difflab.config import get_settings
 from difflab.db.engine import session_scope
@@ -54,39 +54,7 @@ def reconcile_once() -> ReconcileReport:
         reason = (
             f"worker lost: no heartbeat for {settings.stale_after_s:.0f} s (attempt {attempts})"
         )
-        with session_scope() as s:
-            if attempts < max_attempts:
-                res = s.execute(
-                    update(Job)
-                    .where(
-                        Job.id == job_id,
-                        Job.state == "running",
-                        Job.attempts == attempts,
-                        Job.heartbeat_at < stale,
-                    )
-                    .values(state="queued", worker=None, enqueued_at=now, error=reason)
-                )
-                if res.rowcount:  # type: ignore[attr-defined]
-                    append_event(s, job_id, "state", {"state": "queued", "reason": reason})
-                    report.requeued.append(job_id)
-            else:
-                res = s.execute(
-                    update(Job)
-                    .where(
-                        Job.id == job_id,
-                        Job.state == "running",
-                        Job.attempts == attempts,
-                        Job.heartbeat_at < stale,
-                    )
-                    .values(
-                        state="failed",
-                        finished_at=now,
-                        error=f"{reason}; no attempts left ({attempts}/{max_attempts})",
-                    )
-                )
-                if res.rowcount:  # type: ignore[attr-defined]
-                    append_event(s, job_id, "state", {"state": "failed", "error": reason})
-                    report.failed.append(job_id)
+        _requeue_or_fail(job_id, attempts, max_attempts, reason, Job.heartbeat_at < stale, report)
     for job_id in report.requeued:
         _republish(job_id, report)
 
@@ -105,6 +73,69 @@ def reconcile_once() -> ReconcileReport:
         report.workers_removed = int(res.rowcount or 0)  # type: ignore[attr-defined]
     if report.requeued or report.failed or report.republished:
         log.info("reconciler: %s", report)
+    return report
+
+
+def _requeue_or_fail(
+    job_id: str,
+    attempts: int,
+    max_attempts: int,
+    reason: str,
+    still: ColumnElement[bool],
+    report: ReconcileReport,
+) -> None:
+    """Give a lost attempt's job back to the queue while attempts remain, else fail it.
+
+    `still` is the condition that made the attempt lost; it is checked again in the UPDATE, so a
+    job that beat or ended meanwhile is left alone.
+    """
+    now = utcnow()
+    owned = (Job.id == job_id, Job.state == "running", Job.attempts == attempts, still)
+    with session_scope() as s:
+        if attempts < max_attempts:
+            res = s.execute(
+                update(Job)
+                .where(*owned)
+                .values(state="queued", worker=None, enqueued_at=now, error=reason)
+            )
+            if res.rowcount:  # type: ignore[attr-defined]
+                append_event(s, job_id, "state", {"state": "queued", "reason": reason})
+                report.requeued.append(job_id)
+        else:
+            res = s.execute(
+                update(Job)
+                .where(*owned)
+                .values(
+                    state="failed",
+                    finished_at=now,
+                    error=f"{reason}; no attempts left ({attempts}/{max_attempts})",
+                )
+            )
+            if res.rowcount:  # type: ignore[attr-defined]
+                append_event(s, job_id, "state", {"state": "failed", "error": reason})
+                report.failed.append(job_id)
+
+
+def release_worker_jobs(worker: str, reason: str) -> ReconcileReport:
+    """The worker `worker` is known dead (its process was stopped or is gone): requeue the jobs
+    it was running at once, without waiting for their heartbeats to go stale, and drop its row."""
+    report = ReconcileReport()
+    with session_scope() as s:
+        held = s.execute(
+            select(Job.id, Job.attempts, Job.max_attempts).where(
+                Job.state == "running", Job.worker == worker
+            )
+        ).all()
+    for job_id, attempts, max_attempts in held:
+        why = f"{reason} (attempt {attempts})"
+        _requeue_or_fail(job_id, attempts, max_attempts, why, Job.worker == worker, report)
+    for job_id in report.requeued:
+        _republish(job_id, report)
+    with session_scope() as s:
+        res = s.execute(delete(Worker).where(Worker.name == worker))
+        report.workers_removed = int(res.rowcount or 0)  # type: ignore[attr-defined]
+    if report.requeued or report.failed:
+        log.info("released the jobs of worker %s: %s", worker, report)
     return report
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 from typing import Any
@@ -19,6 +18,7 @@ from sqlalchemy import delete, update
 from difflab.config import get_settings
 from difflab.db.engine import get_engine, session_scope
 from difflab.db.models import Worker, utcnow
+from difflab.jobs.embedded import bind_pool_child, bind_to_parent
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -58,25 +58,10 @@ def _beat_loop() -> None:
             log.exception("worker heartbeat failed")
 
 
-def _watch_parent(parent: int) -> None:
-    """An embedded worker (started by `difflab serve`) ends when its server is gone, even if
-    the server was killed without a chance to stop it."""
-    while not _stop.wait(1.0):
-        if os.getppid() != parent:
-            log.warning("the server that started this worker is gone; shutting down")
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-
-
 @worker_ready.connect
 def _on_ready(**_: Any) -> None:
     _register()
     threading.Thread(target=_beat_loop, name="worker-heartbeat", daemon=True).start()
-    parent = os.environ.get("DIFFLAB_PARENT_PID")
-    if parent and parent.isdigit():
-        threading.Thread(
-            target=_watch_parent, args=(int(parent),), name="parent-watch", daemon=True
-        ).start()
 
 
 @worker_shutdown.connect
@@ -91,6 +76,8 @@ def _on_shutdown(**_: Any) -> None:
 
 @worker_process_init.connect
 def _on_child_start(**_: Any) -> None:
+    # a job never runs on headless: the pool child dies with its worker process
+    bind_pool_child()
     # a forked child must not reuse the parent's database connections
     get_engine().dispose(close=False)
     threads = os.environ.get("DIFFLAB_TORCH_THREADS")
@@ -116,6 +103,9 @@ def run_worker(
 ) -> None:
     from difflab.jobs.celery_app import get_celery
 
+    parent = os.environ.get("DIFFLAB_PARENT_PID", "")
+    if parent.isdigit():  # the embedded worker of `difflab serve` dies with its server
+        bind_to_parent(int(parent))
     device = device or default_device()
     name = name or f"worker-{device.replace(':', '')}@{socket.gethostname()}-{os.getpid()}"
     os.environ["DIFFLAB_WORKER_NAME"] = name
