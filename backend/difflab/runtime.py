@@ -232,6 +232,32 @@ class RunContext:
 RunFn = Callable[[Any, Sink, RunContext], Mapping[str, Any] | None]
 
 
+class ParamError(ValueError):
+    """A parameter a job cannot run with, found before it runs: a model that is not there, an
+    output name that is taken, a size the model cannot make. Every door (the job API, the
+    generation and A1111 routes, the CLI) answers it as 422 naming `field`, and the worker
+    refuses the job with the same message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class SubmitContext:
+    """What a kind's `prepare` may look at: the directories, and the model names that jobs not
+    yet finished are going to write (`reserved(name)` says which job, or None)."""
+
+    models_dir: Path
+    data_dir: Path
+    reserved: Callable[[str], str | None] = lambda _name: None
+    at_submit: bool = True  # False when the worker checks again before running
+
+
+PrepareFn = Callable[[Any, SubmitContext], BaseModel]
+
+
 @dataclass(frozen=True)
 class KindSpec:
     """One job kind: its name, its queue, its validated parameters and the function that runs it.
@@ -250,3 +276,13 @@ class KindSpec:
     description: str = ""
     category: Literal["diagnostic", "generation", "training", "evaluation", "lab"] = "lab"
     time_limit_s: int = 3 * 3600
+    # checks that need the world (models, datasets, names) and resolves what the request left
+    # open (a random seed, a new output name, the model's guidance); raises ParamError. Run at
+    # submit by every door and again by the worker, so the worker never refuses what the API
+    # accepted. Must be idempotent: prepare(prepare(p)) == prepare(p).
+    prepare: PrepareFn | None = None
+    # the params fields naming a model directory this job writes (for reservations)
+    writes_model: tuple[str, ...] = ()
+
+    def check(self, params: BaseModel, ctx: SubmitContext) -> BaseModel:
+        return self.prepare(params, ctx) if self.prepare is not None else params

@@ -69,3 +69,14 @@ def redis_pg(tmp_path: Path) -> Iterator[Deployment]:
             service_env(tmp_path / "var", database_url=db_url, broker_url=broker_url),
             tmp_path / "logs",
         )
+
+
+@pytest.fixture(scope="module")
+def gen_deployment(embedded_shared: Deployment) -> Deployment:
+    """The module's embedded deployment with the tiny test pipeline as `house` and a worker."""
+    from difflab.diffusion.tiny import build_tiny_pipeline_dir
+
+    models = Path(embedded_shared.env["DIFFLAB_MODELS_DIR"])
+    build_tiny_pipeline_dir(models / "house", seed=0)
+    embedded_shared.add_worker("w1")
+    return embedded_shared

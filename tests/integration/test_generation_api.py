@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,16 +14,6 @@ from tests.integration.test_jobs_embedded import read_sse
 from tests.utils.services import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def gen_deployment(embedded_shared):
-    from difflab.diffusion.tiny import build_tiny_pipeline_dir
-
-    models = Path(embedded_shared.env["DIFFLAB_MODELS_DIR"])
-    build_tiny_pipeline_dir(models / "house", seed=0)
-    embedded_shared.add_worker("w1")
-    return embedded_shared
 
 
 def test_generation_streams_one_frame_per_step_then_the_image(gen_deployment) -> None:

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
-from typing import Any
+from typing import Any, cast
 
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from difflab.api.presenters import artifact_url, job_public
 from difflab.api.schemas import JobPublic, datetime
-from difflab.api.submit import kind_for, submit
-from difflab.config import get_settings
+from difflab.api.submit import kind_for, prepare_params, submit
 from difflab.db.models import Generation, Job, User
-from difflab.diffusion.generate import (
-    GenerateParams,
-    InvalidRequest,
-    check_generate_params,
-    with_model_defaults,
-)
+from difflab.diffusion.generate import GenerateParams
 
 
 class GenerationPublic(BaseModel):
@@ -43,24 +35,11 @@ class GenerationCreated(BaseModel):
     job: JobPublic
 
 
-def check_params(params: GenerateParams, loc: tuple[str, ...] = ("body",)) -> GenerateParams:
-    """Model-dependent checks before anything is stored (size range, prompt length, model)."""
-    try:
-        model_dir, width, height = check_generate_params(params, get_settings().models_dir)
-    except InvalidRequest as exc:
-        raise RequestValidationError(
-            [{"loc": (*loc, exc.field), "msg": str(exc), "type": "value_error"}]
-        ) from None
-    params = with_model_defaults(params, model_dir)
-    seed = params.seed if params.seed >= 0 else secrets.randbelow(2**32)
-    return params.model_copy(update={"seed": seed, "width": width, "height": height})
-
-
 def create_generation(
     session: Session, user: User, params: GenerateParams, idempotency_key: str | None = None
 ) -> tuple[Generation, Job]:
     spec = kind_for(user, "generate")
-    params = check_params(params)
+    params = cast(GenerateParams, prepare_params(session, spec, params, ("body",)))
     job, created = submit(session, user, spec, params, idempotency_key)
     if not created:
         gen = session.scalar(select(Generation).where(Generation.job_id == job.id))

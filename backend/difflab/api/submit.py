@@ -1,4 +1,12 @@
-"""Validating and submitting a job: shared by /jobs, /generations and the A1111 routes."""
+"""The one door every job comes in by: /jobs, /generations, the A1111 routes (and so the
+studio, the admin and lab pages, and the CLI through a server).
+
+For the same mistake every door answers the same 422 naming the same field, and nothing the
+worker would refuse is accepted: the kind's parameters are validated (its pydantic model), then
+its `prepare` checks what needs the world (the model exists, the dataset opens, the output name
+is free) and resolves what the request left open (seed, output name, the model's guidance).
+The worker runs the same `prepare` again before it starts.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +15,15 @@ from typing import Any
 from fastapi import HTTPException, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from difflab.db.models import Job, User
+from difflab.config import get_settings
+from difflab.db.models import TERMINAL_STATES, Job, User
 from difflab.jobs.lifecycle import QueueFull, submit_job
 from difflab.jobs.publish import BrokerUnavailable
-from difflab.jobs.registry import UnknownKind, get_kind
-from difflab.runtime import KindSpec
+from difflab.jobs.registry import UnknownKind, all_kinds, get_kind
+from difflab.runtime import KindSpec, ParamError, SubmitContext
 
 
 def kind_for(user: User, kind: str) -> KindSpec:
@@ -47,6 +57,49 @@ def validate_params(
         for e in errors:  # ctx may hold exceptions, which are not JSON
             e.pop("ctx", None)
         raise RequestValidationError(errors) from None
+
+
+def field_error(loc: tuple[str, ...], message: str, value: Any = None) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": loc, "msg": message, "type": "value_error", "input": value}]
+    )
+
+
+def reserved_outputs(session: Session) -> dict[str, str]:
+    """Model names that unfinished jobs are going to write -> the job's id."""
+    writers = {s.name: s.writes_model for s in all_kinds().values() if s.writes_model}
+    if not writers:
+        return {}
+    rows = session.execute(
+        select(Job.id, Job.kind, Job.params).where(
+            Job.kind.in_(writers), Job.state.not_in(TERMINAL_STATES)
+        )
+    ).all()
+    names: dict[str, str] = {}
+    for job_id, kind, params in rows:
+        for field in writers[kind]:
+            value = (params or {}).get(field)
+            if isinstance(value, str) and value:
+                names[value] = job_id
+    return names
+
+
+def prepare_params(
+    session: Session, spec: KindSpec, params: BaseModel, loc: tuple[str, ...] = ("body", "params")
+) -> BaseModel:
+    """The kind's own checks that need the world; a ParamError becomes 422 at loc + field."""
+    settings = get_settings()
+    reserved = reserved_outputs(session) if spec.writes_model else {}
+    ctx = SubmitContext(
+        models_dir=settings.models_dir, data_dir=settings.data_dir, reserved=reserved.get
+    )
+    try:
+        params = spec.check(params, ctx)
+    except ParamError as exc:
+        value = getattr(params, exc.field, None)
+        raise field_error((*loc, exc.field), exc.message, value) from None
+    # the worker validates the stored JSON again: what it would refuse is refused here
+    return validate_params(spec, params.model_dump(mode="json"), loc)
 
 
 def submit(

@@ -20,7 +20,9 @@ from difflab.runtime import (
     JobCancelled,
     KindSpec,
     MemorySink,
+    ParamError,
     RunContext,
+    SubmitContext,
 )
 
 console = Console()
@@ -81,6 +83,11 @@ def run_local(spec: KindSpec, params: dict[str, Any], out: Path | None, device: 
     """Run a kind in this process; artifacts go to `out` (or the data dir's jobs folder)."""
     settings = get_settings()
     model = validate(spec, params)
+    try:  # the checks a server would run at submit
+        model = spec.check(model, SubmitContext(settings.models_dir, settings.data_dir))
+    except ParamError as exc:
+        console.print(f"[red]{exc.field}: {exc.message}[/red]")
+        raise typer.Exit(2) from None
     job_id = f"cli-{uuid.uuid4().hex[:8]}"
     work_dir = settings.jobs_dir / job_id
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ model's default guidance. Reported:
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -35,9 +34,10 @@ from difflab.diffusion.eval_adherence import (
 from difflab.diffusion.eval_fid import frechet_distance
 from difflab.diffusion.eval_generate import generate, load_pipeline
 from difflab.diffusion.model_card import EVAL_FILE, write_card, write_json
+from difflab.diffusion.models import ModelError, default_guidance, resolve_model
 from difflab.diffusion.train_clip import tokenize
 from difflab.diffusion.train_common import image_grid, model_dir, pil_to_tensor, setup_device
-from difflab.runtime import KindSpec, RunContext, Sink
+from difflab.runtime import KindSpec, ParamError, RunContext, Sink, SubmitContext
 
 TARGETS = {"one/color": 0.95, "one/shape": 0.90, "one/position": 0.95, "two/both": 0.70}
 FID_RATIO_TARGET = 3.0
@@ -64,13 +64,6 @@ class Params(BaseModel):
         description="Also write the report as eval.json into the model directory and rewrite "
         "its model card (README.md) with it.",
     )
-
-
-def default_guidance(path: Path) -> float:
-    meta = path / "difflab.json"
-    if meta.exists():
-        return float(json.loads(meta.read_text()).get("default_guidance_scale", 4.0))
-    return 7.5  # Stable Diffusion's usual default for models without difflab metadata
 
 
 @torch.no_grad()
@@ -192,6 +185,17 @@ def evaluate(path: Path, p: Params, sink: Sink, device: str, cache_dir: Path) ->
     return report
 
 
+def prepare(params: Params, ctx: SubmitContext) -> Params:
+    """The model exists; a left-out guidance scale becomes the model's own."""
+    try:
+        path = resolve_model(ctx.models_dir, params.model)
+    except ModelError as exc:
+        raise ParamError("model", str(exc)) from None
+    if params.guidance_scale < 0:
+        params = params.model_copy(update={"guidance_scale": default_guidance(path)})
+    return params
+
+
 def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     device = setup_device(ctx, params.cpu_threads)
     path = model_dir(ctx, params.model)
@@ -210,6 +214,7 @@ SPEC = KindSpec(
     name="eval",
     params=Params,
     run=run,
+    prepare=prepare,
     queue="gpu",
     admin_only=True,
     title="Evaluate a model",

@@ -12,7 +12,6 @@ Events: `denoise` {step, total, timestep, xt, x0, eps} (artifact names) per prev
 from __future__ import annotations
 
 import functools
-import json
 import secrets
 from collections.abc import Callable
 from importlib import metadata
@@ -28,8 +27,10 @@ from difflab.diffusion.attention import token_maps
 from difflab.diffusion.infotext import format_infotext, generation_params, png_with_parameters
 from difflab.diffusion.models import (
     DEFAULT_MODEL,
+    SD_GUIDANCE,
     ModelError,
     check_model_name,
+    default_guidance,
     load_pipeline,
     model_resolution,
     resolve_model,
@@ -58,18 +59,12 @@ from difflab.diffusion.schedulers import (
     resolve_schedule,
     takes_eta,
 )
-from difflab.runtime import KindSpec, RunContext, Sink
+from difflab.runtime import KindSpec, ParamError, RunContext, Sink, SubmitContext
 
 MAX_SEED = 2**53 - 1  # exact in JSON numbers and JavaScript
 
 
-class InvalidRequest(ValueError):
-    """Parameters that fail a check needing the model (its sizes, its tokenizer); the API
-    answers 422 with loc ["body", field]."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(f"{field}: {message}")
+InvalidRequest = ParamError  # the name this module's callers knew
 
 
 class GenerateParams(BaseModel):
@@ -91,7 +86,12 @@ class GenerateParams(BaseModel):
         "Automatic", description="A1111 schedule type; Automatic = the sampler's own."
     )
     steps: int = Field(25, ge=1, le=150, description="Denoising steps.")
-    guidance_scale: float = Field(7.0, ge=0, le=30, description="Classifier-free guidance w.")
+    guidance_scale: float = Field(
+        SD_GUIDANCE,
+        ge=0,
+        le=30,
+        description="Classifier-free guidance w; left out: the model's own (GET /models).",
+    )
     seed: int = Field(-1, ge=-1, le=MAX_SEED, description="-1: random; image i uses seed + i.")
     width: int | None = Field(
         None, ge=8, le=2048, multiple_of=8, description="Pixels; null = the model's native size."
@@ -138,20 +138,10 @@ def _tokenizer(path: str, stamp: int) -> Any:
 
 
 def with_model_defaults(params: GenerateParams, model_dir: Path) -> GenerateParams:
-    """Fill the guidance scale a request left out from the model's own default.
-
-    A model trained by difflab records what suits it in difflab.json
-    (`default_guidance_scale`); other models keep the field's default."""
+    """Fill the guidance scale a request left out with the model's own (default_guidance)."""
     if "guidance_scale" in params.model_fields_set:
         return params
-    try:
-        meta = json.loads((model_dir / "difflab.json").read_text())
-        scale = float(meta["default_guidance_scale"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return params
-    if not 0 <= scale <= 30:
-        return params
-    return params.model_copy(update={"guidance_scale": scale})
+    return params.model_copy(update={"guidance_scale": default_guidance(model_dir)})
 
 
 def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Path, int, int]:
@@ -179,6 +169,15 @@ def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Pat
         except ValueError as e:
             raise InvalidRequest(name, str(e)) from None
     return model_dir, width, height
+
+
+def prepare(params: GenerateParams, ctx: SubmitContext) -> GenerateParams:
+    """Submit-time checks and what the request left open: the model's guidance scale and size,
+    and a random seed drawn now (so the gallery and the infotext record the seed used)."""
+    model_dir, width, height = check_generate_params(params, ctx.models_dir)
+    params = with_model_defaults(params, model_dir)
+    seed = params.seed if params.seed >= 0 else secrets.randbelow(2**32)
+    return params.model_copy(update={"seed": seed, "width": width, "height": height})
 
 
 @functools.cache
@@ -273,7 +272,8 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
 
     to_rgb: Callable[[torch.Tensor], torch.Tensor] | None = None
     if params.preview == "approx":
-        to_rgb = latent_rgb_for_model(model_dir, pipe.vae).apply
+        cache = ctx.data_dir / "cache"  # never the model's own directory
+        to_rgb = latent_rgb_for_model(model_dir, pipe.vae, cache).apply
     elif params.preview == "full":
         to_rgb = functools.partial(decode_full, pipe.vae)
     writer = _StepWriter(sink, params, (height, width), to_rgb)
@@ -375,6 +375,7 @@ SPEC = KindSpec(
     "per-token attention maps, predicted noise and an optional guidance sweep.",
     category="generation",
     time_limit_s=1800,
+    prepare=prepare,
 )
 
 __all__ = [
@@ -382,6 +383,7 @@ __all__ = [
     "GenerateParams",
     "InvalidRequest",
     "check_generate_params",
+    "prepare",
     "run",
     "with_model_defaults",
 ]

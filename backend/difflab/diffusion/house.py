@@ -9,16 +9,20 @@ Stage metrics and artifacts are prefixed with the stage name (`unet/train/loss`)
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import torch
+from diffusers import AutoencoderKL
 from pydantic import Field, model_validator
 
 from difflab.diffusion import train_clip, train_unet, train_vae
 from difflab.diffusion.model_card import TRAINING_FILE, hardware, write_card, write_json
-from difflab.diffusion.train_common import DataParams, model_dir
+from difflab.diffusion.outputs import WHOLE, output_kind
+from difflab.diffusion.previews import write_latent_rgb
+from difflab.diffusion.train_common import DataParams, OutputParams, check_data
 from difflab.runtime import ArtifactData, ArtifactKind, KindSpec, RunContext, Sink
 
 _SHARED = tuple(DataParams.model_fields)  # dataset, data_path, sizes, seed, cpu_threads
@@ -66,13 +70,12 @@ RECIPE: dict[str, dict[str, Any]] = {
 }
 
 
-class Params(DataParams):
+class Params(DataParams, OutputParams):
     """Parameters of the `house` recipe: shared data fields plus each stage's own."""
 
     train_samples: int = Field(
         30_000, ge=16, le=1_000_000, description="shapes only: size of the training split."
     )
-    output: str = Field("house", description="Model directory name under the models dir.")
     resume: bool = Field(False, description="Continue every stage from its last checkpoint.")
     clip: train_clip.Params = Field(
         default_factory=lambda: train_clip.Params.model_validate(RECIPE["clip"]),
@@ -141,47 +144,39 @@ class StageSink:
 def recipe_of(p: Params) -> dict[str, Any]:
     """The job's parameters as the model card shows them: the shared data fields once, each
     stage without the fields the house job sets for it."""
-    recipe = p.model_dump(exclude={"resume", "output", *STAGES})
-    own = {*_SHARED, "output", "resume", "model"}
+    recipe = p.model_dump(exclude={"resume", "output", "overwrite", *STAGES})
+    own = {*_SHARED, "output", "overwrite", "resume", "model"}
     for stage in STAGES:
         recipe[stage] = getattr(p, stage).model_dump(exclude=own)
     return recipe
 
 
-def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
+def train_into(params: Params, sink: Sink, ctx: RunContext, out_dir: Path) -> dict[str, Any]:
+    """The three stages in order, each writing its parts into `out_dir`."""
     p = params
-    out_dir = model_dir(ctx, p.output)
     shared = {k: getattr(p, k) for k in _SHARED}
-    stages: list[tuple[str, Any, Any]] = [
-        (
-            "clip",
-            train_clip,
-            p.clip.model_copy(update={**shared, "output": p.output, "resume": p.resume}),
-        ),
-        (
-            "vae",
-            train_vae,
-            p.vae.model_copy(update={**shared, "output": p.output, "resume": p.resume}),
-        ),
+    fixed = {**shared, "output": p.output, "resume": p.resume}
+    stages: list[tuple[str, Callable[..., dict[str, Any]], Any, dict[str, Any]]] = [
+        ("clip", train_clip.train_into, p.clip.model_copy(update=fixed), {}),
+        ("vae", train_vae.train_into, p.vae.model_copy(update=fixed), {}),
         (
             "unet",
-            train_unet,
-            p.unet.model_copy(
-                update={**shared, "model": p.output, "output": p.output, "resume": p.resume}
-            ),
+            train_unet.train_into,
+            p.unet.model_copy(update={**fixed, "model": p.output}),
+            {"src": out_dir},  # the text encoder and VAE the stages before just wrote
         ),
     ]
-    result: dict[str, Any] = {"model_dir": str(out_dir)}
+    result: dict[str, Any] = {}
     probe: list[dict[str, float]] = []
     t_start = time.perf_counter()
-    for i, (name, module, stage_params) in enumerate(stages):
+    for i, (name, train, stage_params, extra) in enumerate(stages):
         t0 = time.perf_counter()
         sink.log(f"stage {name} starts")
         stage_sink = StageSink(sink, name, i, len(stages))
-        res = module.run(stage_params, stage_sink, ctx)
+        res = train(stage_params, stage_sink, ctx, out_dir, **extra)
         wall = time.perf_counter() - t0
         sink.log(f"stage {name} done in {wall:.0f} s")
-        result[name] = {**{k: v for k, v in res.items() if k != "model_dir"}, "wall_s": wall}
+        result[name] = {**res, "wall_s": wall}
         probe += stage_sink.probe
     result["wall_s"] = time.perf_counter() - t_start
     training = {
@@ -194,14 +189,20 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         "probe": probe,
     }
     write_json(out_dir / TRAINING_FILE, training)
+    write_latent_rgb(out_dir, AutoencoderKL.from_pretrained(out_dir / "vae"))  # live previews
     write_card(out_dir)
     return result
+
+
+run, prepare = output_kind("house", WHOLE, train_into, check_data)
 
 
 SPEC = KindSpec(
     name="house",
     params=Params,
     run=run,
+    prepare=prepare,
+    writes_model=("output",),
     queue="gpu",
     admin_only=True,
     title="Train the house model",

@@ -64,6 +64,21 @@ class Resolution:
             )
 
 
+SD_GUIDANCE = 7.5  # StableDiffusionPipeline's default, for models that record no value
+
+
+def default_guidance(path: Path) -> float:
+    """The guidance scale a model is made for: `default_guidance_scale` in its difflab.json
+    (a difflab-trained model records its best measured value there), else SD's usual 7.5.
+    Every door (studio, /generations, A1111 routes, CLI, eval) uses it when a request leaves
+    the scale out."""
+    try:
+        scale = float(_read_json(path / "difflab.json")["default_guidance_scale"])
+    except (OSError, ValueError, KeyError, TypeError, ModelError):
+        return SD_GUIDANCE
+    return scale if 0 <= scale <= 30 else SD_GUIDANCE
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """One usable model directory, as GET /models lists it."""
@@ -73,6 +88,7 @@ class ModelInfo:
     default: bool
     resolution: Resolution
     scheduler: str  # the scheduler class named by the model's scheduler config
+    guidance: float  # default_guidance(path)
 
     def to_public(self) -> dict[str, Any]:
         """What GET /models shows: no server paths."""
@@ -82,6 +98,7 @@ class ModelInfo:
             "default": self.default,
             "resolution": {"native": r.native, "min": r.min, "max": r.max, "multiple": r.multiple},
             "scheduler": self.scheduler,
+            "default_guidance": self.guidance,
         }
 
 
@@ -161,6 +178,7 @@ def _model_info(root: Path, entry: Path) -> ModelInfo | None:
             default=entry.name == DEFAULT_MODEL,
             resolution=model_resolution(path),
             scheduler=str(sched),
+            guidance=default_guidance(path),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -183,11 +183,30 @@ _maps: dict[tuple[str, str], LatentRGB] = {}
 _maps_lock = threading.Lock()
 
 
-def latent_rgb_for_model(model_dir: Path, vae: Any) -> LatentRGB:
-    """The model's map: from memory, else latent_rgb.json, else fitted now and saved there.
+def _read_map(path: Path, channels: int, digest: str) -> LatentRGB | None:
+    """The map in `path` if it is there, valid and made for this VAE (digest); else None."""
+    if not path.is_file():
+        return None
+    try:
+        found = LatentRGB.from_json(json.loads(path.read_text("utf-8")), channels)
+    except (ValueError, TypeError, OSError) as e:
+        log.warning("ignoring %s: %s", path, e)
+        return None
+    return found if found.stats.get("vae") == digest else None
 
-    The file is refitted when it does not match the VAE's weights (a retrained model). When the
-    model directory is read-only the fitted map is kept in memory only.
+
+def fit_for_vae(vae: Any, digest: str) -> LatentRGB:
+    latent = min(16, int(vae.config.sample_size) // vae_factor(vae) or 8)
+    fitted = fit_latent_rgb(vae, size=max(4, latent))
+    return LatentRGB(fitted.weight, fitted.bias, {**fitted.stats, "vae": digest})
+
+
+def latent_rgb_for_model(model_dir: Path, vae: Any, cache_dir: Path | None = None) -> LatentRGB:
+    """The model's map: from memory, else the one it ships (latent_rgb.json in its directory),
+    else one fitted earlier in `cache_dir`, else fitted now and saved in `cache_dir`.
+
+    A model directory is never written: a map that is missing there, or stale (made for other
+    VAE weights), is fitted into the cache. Without a cache dir the map is kept in memory only.
     """
     model_dir = Path(model_dir).resolve()
     digest = vae_digest(model_dir)
@@ -196,23 +215,23 @@ def latent_rgb_for_model(model_dir: Path, vae: Any) -> LatentRGB:
         if key in _maps:
             return _maps[key]
         channels = int(vae.config.latent_channels)
-        path = model_dir / LATENT_RGB_FILE
-        found: LatentRGB | None = None
-        if path.is_file():
-            try:
-                found = LatentRGB.from_json(json.loads(path.read_text("utf-8")), channels)
-                if found.stats.get("vae") != digest:
-                    found = None
-            except (ValueError, TypeError, OSError) as e:
-                log.warning("refitting %s: %s", path, e)
-                found = None
+        cached = cache_dir / f"latent_rgb-{digest}.json" if cache_dir is not None else None
+        found = _read_map(model_dir / LATENT_RGB_FILE, channels, digest)
+        if found is None and cached is not None:
+            found = _read_map(cached, channels, digest)
         if found is None:
-            latent = min(16, int(vae.config.sample_size) // vae_factor(vae) or 8)
-            fitted = fit_latent_rgb(vae, size=max(4, latent))
-            found = LatentRGB(fitted.weight, fitted.bias, {**fitted.stats, "vae": digest})
-            _write_atomic(path, found.to_json())
+            found = fit_for_vae(vae, digest)
+            if cached is not None:
+                _write_atomic(cached, found.to_json())
         _maps[key] = found
         return found
+
+
+def write_latent_rgb(model_dir: Path, vae: Any) -> LatentRGB:
+    """Fit the map for a model being written (a training job's own output) and ship it."""
+    found = fit_for_vae(vae, vae_digest(model_dir))
+    _write_atomic(model_dir / LATENT_RGB_FILE, found.to_json())
+    return found
 
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:

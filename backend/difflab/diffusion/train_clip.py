@@ -22,13 +22,15 @@ from transformers import CLIPConfig, CLIPModel, CLIPTextModel, CLIPTokenizer
 
 from difflab.datasets.shapes import vocabulary_sentences
 from difflab.diffusion.checkpoint import save_checkpoint
+from difflab.diffusion.outputs import output_kind
 from difflab.diffusion.train_common import (
     DataParams,
+    OutputParams,
     TrainLog,
     autocast,
     batch,
+    check_data,
     lr_at,
-    model_dir,
     open_dataset,
     resume_stage,
     set_lr,
@@ -41,7 +43,7 @@ from difflab.runtime import KindSpec, RunContext, Sink
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 
 
-class Params(DataParams):
+class Params(DataParams, OutputParams):
     """Parameters of the `clip` stage."""
 
     steps: int = Field(800, ge=1, le=1_000_000, description="Optimizer steps.")
@@ -58,7 +60,6 @@ class Params(DataParams):
     projection_dim: int = Field(64, ge=8, le=1024, description="Shared embedding size.")
     max_length: int = Field(32, ge=8, le=256, description="Token context (with BOS/EOS).")
     bpe_merges: int = Field(400, ge=0, le=50_000, description="Most BPE merges to learn.")
-    output: str = Field("house", description="Model directory name under the models dir.")
     resume: bool = Field(False, description="Continue from this stage's last checkpoint.")
     eval_every: int = Field(200, ge=1, le=1_000_000, description="Validate every N steps.")
     checkpoint_every: int = Field(200, ge=1, le=1_000_000, description="Checkpoint every N.")
@@ -167,11 +168,14 @@ def evaluate(
     }
 
 
-def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
+PARTS = ("tokenizer", "text_encoder", "clip")
+
+
+def train_into(params: Params, sink: Sink, ctx: RunContext, out_dir: Path) -> dict[str, Any]:
+    """Train the stage and write PARTS into `out_dir`."""
     p = params
     device = setup_device(ctx, p.cpu_threads)
     torch.manual_seed(p.seed)
-    out_dir = model_dir(ctx, p.output)
     train, val = open_dataset(p, "train"), open_dataset(p, "val")
     corpus = train.captions() + (vocabulary_sentences() if p.dataset == "shapes" else [])
     tok = build_tokenizer(corpus, p.bpe_merges, p.max_length)
@@ -254,7 +258,10 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         sink.progress(done, p.steps, "clip")
 
     save_clip(model, tok, out_dir)
-    return {"model_dir": str(out_dir), "best_val_loss": best, **metrics}
+    return {"best_val_loss": best, **metrics}
+
+
+run, prepare = output_kind("clip", PARTS, train_into, check_data)
 
 
 def save_clip(model: CLIPModel, tok: CLIPTokenizer, out_dir: Path) -> None:
@@ -271,6 +278,8 @@ SPEC = KindSpec(
     name="clip",
     params=Params,
     run=run,
+    prepare=prepare,
+    writes_model=("output",),
     queue="gpu",
     admin_only=True,
     title="Train the text encoder (CLIP)",

@@ -14,17 +14,17 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import numpy as np
 import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from difflab.datasets.imagefolder import ImageFolderDataset
+from difflab.datasets.imagefolder import DatasetError, ImageFolderDataset
 from difflab.datasets.shapes import ShapesDataset
 from difflab.diffusion.checkpoint import load_checkpoint
-from difflab.runtime import RunContext, Sink
+from difflab.runtime import ParamError, RunContext, Sink, SubmitContext
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,63}$")
 
@@ -49,6 +49,36 @@ class DataParams(BaseModel):
     cpu_threads: int = Field(
         0, ge=0, le=256, description="CPU only: torch threads; 0 uses every core."
     )
+
+
+D = TypeVar("D", bound=DataParams)
+
+
+class OutputParams(BaseModel):
+    """The model a training kind writes (see diffusion/outputs.py)."""
+
+    output: str = Field(
+        "",
+        max_length=64,
+        description="Model directory to write; empty: a new name (<kind>-<date>-<n>).",
+    )
+    overwrite: bool = Field(
+        False,
+        description="Replace `output` if it exists; the old version stays until this job succeeds.",
+    )
+
+
+def check_data(p: D, ctx: SubmitContext) -> D:
+    """The dataset can be opened: what open_dataset would refuse, refused at submit."""
+    if p.dataset != "imagefolder":
+        return p
+    if not p.data_path:
+        raise ParamError("data_path", "required when dataset is 'imagefolder'")
+    try:
+        ImageFolderDataset(p.data_path, resolution=p.resolution, verify_images=False)
+    except DatasetError as exc:
+        raise ParamError("data_path", str(exc)) from None
+    return p
 
 
 class Captioned(Protocol):
@@ -155,7 +185,7 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
-def model_dir(ctx: RunContext, name: str) -> Path:
+def model_dir(ctx: RunContext | SubmitContext, name: str) -> Path:
     """A model directory inside ctx.models_dir; the name is one plain path segment."""
     if not _MODEL_NAME.match(name) or name in {".", ".."}:
         raise ValueError(f"invalid model name: {name!r}")

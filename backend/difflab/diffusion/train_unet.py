@@ -35,12 +35,15 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from difflab.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from difflab.diffusion.eval_adherence import load_or_train_classifier, prompt_set, score
 from difflab.diffusion.eval_generate import generate, make_pipeline
+from difflab.diffusion.outputs import WHOLE, output_kind
 from difflab.diffusion.train_clip import tokenize
 from difflab.diffusion.train_common import (
     DataParams,
+    OutputParams,
     TrainLog,
     autocast,
     batch,
+    check_data,
     chunks,
     image_grid,
     lr_at,
@@ -50,14 +53,13 @@ from difflab.diffusion.train_common import (
     setup_device,
     step_generator,
 )
-from difflab.runtime import KindSpec, RunContext, Sink
+from difflab.runtime import KindSpec, ParamError, RunContext, Sink, SubmitContext
 
 
-class Params(DataParams):
+class Params(DataParams, OutputParams):
     """Parameters of the `unet` stage."""
 
     model: str = Field("house", description="Model dir holding tokenizer/, text_encoder/, vae/.")
-    output: str = Field("", description="Where to write the pipeline; empty: the model dir.")
     steps: int = Field(6000, ge=1, le=10_000_000, description="Optimizer steps.")
     batch_size: int = Field(128, ge=1, le=4096, description="Latents per step.")
     lr: float = Field(1e-3, gt=0, le=1.0, description="Peak learning rate (AdamW).")
@@ -145,12 +147,14 @@ def encode_dataset(
 class Trainer:
     """The unet stage's state and one training step; `run` drives it."""
 
-    def __init__(self, p: Params, ctx: RunContext, sink: Sink) -> None:
+    def __init__(
+        self, p: Params, ctx: RunContext, sink: Sink, out_dir: Path, src: Path | None = None
+    ) -> None:
         self.p, self.ctx, self.sink = p, ctx, sink
         self.device = setup_device(ctx, p.cpu_threads)
         torch.manual_seed(p.seed)
-        src = model_dir(ctx, p.model)
-        self.out_dir = model_dir(ctx, p.output or p.model)
+        src = self.src = src or model_dir(ctx, p.model)
+        self.out_dir = out_dir
         self.tokenizer = CLIPTokenizer.from_pretrained(src / "tokenizer")
         self.text_encoder = CLIPTextModel.from_pretrained(src / "text_encoder").to(self.device)
         self.vae = AutoencoderKL.from_pretrained(src / "vae").to(self.device)
@@ -336,9 +340,8 @@ class Trainer:
         with self.ema_weights():
             pipe = self.pipeline()
             pipe.save_pretrained(self.out_dir, safe_serialization=True)
-        src = model_dir(self.ctx, self.p.model)
-        if src != self.out_dir and (src / "clip").exists():
-            shutil.copytree(src / "clip", self.out_dir / "clip", dirs_exist_ok=True)
+        if self.src != self.out_dir and (self.src / "clip").exists():
+            shutil.copytree(self.src / "clip", self.out_dir / "clip", dirs_exist_ok=True)
         meta = {
             "resolution": self.p.resolution,
             "default_guidance_scale": self.p.probe_guidance,
@@ -349,9 +352,31 @@ class Trainer:
         return self.out_dir
 
 
-def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
+SOURCE_PARTS = ("tokenizer", "text_encoder", "vae")
+
+
+def check_source(p: Params, ctx: SubmitContext) -> Params:
+    """The model the stage starts from has a tokenizer, a text encoder and a VAE."""
+    check_data(p, ctx)
+    try:
+        src = model_dir(ctx, p.model)
+    except ValueError as exc:
+        raise ParamError("model", str(exc)) from None
+    if not src.is_dir():
+        raise ParamError("model", f"no model {p.model!r} in the models directory")
+    missing = [part for part in SOURCE_PARTS if not (src / part).is_dir()]
+    if missing:
+        raise ParamError("model", f"model {p.model!r} has no {', '.join(missing)}")
+    return p
+
+
+def train_into(
+    params: Params, sink: Sink, ctx: RunContext, out_dir: Path, src: Path | None = None
+) -> dict[str, Any]:
+    """Train the U-Net on `src`'s (default: the model's) text encoder and VAE; write the whole
+    pipeline into `out_dir`."""
     p = params
-    tr = Trainer(p, ctx, sink)
+    tr = Trainer(p, ctx, sink, out_dir, src)
     if p.resume:
         tr.resume()
     tr.load_data()
@@ -371,14 +396,19 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         if done % p.checkpoint_every == 0 or done == p.steps:
             tr.checkpoint()
         sink.progress(done, p.steps, "unet")
-    out = tr.save()
-    return {"model_dir": str(out), "steps": tr.step, "best_val_loss": tr.best, **metrics}
+    tr.save()
+    return {"steps": tr.step, "best_val_loss": tr.best, **metrics}
+
+
+run, prepare = output_kind("unet", WHOLE, train_into, check_source)
 
 
 SPEC = KindSpec(
     name="unet",
     params=Params,
     run=run,
+    prepare=prepare,
+    writes_model=("output",),
     queue="gpu",
     admin_only=True,
     title="Train the latent U-Net",

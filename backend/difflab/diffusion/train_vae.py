@@ -18,15 +18,17 @@ from diffusers import AutoencoderKL
 from pydantic import Field
 
 from difflab.diffusion.checkpoint import save_checkpoint
+from difflab.diffusion.outputs import output_kind
 from difflab.diffusion.train_common import (
     DataParams,
+    OutputParams,
     TrainLog,
     autocast,
     batch,
+    check_data,
     chunks,
     image_grid,
     lr_at,
-    model_dir,
     open_dataset,
     resume_stage,
     set_lr,
@@ -37,7 +39,7 @@ from difflab.diffusion.train_common import (
 from difflab.runtime import KindSpec, RunContext, Sink
 
 
-class Params(DataParams):
+class Params(DataParams, OutputParams):
     """Parameters of the `vae` stage."""
 
     steps: int = Field(1500, ge=1, le=1_000_000, description="Joint encoder+decoder steps.")
@@ -91,7 +93,6 @@ class Params(DataParams):
     scaling_samples: int = Field(
         1024, ge=8, le=100_000, description="Training images used to measure the scaling."
     )
-    output: str = Field("house", description="Model directory name under the models dir.")
     resume: bool = Field(False, description="Continue from this stage's last checkpoint.")
     eval_every: int = Field(250, ge=1, le=1_000_000, description="Validate every N steps.")
     checkpoint_every: int = Field(250, ge=1, le=1_000_000, description="Checkpoint every N.")
@@ -204,11 +205,14 @@ def measure_scaling_factor(
     return float(1.0 / torch.cat(zs).std())
 
 
-def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
+PARTS = ("vae",)
+
+
+def train_into(params: Params, sink: Sink, ctx: RunContext, out_dir: Path) -> dict[str, Any]:
+    """Train the stage and write vae/ into `out_dir`."""
     p = params
     device = setup_device(ctx, p.cpu_threads)
     torch.manual_seed(p.seed)
-    out_dir = model_dir(ctx, p.output)
     train, val = open_dataset(p, "train"), open_dataset(p, "val")
     vae = build_vae(p).to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=p.lr, weight_decay=0.0)
@@ -271,7 +275,10 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     scaling = measure_scaling_factor(vae.eval(), scale_batches, device, p.seed)
     sink.metric(total, {"latent/scaling_factor": scaling})
     save_vae(vae, scaling, out_dir / "vae")
-    return {"model_dir": str(out_dir), "scaling_factor": scaling, "best_val_loss": best, **metrics}
+    return {"scaling_factor": scaling, "best_val_loss": best, **metrics}
+
+
+run, prepare = output_kind("vae", PARTS, train_into, check_data)
 
 
 @torch.no_grad()
@@ -315,6 +322,8 @@ SPEC = KindSpec(
     name="vae",
     params=Params,
     run=run,
+    prepare=prepare,
+    writes_model=("output",),
     queue="gpu",
     admin_only=True,
     title="Train the autoencoder (VAE)",

@@ -27,7 +27,9 @@ from difflab.runtime import (
     ArtifactData,
     ArtifactKind,
     JobCancelled,
+    ParamError,
     RunContext,
+    SubmitContext,
     artifact_payload,
     check_artifact_name,
     encode_artifact,
@@ -190,7 +192,10 @@ def _run_claimed(claim: Claim, device: str, heartbeat_s: float) -> str:
         try:
             spec = get_kind(claim.kind)
             params = spec.params.model_validate(claim.params)
-        except (UnknownKind, ValidationError) as exc:
+            # the checks the API ran at submit, again: the world may have changed since
+            again = SubmitContext(settings.models_dir, settings.data_dir, at_submit=False)
+            params = spec.check(params, again)
+        except (UnknownKind, ValidationError, ParamError) as exc:
             return finish("failed", error=f"cannot run job: {exc}")
         work_dir = settings.jobs_dir / claim.job_id
         work_dir.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,8 @@ from difflab.lab.mlp import ACTIVATIONS, Activation
 from difflab.lab.nn import NNCommon, epoch_tag, fit, make_optimizer
 from difflab.runtime import KindSpec, RunContext, Sink
 
+SHAPES_IMAGES = 1200  # shapes images rendered when a run names none
+
 
 class Params(NNCommon):
     """A convolutional classifier of 8×8 digit images."""
@@ -44,11 +46,12 @@ class Params(NNCommon):
         description="Image set: digits (scikit-learn's 1797 8×8 handwritten digits) or shapes "
         "(32×32 colour images of one shape; the class is the shape).",
     )
-    n_images: int = Field(
-        1200,
+    n_images: int | None = Field(
+        None,
         ge=100,
         le=20_000,
-        description="shapes only: images rendered (training and validation together).",
+        description="shapes only: images rendered (training and validation together); "
+        f"empty: {SHAPES_IMAGES}.",
     )
     val_fraction: float = Field(
         0.25, ge=0.05, le=0.5, description="Share of the images held out for validation."
@@ -83,7 +86,7 @@ class Params(NNCommon):
 
     @model_validator(mode="after")
     def _n_images_for_shapes(self) -> Params:
-        if "n_images" in self.model_fields_set and self.dataset != "shapes":
+        if self.n_images is not None and self.dataset != "shapes":
             raise ValueError("n_images applies to dataset 'shapes' only")
         return self
 
@@ -99,10 +102,11 @@ def load_images(p: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
         X_tr, X_va, y_tr, y_va = train_val_split(images, data.y, p.val_fraction, p.seed)
         return X_tr, X_va, y_tr, y_va, data.target_names
     # shapes: single-object scenes; the train and val splits are disjoint streams
-    n_val = max(10, int(round(p.val_fraction * p.n_images)))
+    n_images = p.n_images or SHAPES_IMAGES
+    n_val = max(10, int(round(p.val_fraction * n_images)))
     out = []
     splits: tuple[tuple[Literal["train", "val"], int], ...] = (
-        ("train", p.n_images - n_val),
+        ("train", n_images - n_val),
         ("val", n_val),
     )
     for split, n in splits:

@@ -704,8 +704,8 @@ export interface components {
             eta: number;
             /**
              * Guidance Scale
-             * @description Classifier-free guidance w.
-             * @default 7
+             * @description Classifier-free guidance w; left out: the model's own (GET /models).
+             * @default 7.5
              */
             guidance_scale: number;
             /**
@@ -961,6 +961,11 @@ export interface components {
         ModelPublic: {
             /** Default */
             default: boolean;
+            /**
+             * Default Guidance
+             * @description The guidance scale used when a request leaves it out (the model's own).
+             */
+            default_guidance: number;
             /** Name */
             name: string;
             resolution: components["schemas"]["ResolutionPublic"];

@@ -27,29 +27,9 @@ export type GenerationPublic = Ok<paths["/api/v1/generations"]["get"]>["data"][n
 export type GenerationCreate = Body<paths["/api/v1/generations"]["post"]>;
 export type DatasetInfo = Ok<paths["/api/v1/datasets"]["get"]>[number];
 
-/*
- * GET /samplers, /models and /models/{name}/schedule are free-form JSON in the API's document
- * (no response model), so their shapes are written here as those routes produce them.
- */
-export interface SamplerInfo {
-  name: string;
-  aliases: string[];
-  options?: Record<string, unknown>;
-}
-export interface ModelInfo {
-  name: string;
-  default: boolean;
-  scheduler?: string;
-  resolution: { native: number; min: number; max: number; multiple: number };
-}
-export interface Schedule {
-  num_train_timesteps: number;
-  beta_schedule?: string;
-  prediction_type?: string;
-  betas: number[];
-  alphas_cumprod: number[];
-  snr: number[];
-}
+export type SamplerInfo = Ok<paths["/api/v1/samplers"]["get"]>[number];
+export type ModelInfo = Ok<paths["/api/v1/models"]["get"]>[number];
+export type Schedule = Ok<paths["/api/v1/models/{name}/schedule"]["get"]>;
 
 export const TERMINAL_STATES: readonly string[] = ["succeeded", "failed", "cancelled"];
 export function isTerminal(state: string | undefined | null): boolean {

@@ -199,4 +199,5 @@ def test_a_left_out_guidance_scale_takes_the_models_default(tmp_path) -> None:
     assert with_model_defaults(GenerateParams(prompt="a"), tmp_path).guidance_scale == 4.0
     chosen = GenerateParams(prompt="a", guidance_scale=7.0)
     assert with_model_defaults(chosen, tmp_path).guidance_scale == 7.0
-    assert with_model_defaults(GenerateParams(prompt="a"), tmp_path / "none").guidance_scale == 7.0
+    # a model that records none (any SD-1.x directory): Stable Diffusion's usual 7.5
+    assert with_model_defaults(GenerateParams(prompt="a"), tmp_path / "none").guidance_scale == 7.5

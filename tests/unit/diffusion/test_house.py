@@ -73,13 +73,14 @@ def build_tiny_house() -> tuple[Path, MemorySink, dict[str, Any]]:
     sink = MemorySink()
     ctx = RunContext(job_id="t", work_dir=root / "work", models_dir=root / "models")
     result = house.run(house.Params(**TINY), sink, ctx)
-    return root / "models" / "house", sink, result
+    return Path(result["model_dir"]), sink, result
 
 
 def test_house_writes_a_standard_pipeline_directory() -> None:
     path, _, result = build_tiny_house()
     for sub in ("text_encoder", "tokenizer", "unet", "vae", "scheduler", "clip"):
         assert (path / sub).is_dir(), sub
+    assert (path / "latent_rgb.json").is_file()  # the model ships its live-preview map
     index = json.loads((path / "model_index.json").read_text())
     assert index["_class_name"] == "StableDiffusionPipeline"
     assert index["safety_checker"] == [None, None]

@@ -36,6 +36,7 @@ def test_list_models_finds_the_tiny_model_with_its_resolution(models_dir: Path) 
     assert info.to_public() == {
         "name": "tiny", "default": False, "scheduler": "DDPMScheduler",
         "resolution": {"native": 64, "min": 32, "max": 128, "multiple": 8},
+        "default_guidance": 7.5,  # records none in difflab.json: SD's usual scale
     }  # fmt: skip
 
 

@@ -40,12 +40,16 @@ def test_approx_map_reproduces_the_vae_better_than_a_constant(tiny_pipe: Any) ->
     assert mse_fit < 0.5 * mse_const, (mse_fit, mse_const)
 
 
-def test_the_map_is_stored_with_the_model_and_reused(
-    copy_model: Callable[[str], Path], tiny_pipe: Any, monkeypatch: pytest.MonkeyPatch
+def test_the_map_is_fitted_into_the_cache_never_the_model_and_reused(
+    copy_model: Callable[[str], Path], tiny_pipe: Any, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
     model = copy_model("tiny")
-    first = latent_rgb_for_model(model, tiny_pipe.vae)
-    saved = json.loads((model / LATENT_RGB_FILE).read_text())
+    before = sorted(p.name for p in model.iterdir())
+    cache = tmp_path / "cache"
+    first = latent_rgb_for_model(model, tiny_pipe.vae, cache)
+    assert sorted(p.name for p in model.iterdir()) == before  # the model directory untouched
+    (saved_path,) = cache.iterdir()
+    saved = json.loads(saved_path.read_text())
     assert saved["version"] == 1 and len(saved["weight"]) == 3 and len(saved["weight"][0]) == 4
     assert saved["vae"] == previews.vae_digest(model)
 
@@ -54,23 +58,30 @@ def test_the_map_is_stored_with_the_model_and_reused(
 
     monkeypatch.setattr(previews, "fit_latent_rgb", no_fit)
     previews._maps.clear()  # a new process: only the file is left
-    again = latent_rgb_for_model(model, tiny_pipe.vae)
+    again = latent_rgb_for_model(model, tiny_pipe.vae, cache)
     assert again == first
 
 
-def test_a_bad_or_stale_map_file_is_refitted(
-    copy_model: Callable[[str], Path], tiny_pipe: Any
+def test_a_map_the_model_ships_is_used_and_a_bad_or_stale_one_is_refitted_aside(
+    copy_model: Callable[[str], Path], tiny_pipe: Any, tmp_path
 ) -> None:
     model = copy_model("tiny")
+    shipped = previews.write_latent_rgb(model, tiny_pipe.vae)
+    previews._maps.clear()
+    assert latent_rgb_for_model(model, tiny_pipe.vae, tmp_path / "c0") == shipped
+    assert not (tmp_path / "c0").exists()
     path = model / LATENT_RGB_FILE
-    for content in ("not json", json.dumps({"version": 1, "weight": [[1.0]], "bias": [0]}),
-                    json.dumps({"version": 1, "weight": [[0.0] * 4] * 3, "bias": [0.0] * 3,
-                                "vae": "stale"})):  # fmt: skip
+    for i, content in enumerate(
+        ("not json", json.dumps({"version": 1, "weight": [[1.0]], "bias": [0]}),
+         json.dumps({"version": 1, "weight": [[0.0] * 4] * 3, "bias": [0.0] * 3, "vae": "stale"}))
+    ):  # fmt: skip
         path.write_text(content)
         previews._maps.clear()
-        fitted = latent_rgb_for_model(model, tiny_pipe.vae)
+        fitted = latent_rgb_for_model(model, tiny_pipe.vae, tmp_path / f"c{i + 1}")
         assert fitted.stats["vae"] == previews.vae_digest(model)
-        assert json.loads(path.read_text())["vae"] == fitted.stats["vae"]
+        assert path.read_text() == content  # the model's file is left as it is
+        (cached,) = (tmp_path / f"c{i + 1}").iterdir()
+        assert json.loads(cached.read_text())["vae"] == fitted.stats["vae"]
 
 
 def test_from_json_validates() -> None:

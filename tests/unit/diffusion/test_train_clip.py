@@ -76,7 +76,8 @@ def test_clip_stage_learns_and_saves_its_towers(tmp_path: Path) -> None:
     heat = json.loads(sink.artifacts["similarity/step_000012.json"])
     assert len(heat["matrix"]) == 16 and len(heat["x_labels"]) == 16
     assert sink.artifacts["similarity/step_000012.png"][:4] == b"\x89PNG"
-    out = tmp_path / "m" / "house"
+    out = Path(result["model_dir"])
+    assert out.name.startswith("clip-")  # no output given: a new name, nothing overwritten
     text = CLIPTextModel.from_pretrained(out / "text_encoder")
     clip = CLIPModel.from_pretrained(out / "clip")
     ids = train_clip.tokenize(CLIPTokenizer.from_pretrained(out / "tokenizer"), ["a red circle"])

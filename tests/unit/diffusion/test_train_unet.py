@@ -32,7 +32,8 @@ def models_with_base(tmp_path: Path) -> Path:
 def trainer(tmp_path: Path, name: str = "t", **over: Any) -> train_unet.Trainer:
     models = tmp_path / "models" if (tmp_path / "models").exists() else models_with_base(tmp_path)
     ctx = RunContext(job_id=name, work_dir=tmp_path / name, models_dir=models)
-    return train_unet.Trainer(train_unet.Params(**{**TINY, **over}), ctx, MemorySink())
+    out = tmp_path / name / "out"
+    return train_unet.Trainer(train_unet.Params(**{**TINY, **over}), ctx, MemorySink(), out)
 
 
 def test_batch_shapes_dtypes_and_caption_dropout(tmp_path: Path) -> None:

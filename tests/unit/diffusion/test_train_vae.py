@@ -55,7 +55,7 @@ def test_vae_stage_learns_and_saves_a_measured_scaling_factor(tmp_path: Path) ->
     result = train_vae.run(p, sink, ctx)
     losses = [v for _, v in sink.metric_series("train/loss")]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
-    vae = AutoencoderKL.from_pretrained(tmp_path / "m" / "house" / "vae")
+    vae = AutoencoderKL.from_pretrained(Path(result["model_dir"]) / "vae")
     assert vae.config.scaling_factor == pytest.approx(result["scaling_factor"])
     # scaled latents of training images have unit standard deviation
     x = pil_to_tensor([ShapesDataset(16, resolution=32)[i].image for i in range(16)])

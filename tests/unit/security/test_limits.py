@@ -34,7 +34,7 @@ def test_generation_rate_limit_per_user(make_client: MakeClient) -> None:
     r = c.post("/api/v1/generations", json=bad_model, headers=alice)
     assert r.status_code == 422  # refused for its model, still counted
     r = c.post("/api/v1/jobs", json={"kind": "generate", "params": bad_model}, headers=alice)
-    assert r.status_code == 202
+    assert r.status_code == 422  # the same check at every door
     before = _jobs()
     wait = _assert_429(c.post("/api/v1/generations", json=bad_model, headers=alice), "third")
     assert wait <= 60

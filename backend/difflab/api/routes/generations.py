@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep
@@ -46,6 +46,9 @@ class ModelPublic(BaseModel):
     default: bool
     scheduler: str
     resolution: ResolutionPublic
+    default_guidance: float = Field(
+        description="The guidance scale used when a request leaves it out (the model's own)."
+    )
 
 
 class SchedulePublic(BaseModel):
@@ -99,23 +102,7 @@ def samplers(user: CurrentUser) -> list[dict[str, Any]]:
 
 
 def _models() -> list[dict[str, Any]]:
-    out = []
-    for m in list_models(get_settings().models_dir):
-        r = m.resolution
-        out.append(
-            {
-                "name": m.name,
-                "default": m.default,
-                "scheduler": m.scheduler,
-                "resolution": {
-                    "native": r.native,
-                    "min": r.min,
-                    "max": r.max,
-                    "multiple": r.multiple,
-                },
-            }
-        )
-    return out
+    return [m.to_public() for m in list_models(get_settings().models_dir)]
 
 
 @router.get("/models", response_model=list[ModelPublic])

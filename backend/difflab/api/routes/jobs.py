@@ -32,7 +32,7 @@ from difflab.api.schemas import (
     JobState,
     ListPublic,
 )
-from difflab.api.submit import kind_for, submit, validate_params
+from difflab.api.submit import kind_for, prepare_params, submit, validate_params
 from difflab.config import get_settings
 from difflab.db.engine import session_scope
 from difflab.db.models import TERMINAL_STATES, Job, User
@@ -76,7 +76,7 @@ def _audit_if_others(session: SessionDep, user: User, job: Job, action: str) -> 
 def create_job(body: JobCreate, session: SessionDep, user: CurrentUser) -> JobPublic:
     spec = kind_for(user, body.kind)
     _generation_limits(session, user, spec, body.params)
-    params = validate_params(spec, body.params)
+    params = prepare_params(session, spec, validate_params(spec, body.params))
     job, created = submit(session, user, spec, params, body.idempotency_key)
     if created and spec.admin_only:
         audit(session, user, "job.create", job.id, kind=spec.name)
@@ -157,7 +157,8 @@ def retry_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic:
         )
     spec = kind_for(user, old.kind)
     _generation_limits(session, user, spec, dict(old.params))
-    job, _ = submit(session, user, spec, validate_params(spec, dict(old.params)))
+    params = prepare_params(session, spec, validate_params(spec, dict(old.params)))
+    job, _ = submit(session, user, spec, params)
     return job_public(session, job)
 
 

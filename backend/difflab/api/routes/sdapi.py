@@ -77,7 +77,6 @@ def to_generate_params(req: Txt2ImgRequest) -> GenerateParams:
         "negative_prompt": req.negative_prompt,
         "model": _model_from(req),
         "steps": req.steps,
-        "guidance_scale": req.cfg_scale,
         "seed": req.seed,
         "width": req.width,
         "height": req.height,
@@ -85,6 +84,8 @@ def to_generate_params(req: Txt2ImgRequest) -> GenerateParams:
         "preview": "approx",
         "attention": False,
     }
+    if "cfg_scale" in req.model_fields_set:  # left out: the model's own (default_guidance)
+        fields["guidance_scale"] = req.cfg_scale
     sampler = req.sampler_name or req.sampler_index
     if sampler:
         fields["sampler"] = sampler

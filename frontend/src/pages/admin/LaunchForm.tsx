@@ -34,6 +34,10 @@ export function LaunchForm({ kinds, onLaunched }: { kinds: readonly JobKind[]; o
       setErrors(parsed.errors);
       return;
     }
+    // replacing a model is never a default: the form asks before it sends overwrite: true
+    if (parsed.params.overwrite === true && !window.confirm(t("admin.confirmOverwrite", { name: String(parsed.params.output || "") }))) {
+      return;
+    }
     setErrors({});
     setBusy(true);
     try {

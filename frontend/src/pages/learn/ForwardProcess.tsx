@@ -46,7 +46,7 @@ export function ForwardProcess() {
       }
     });
     void api.GET("/api/v1/models").then(({ data }) => {
-      const list = (data ?? []) as unknown as ModelInfo[];
+      const list: ModelInfo[] = data ?? [];
       if (list.length) {
         setModels(list);
         setModel((list.find((m) => m.default) ?? list[0]!).name);
@@ -59,7 +59,7 @@ export function ForwardProcess() {
     setError(null);
     void api.GET("/api/v1/models/{name}/schedule", { params: { path: { name: model } } }).then(({ data, error: err }) => {
       if (data) {
-        const sched = data as unknown as Schedule;
+        const sched: Schedule = data;
         setSchedule(sched);
         setStep((s) => Math.min(s, sched.num_train_timesteps - 1));
       } else setError(errorMessage(err));

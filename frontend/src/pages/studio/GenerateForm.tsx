@@ -127,8 +127,10 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
             min={0}
             max={30}
             step={0.5}
-            value={settings.guidance_scale}
-            onChange={num("guidance_scale")}
+            value={settings.guidance_scale ?? ""}
+            placeholder={model ? String(model.default_guidance) : ""}
+            title={t("studio.guidanceDefault", { value: model?.default_guidance ?? "" })}
+            onChange={(e) => set("guidance_scale", e.target.value === "" ? null : Number(e.target.value))}
           />
         </Field>
       </div>

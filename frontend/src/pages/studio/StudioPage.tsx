@@ -36,14 +36,14 @@ export function StudioPage() {
   useEffect(() => {
     void api.GET("/api/v1/models").then(({ data }) => {
       if (!data) return;
-      const list = data as unknown as ModelInfo[];
+      const list: ModelInfo[] = data;
       setModels(list);
       const fallback = (list.find((m) => m.default) ?? list[0])?.name ?? "";
       setSettings((s) => (s.model && list.some((m) => m.name === s.model) ? s : { ...s, model: fallback }));
     });
     void api.GET("/api/v1/samplers").then(({ data }) => {
       if (!data) return;
-      const list = data as unknown as SamplerInfo[];
+      const list: SamplerInfo[] = data;
       setSamplers(list);
       // "" = the server's default sampler, until the user picks one
       setSettings((s) => (s.sampler && !list.some((x) => x.name === s.sampler) ? { ...s, sampler: "" } : s));

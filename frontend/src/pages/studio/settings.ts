@@ -15,7 +15,8 @@ export interface StudioSettings {
   sampler: string;
   scheduler: ScheduleType;
   steps: number;
-  guidance_scale: number;
+  /** null: the model's own (GET /models default_guidance) */
+  guidance_scale: number | null;
   seed: number;
   /** keep the seed between generations; unlocked, each generation rolls a new one */
   seedLocked: boolean;
@@ -37,7 +38,7 @@ export const DEFAULT_SETTINGS: StudioSettings = {
   sampler: "",
   scheduler: "Automatic",
   steps: 25,
-  guidance_scale: 7,
+  guidance_scale: null,
   seed: 0,
   seedLocked: false,
   width: null,
@@ -49,7 +50,8 @@ export const DEFAULT_SETTINGS: StudioSettings = {
   guidance_sweep: "",
 };
 
-const STORE_KEY = "difflab.studio";
+// v2: the guidance scale became "the model's own" by default (stored 7s were the old default)
+const STORE_KEY = "difflab.studio.v2";
 
 export function loadSettings(): StudioSettings {
   try {
@@ -82,7 +84,6 @@ export function toRequest(s: StudioSettings): Partial<GenerationCreate> {
     negative_prompt: s.negative_prompt,
     scheduler: s.scheduler,
     steps: s.steps,
-    guidance_scale: s.guidance_scale,
     seed: s.seed,
     batch_size: s.batch_size,
     eta: s.eta,
@@ -91,6 +92,7 @@ export function toRequest(s: StudioSettings): Partial<GenerationCreate> {
     attention: true,
   };
   if (s.model) body.model = s.model;
+  if (s.guidance_scale != null) body.guidance_scale = s.guidance_scale;
   if (s.sampler) body.sampler = s.sampler as Sampler;
   if (s.width != null) body.width = s.width;
   if (s.height != null) body.height = s.height;
