@@ -20,7 +20,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-ArtifactKind = Literal["image", "json", "text", "checkpoint", "binary"]
+from difflab.event_types import ArtifactKindName, check_payload
+
+ArtifactKind = ArtifactKindName
 ArtifactData = bytes | str | Mapping[str, Any] | list[Any] | Any  # Any: a PIL.Image.Image
 
 # An artifact name is a relative path of plain segments: "samples/step_000100.png".
@@ -157,7 +159,8 @@ class MemorySink:
         self._cancelled = threading.Event()
 
     def _record(self, type: str, payload: Mapping[str, Any]) -> None:
-        ev = RecordedEvent(type, dict(payload))
+        # the same check as an event row: a payload unlike its type's model fails here
+        ev = RecordedEvent(type, check_payload(type, payload))
         self.events.append(ev)
         if self.on_event is not None:
             self.on_event(ev)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import HTTPException, status
+from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,7 +34,11 @@ def event_public(ev: JobEvent) -> EventPublic:
     for key in ARTIFACT_KEYS.get(ev.type, ()):
         if isinstance(payload.get(key), str):
             payload[key] = artifact_url(ev.job_id, payload[key])
-    return EventPublic(seq=ev.seq, type=ev.type, payload=payload, created_at=ev.created_at)
+    raw = {"seq": ev.seq, "type": ev.type, "payload": payload, "created_at": ev.created_at}
+    return _EVENT.validate_python(raw)
+
+
+_EVENT: TypeAdapter[EventPublic] = TypeAdapter(EventPublic)
 
 
 def visible_job(session: Session, job_id: str, user: User) -> Job:

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from difflab import event_types as ev
+
 
 def _utc(dt: _datetime) -> _datetime:
     """Stored times are UTC; SQLite returns them naive, so say so explicitly."""
@@ -68,7 +70,7 @@ class JobCreate(BaseModel):
     idempotency_key: str | None = Field(None, min_length=1, max_length=128)
 
 
-JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobState = ev.JobState
 
 
 class JobPublic(BaseModel):
@@ -105,11 +107,46 @@ class JobKindPublic(BaseModel):
     params_schema: dict[str, Any]
 
 
-class EventPublic(BaseModel):
+class _EventBase(BaseModel):
     seq: int
-    type: str
-    payload: dict[str, Any]
     created_at: datetime
+
+
+class StateEvent(_EventBase):
+    type: Literal["state"]
+    payload: ev.StatePayload
+
+
+class ProgressEvent(_EventBase):
+    type: Literal["progress"]
+    payload: ev.ProgressPayload
+
+
+class MetricEvent(_EventBase):
+    type: Literal["metric"]
+    payload: ev.MetricPayload
+
+
+class ArtifactEvent(_EventBase):
+    type: Literal["artifact"]
+    payload: ev.ArtifactPayload
+
+
+class LogEvent(_EventBase):
+    type: Literal["log"]
+    payload: ev.LogPayload
+
+
+class DenoiseEvent(_EventBase):
+    type: Literal["denoise"]
+    payload: ev.DenoisePayload
+
+
+# One event of a job, as GET /jobs/{id}/events lists and streams it (event_types.py)
+EventPublic = Annotated[
+    StateEvent | ProgressEvent | MetricEvent | ArtifactEvent | LogEvent | DenoiseEvent,
+    Field(discriminator="type"),
+]
 
 
 class WorkerPublic(BaseModel):

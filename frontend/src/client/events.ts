@@ -4,63 +4,39 @@
  * type). Events are kept in seq order without duplicates, whichever way they arrived.
  */
 import { api } from "./index";
+import type { components } from "./schema";
 import { isTerminal } from "./types";
 
-export interface JobEvent<P = Record<string, unknown>> {
-  seq: number;
-  type: string;
-  payload: P;
-  created_at: string;
-}
+type Schemas = components["schemas"];
 
-export interface StatePayload {
-  state: string;
-  error?: string | null;
-}
-export interface ProgressPayload {
-  done: number;
-  total: number;
-  message?: string;
-}
-export interface MetricPayload {
-  step: number;
-  epoch?: number | null;
-  values: Record<string, number>;
-}
-export interface ArtifactMeta {
-  view?: string;
-  [key: string]: unknown;
-}
-export interface ArtifactPayload {
-  name: string;
-  kind: string;
-  step?: number | null;
-  mime: string;
-  size: number;
-  meta: ArtifactMeta;
-  url: string;
-}
-export interface DenoisePayload {
-  step: number;
-  total: number;
-  timestep: number;
-  xt: string;
-  x0: string;
-  eps?: string | null;
-}
-export interface LogPayload {
-  message: string;
-}
+/** One event of a job: a union discriminated by `type`, generated from the API's OpenAPI
+ * document (backend/difflab/event_types.py), never written by hand. */
+export type JobEvent =
+  | Schemas["StateEvent"]
+  | Schemas["ProgressEvent"]
+  | Schemas["MetricEvent"]
+  | Schemas["ArtifactEvent"]
+  | Schemas["LogEvent"]
+  | Schemas["DenoiseEvent"];
+export type JobEventType = JobEvent["type"];
+export type EventOf<T extends JobEventType> = Extract<JobEvent, { type: T }>;
+export type StatePayload = Schemas["StatePayload"];
+export type ProgressPayload = Schemas["ProgressPayload"];
+export type MetricPayload = Schemas["MetricPayload"];
+export type ArtifactPayload = Schemas["ArtifactPayload"];
+export type ArtifactMeta = ArtifactPayload["meta"];
+export type DenoisePayload = Schemas["DenoisePayload"];
+export type LogPayload = Schemas["LogPayload"];
 
 /** Event names the server sends; EventSource has no wildcard listener, so each is named. */
-export const EVENT_TYPES = ["state", "progress", "metric", "artifact", "log", "denoise"] as const;
+export const EVENT_TYPES: readonly JobEventType[] = ["state", "progress", "metric", "artifact", "log", "denoise"];
 
-export function eventsOfType<P>(events: readonly JobEvent[], type: string): JobEvent<P>[] {
-  return events.filter((e) => e.type === type) as unknown as JobEvent<P>[];
+export function eventsOfType<T extends JobEventType>(events: readonly JobEvent[], type: T): EventOf<T>[] {
+  return events.filter((e): e is EventOf<T> => e.type === type);
 }
 
 export function isTerminalEvent(event: JobEvent): boolean {
-  return event.type === "state" && isTerminal((event.payload as unknown as StatePayload).state);
+  return event.type === "state" && isTerminal(event.payload.state);
 }
 
 /** Merge new events into a seq-ordered list, dropping any seq already present. */
@@ -90,7 +66,7 @@ export async function fetchEventHistory(jobId: string, after = 0): Promise<JobEv
       headers: { Accept: "application/json" },
     });
     if (error || !Array.isArray(data)) throw new Error("could not load the job's events");
-    const batch = data as unknown as JobEvent[];
+    const batch: JobEvent[] = data;
     if (batch.length === 0) break;
     all.push(...batch);
     const next = batch[batch.length - 1]!.seq;
@@ -128,7 +104,7 @@ export function followJob(
       return;
     }
     if (typeof event.seq !== "number") event.seq = Number(message.lastEventId);
-    if (!event.type) event.type = message.type;
+    if (!event.type) event = { ...(event as object), type: message.type } as JobEvent;
     onEvent(event);
     if (isTerminalEvent(event)) {
       closed = true;

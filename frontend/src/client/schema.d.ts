@@ -627,6 +627,56 @@ export interface components {
             /** Prefix */
             prefix: string;
         };
+        /** ArtifactEvent */
+        ArtifactEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            payload: components["schemas"]["ArtifactPayload"];
+            /** Seq */
+            seq: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "artifact";
+        };
+        /**
+         * ArtifactPayload
+         * @description A file the job wrote (image, JSON, text, checkpoint).
+         */
+        ArtifactPayload: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "image" | "json" | "text" | "checkpoint" | "binary";
+            /**
+             * Meta
+             * @description view, caption, series...
+             */
+            meta?: {
+                [key: string]: unknown;
+            };
+            /** Mime */
+            mime: string;
+            /**
+             * Name
+             * @description relative path under the job's artifacts
+             */
+            name: string;
+            /** Size */
+            size: number;
+            /** Step */
+            step?: number | null;
+            /**
+             * Url
+             * @description set by the API: where to download it
+             */
+            url?: string | null;
+        };
         /** AuditEntryPublic */
         AuditEntryPublic: {
             /** Action */
@@ -663,21 +713,51 @@ export interface components {
             /** Sample Url */
             sample_url: string | null;
         };
-        /** EventPublic */
-        EventPublic: {
+        /** DenoiseEvent */
+        DenoiseEvent: {
             /**
              * Created At
              * Format: date-time
              */
             created_at: string;
-            /** Payload */
-            payload: {
-                [key: string]: unknown;
-            };
+            payload: components["schemas"]["DenoisePayload"];
             /** Seq */
             seq: number;
-            /** Type */
-            type: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "denoise";
+        };
+        /**
+         * DenoisePayload
+         * @description One denoising step of a generation, with the artifacts of its previews.
+         */
+        DenoisePayload: {
+            /**
+             * Eps
+             * @description predicted noise preview
+             */
+            eps?: string | null;
+            /** Step */
+            step: number;
+            /**
+             * Timestep
+             * @description the scheduler's timestep (or sigma) of this step
+             */
+            timestep: number;
+            /** Total */
+            total: number;
+            /**
+             * X0
+             * @description predicted x_0 preview
+             */
+            x0?: string | null;
+            /**
+             * Xt
+             * @description x_t preview (artifact name; a URL in the API)
+             */
+            xt?: string | null;
         };
         /**
          * GenerateParams
@@ -950,12 +1030,66 @@ export interface components {
             /** Data */
             data: components["schemas"]["UserAdminPublic"][];
         };
+        /** LogEvent */
+        LogEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            payload: components["schemas"]["LogPayload"];
+            /** Seq */
+            seq: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "log";
+        };
         /** LoginRequest */
         LoginRequest: {
             /** Password */
             password: string;
             /** Username */
             username: string;
+        };
+        /**
+         * LogPayload
+         * @description A line of the job's log.
+         */
+        LogPayload: {
+            /** Message */
+            message: string;
+        };
+        /** MetricEvent */
+        MetricEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            payload: components["schemas"]["MetricPayload"];
+            /** Seq */
+            seq: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "metric";
+        };
+        /**
+         * MetricPayload
+         * @description Metric points at one step; keys are namespaced (train/loss, val/loss, lr).
+         */
+        MetricPayload: {
+            /** Epoch */
+            epoch?: number | null;
+            /** Step */
+            step: number;
+            /** Values */
+            values: {
+                [key: string]: number;
+            };
         };
         /** ModelPublic */
         ModelPublic: {
@@ -978,6 +1112,37 @@ export interface components {
             current_password: string;
             /** New Password */
             new_password: string;
+        };
+        /** ProgressEvent */
+        ProgressEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            payload: components["schemas"]["ProgressPayload"];
+            /** Seq */
+            seq: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "progress";
+        };
+        /**
+         * ProgressPayload
+         * @description Work done so far out of total (steps, epochs, images); a gauge, throttled.
+         */
+        ProgressPayload: {
+            /** Done */
+            done: number;
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+            /** Total */
+            total: number;
         };
         /** ResolutionPublic */
         ResolutionPublic: {
@@ -1021,6 +1186,53 @@ export interface components {
             /** Csrf Token */
             csrf_token: string;
             user: components["schemas"]["UserPublic"];
+        };
+        /** StateEvent */
+        StateEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            payload: components["schemas"]["StatePayload"];
+            /** Seq */
+            seq: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "state";
+        };
+        /**
+         * StatePayload
+         * @description The job moved to `state`.
+         */
+        StatePayload: {
+            /**
+             * Attempt
+             * @description running: which attempt started
+             */
+            attempt?: number | null;
+            /**
+             * Error
+             * @description failed: why
+             */
+            error?: string | null;
+            /**
+             * Reason
+             * @description queued again: why (worker lost, server stop)
+             */
+            reason?: string | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /**
+             * Worker
+             * @description running: the worker that claimed it
+             */
+            worker?: string | null;
         };
         /**
          * Txt2ImgRequest
@@ -1771,7 +1983,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["EventPublic"][];
+                    "application/json": (components["schemas"]["StateEvent"] | components["schemas"]["ProgressEvent"] | components["schemas"]["MetricEvent"] | components["schemas"]["ArtifactEvent"] | components["schemas"]["LogEvent"] | components["schemas"]["DenoiseEvent"])[];
                     "text/event-stream": unknown;
                 };
             };

@@ -1,5 +1,5 @@
 /** Artifact events grouped into series (the same picture over training) for the media panel. */
-import type { ArtifactPayload, JobEvent } from "../client/events";
+import { eventsOfType, type ArtifactPayload, type JobEvent } from "../client/events";
 
 export type ArtifactView = "image" | "scatter" | "heatmap" | "confusion" | "line" | "other";
 
@@ -41,12 +41,7 @@ export function groupKey(a: ArtifactPayload): string {
 }
 
 export function artifactItems(events: readonly JobEvent[]): ArtifactItem[] {
-  return events
-    .filter((e) => e.type === "artifact")
-    .map((e) => {
-      const p = e.payload as unknown as ArtifactPayload;
-      return { ...p, seq: e.seq, view: artifactView(p) };
-    });
+  return eventsOfType(events, "artifact").map((e) => ({ ...e.payload, seq: e.seq, view: artifactView(e.payload) }));
 }
 
 /** Groups in first-seen order; items of a group sorted by step. */

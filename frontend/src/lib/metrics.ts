@@ -1,5 +1,5 @@
 /** Metric events -> chart series: x choice, EMA smoothing and alignment of several series. */
-import type { JobEvent, MetricPayload } from "../client/events";
+import type { JobEvent } from "../client/events";
 import { parseTime } from "./format";
 
 export type XAxis = "step" | "epoch" | "time";
@@ -17,7 +17,7 @@ export function metricPoints(events: readonly JobEvent[]): MetricPoint[] {
   const out: MetricPoint[] = [];
   for (const e of events) {
     if (e.type !== "metric") continue;
-    const p = e.payload as unknown as MetricPayload;
+    const p = e.payload;
     out.push({
       step: p.step,
       epoch: p.epoch ?? null,

@@ -56,3 +56,35 @@ def test_memory_sink_records_and_cancels(tmp_path) -> None:
     sink.cancel()
     with pytest.raises(JobCancelled):
         sink.check()
+
+
+def test_an_event_unlike_its_types_model_fails_where_it_is_emitted() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from difflab.event_types import PAYLOADS, UnknownEventType
+    from difflab.runtime import MemorySink
+
+    sink = MemorySink()
+    sink.event("denoise", {"step": 1, "total": 2, "timestep": 999.0, "x0": "steps/x0_001.png"})
+    with pytest.raises(ValidationError):
+        sink.event("denoise", {"step": "first", "total": 2, "timestep": 1})
+    with pytest.raises(ValidationError):  # a field the model does not know
+        sink.event("log", {"message": "hi", "level": "debug"})
+    with pytest.raises(ValidationError):
+        sink.event("metric", {"step": 1, "values": {"loss": "low"}})
+    with pytest.raises(UnknownEventType):
+        sink.event("telemetry", {})
+    assert set(PAYLOADS) == {"state", "progress", "metric", "artifact", "log", "denoise"}
+
+
+def test_the_events_route_publishes_every_event_type_in_openapi() -> None:
+    from difflab.api.app import create_app
+    from difflab.event_types import PAYLOADS
+
+    doc = create_app(reconcile=False).openapi()
+    route = doc["paths"]["/api/v1/jobs/{job_id}/events"]["get"]["responses"]["200"]
+    items = route["content"]["application/json"]["schema"]["items"]
+    assert set(items["discriminator"]["mapping"]) == set(PAYLOADS)
+    for name in ("StatePayload", "MetricPayload", "ArtifactPayload", "DenoisePayload"):
+        assert name in doc["components"]["schemas"]

@@ -7,7 +7,7 @@ import { useEffect, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router-dom";
 import { api, artifactUrl } from "../../client";
-import { eventsOfType, type ArtifactPayload, type DenoisePayload } from "../../client/events";
+import { eventsOfType, type ArtifactPayload } from "../../client/events";
 import type { JobPublic } from "../../client/types";
 import { ArtifactView } from "../../components/ArtifactView";
 import { StateBadge } from "../../components/StateBadge";
@@ -80,8 +80,8 @@ export function PipelineDiagram() {
   }, []);
 
   const { events } = useJobEvents(job?.id ?? null);
-  const frames = useMemo(() => eventsOfType<DenoisePayload>(events, "denoise").map((e) => e.payload), [events]);
-  const artifacts = useMemo(() => eventsOfType<ArtifactPayload>(events, "artifact").map((e) => e.payload), [events]);
+  const frames = useMemo(() => eventsOfType(events, "denoise").map((e) => e.payload), [events]);
+  const artifacts = useMemo(() => eventsOfType(events, "artifact").map((e) => e.payload), [events]);
   const [frameIdx, setFrameIdx] = useState<number | null>(null);
 
   if (missing) {
@@ -139,7 +139,7 @@ export function PipelineDiagram() {
             <>
               <div className="replay__frames">
                 <figure>
-                  <img className="pixelated" src={frame.xt} alt={`z_t ${frame.step}`} />
+                  <img className="pixelated" src={frame.xt ?? undefined} alt={`z_t ${frame.step}`} />
                   <figcaption>
                     z<sub>t</sub>, t = {frame.timestep}
                   </figcaption>

@@ -40,7 +40,7 @@ export function FrameStrip({
             className={selected === i ? "frame frame--selected" : "frame"}
           >
             <button type="button" onClick={() => onSelect?.(i)} title={t("studio.stepOf", { step: f.step + 1, total: f.total })}>
-              <img src={kind === "xt" ? f.xt : f.x0} alt={`${kind} ${f.step}`} loading="lazy" />
+              <img src={(kind === "xt" ? f.xt : f.x0) ?? undefined} alt={`${kind} ${f.step}`} loading="lazy" />
               <span>{f.step + 1}</span>
             </button>
           </li>

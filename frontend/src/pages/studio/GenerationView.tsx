@@ -6,13 +6,7 @@ import { useEffect, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api, artifactUrl } from "../../client";
 import { errorMessage } from "../../client/errors";
-import {
-  eventsOfType,
-  type ArtifactPayload,
-  type DenoisePayload,
-  type ProgressPayload,
-  type StatePayload,
-} from "../../client/events";
+import { eventsOfType, type ArtifactPayload } from "../../client/events";
 import { isTerminal } from "../../client/types";
 import { ProgressBar } from "../../components/ProgressBar";
 import { StateBadge } from "../../components/StateBadge";
@@ -43,10 +37,10 @@ export function GenerationView({ jobId, prompt, negativePrompt, initialState, fr
   const [tab, setTab] = useState<Tab>("replay");
   const [cancelError, setCancelError] = useState<string | null>(null);
 
-  const frames = useMemo(() => eventsOfType<DenoisePayload>(events, "denoise").map((e) => e.payload), [events]);
-  const progressEvents = useMemo(() => eventsOfType<ProgressPayload>(events, "progress"), [events]);
-  const stateEvents = useMemo(() => eventsOfType<StatePayload>(events, "state"), [events]);
-  const artifacts = useMemo(() => eventsOfType<ArtifactPayload>(events, "artifact").map((e) => e.payload), [events]);
+  const frames = useMemo(() => eventsOfType(events, "denoise").map((e) => e.payload), [events]);
+  const progressEvents = useMemo(() => eventsOfType(events, "progress"), [events]);
+  const stateEvents = useMemo(() => eventsOfType(events, "state"), [events]);
+  const artifacts = useMemo(() => eventsOfType(events, "artifact").map((e) => e.payload), [events]);
 
   const lastState = stateEvents[stateEvents.length - 1]?.payload;
   const state = lastState?.state ?? initialState ?? "queued";

@@ -4,7 +4,7 @@ import { useTranslation } from "react-i18next";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import { api } from "../../client";
 import { errorMessage } from "../../client/errors";
-import { eventsOfType, type JobEvent, type LogPayload } from "../../client/events";
+import { eventsOfType, type JobEvent } from "../../client/events";
 import { isTerminal, type JobPublic } from "../../client/types";
 import { ProgressBar } from "../../components/ProgressBar";
 import { StateBadge } from "../../components/StateBadge";
@@ -60,8 +60,8 @@ export function RunPage() {
     for (let i = events.length - 1; i >= 0; i--) {
       const e = events[i]!;
       if (e.type === "progress") {
-        const p = e.payload as { done?: number; total?: number };
-        if (p.total && p.total > 0) return Math.min(1, (p.done ?? 0) / p.total);
+        const p = e.payload;
+        if (p.total > 0) return Math.min(1, p.done / p.total);
       }
     }
     return null;
@@ -122,7 +122,7 @@ export function RunPage() {
   }, [keys, points, overlayPoints, xAxis, compareIds.length, id, job?.kind, overlayJobs]);
 
   const groups = useMemo(() => groupArtifacts(artifactItems(events)), [events]);
-  const logs = useMemo(() => eventsOfType<LogPayload>(events, "log").slice(-30), [events]);
+  const logs = useMemo(() => eventsOfType(events, "log").slice(-30), [events]);
 
   const setCompare = (ids: string[]) => {
     const next = new URLSearchParams(search);
