@@ -9,6 +9,7 @@ accepted, and that a cancelled default run leaves the models directory as it was
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -29,14 +30,16 @@ def _tree(root: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.timeout(1200)  # every kind in turn on one worker: about 2 minutes on 2 idle cores
 def test_every_kind_runs_its_advertised_defaults_through_the_api(gen_deployment) -> None:
     api = gen_deployment.api()
     models = Path(gen_deployment.env["DIFFLAB_MODELS_DIR"])
     kinds = [k["name"] for k in api.get("/api/v1/job-kinds").json()]
     assert set(kinds) >= LONG and len(kinds) > 20
     before = _tree(models)
-    outcomes = {}
+    outcomes, took = {}, {}
     for kind in kinds:
+        started = time.monotonic()
         r = api.post("/api/v1/jobs", json={"kind": kind, "params": {}})
         assert r.status_code == 202, (kind, r.text)
         job = r.json()
@@ -56,7 +59,8 @@ def test_every_kind_runs_its_advertised_defaults_through_the_api(gen_deployment)
         else:
             done = api.wait_state(job["id"], ("succeeded", "failed", "cancelled"), timeout=300)
         outcomes[kind] = (done["state"], done["error"])
+        took[kind] = round(time.monotonic() - started, 1)
     expected = {k: ("cancelled" if k in LONG else "succeeded", None) for k in kinds}
-    assert outcomes == expected
+    assert outcomes == expected, took
     # a cancelled default training run neither replaced nor half-wrote any model
     assert _tree(models) == before

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from difflab.api.deps import CurrentUser
-from difflab.api.middleware import BodyLimit, SameOrigin, SecurityHeaders
+from difflab.api.middleware import BodyLimit, SameOrigin, SecurityHeaders, StrictJson
 from difflab.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
         redoc_url=None,
         openapi_url=None if production else "/openapi.json",
     )
-    # Starlette runs the middleware added last first: body cap, then same-origin, then CORS.
+    # Starlette runs the middleware added last first: body cap, then same-origin, then strict
+    # JSON, then CORS.
     if settings.cors_origins:  # listed origins only: Settings refuses "*"
         app.add_middleware(
             CORSMiddleware,
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
             allow_headers=["authorization", "content-type", "x-csrf-token", "last-event-id"],
             expose_headers=["retry-after"],
         )
+    app.add_middleware(StrictJson)
     app.add_middleware(SameOrigin, allowed_origins=settings.cors_origins)
     app.add_middleware(SecurityHeaders, hsts=production)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -39,8 +39,9 @@ def create_generation(
     session: Session, user: User, params: GenerateParams, idempotency_key: str | None = None
 ) -> tuple[Generation, Job]:
     spec = kind_for(user, "generate")
+    requested = params
     params = cast(GenerateParams, prepare_params(session, spec, params, ("body",)))
-    job, created = submit(session, user, spec, params, idempotency_key)
+    job, created = submit(session, user, spec, params, idempotency_key, requested)
     if not created:
         gen = session.scalar(select(Generation).where(Generation.job_id == job.id))
         if gen is not None:

@@ -188,3 +188,93 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BadJson(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> float:
+    raise BadJson(f"{name} is not a JSON number")
+
+
+def _check_text(value: str, where: str) -> None:
+    if "\x00" in value:
+        raise BadJson(f"{where} holds a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadJson(f"{where} holds a lone surrogate (not valid Unicode)") from None
+
+
+def check_json_document(value: object, where: str = "body") -> None:
+    """Every string (keys too) is valid Unicode without NUL; raises BadJson naming where."""
+    if isinstance(value, str):
+        _check_text(value, where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, f"{where}.{key!r}")
+            check_json_document(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_json_document(item, f"{where}[{i}]")
+
+
+def parse_strict_json(body: bytes) -> object:
+    """JSON as RFC 8259 has it: no NaN or Infinity, no lone surrogates, and (for PostgreSQL's
+    sake) no NUL characters anywhere."""
+    try:
+        doc = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, BadJson):
+            raise
+        raise BadJson(f"not valid JSON: {exc}") from None
+    check_json_document(doc)
+    return doc
+
+
+class StrictJson:
+    """400 for a JSON body that is not strict JSON (see parse_strict_json), on every route.
+
+    Python's parser accepts NaN, Infinity and lone surrogates, and PostgreSQL refuses NUL in
+    text: left in, they surface later as a 500 or a row that cannot be stored. The body is read
+    here (it is capped by BodyLimit first) and handed on unchanged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        # FastAPI reads a body without a content type as JSON too
+        if not (content_type in ("", "application/json") or content_type.endswith("+json")):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body.strip():
+            try:
+                parse_strict_json(body)
+            except BadJson as exc:
+                await _send_json(send, 400, f"invalid JSON body: {exc}")
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

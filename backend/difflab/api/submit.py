@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from difflab.config import get_settings
 from difflab.db.models import TERMINAL_STATES, Job, User
-from difflab.jobs.lifecycle import QueueFull, submit_job
+from difflab.jobs.lifecycle import IdempotencyConflict, QueueFull, request_digest, submit_job
 from difflab.jobs.publish import BrokerUnavailable
 from difflab.jobs.registry import UnknownKind, all_kinds, get_kind
 from difflab.runtime import KindSpec, ParamError, SubmitContext
@@ -108,9 +108,16 @@ def submit(
     spec: KindSpec,
     params: BaseModel,
     idempotency_key: str | None = None,
+    requested: BaseModel | None = None,
 ) -> tuple[Job, bool]:
+    """Store and enqueue; `requested` is the request before prepare (for idempotency)."""
+    digest = None
+    if idempotency_key and requested is not None:
+        digest = request_digest(spec.name, requested.model_dump(mode="json"))
     try:
-        return submit_job(session, spec, params, user, idempotency_key)
+        return submit_job(session, spec, params, user, idempotency_key, digest)
+    except IdempotencyConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
     except BrokerUnavailable as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": "5"}

@@ -93,6 +93,9 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # sha256 of the kind and parameters as requested (before defaults were resolved): a reused
+    # idempotency key must come with the same request
+    request_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     worker: Mapped[str | None] = mapped_column(String(255), nullable=True)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -6,6 +6,8 @@ can never both move a job: whoever's WHERE clause matches wins, the other sees r
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +28,24 @@ class QueueFull(RuntimeError):
     pass
 
 
+class IdempotencyConflict(RuntimeError):
+    """The idempotency key names an earlier job whose request was different."""
+
+
+def request_digest(kind: str, params: dict[str, Any]) -> str:
+    """A fingerprint of a request as the client sent it (validated, before prepare)."""
+    canonical = json.dumps({"kind": kind, "params": params}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _same_request(existing: Job, digest: str | None) -> Job:
+    if digest and existing.request_digest and existing.request_digest != digest:
+        raise IdempotencyConflict(
+            f"idempotency key already used for job {existing.id} with other parameters"
+        )
+    return existing
+
+
 def as_utc(dt: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything we store is UTC."""
     if dt is None:
@@ -39,6 +59,7 @@ def submit_job(
     params: BaseModel,
     owner: User | None,
     idempotency_key: str | None = None,
+    digest: str | None = None,
 ) -> tuple[Job, bool]:
     """Create the job row and publish its id. Returns (job, created).
 
@@ -52,7 +73,7 @@ def submit_job(
             select(Job).where(Job.owner_id == owner_id, Job.idempotency_key == idempotency_key)
         )
         if existing is not None:
-            return existing, False
+            return _same_request(existing, digest), False
     if owner is not None:
         waiting = session.scalar(
             select(func.count())
@@ -72,6 +93,7 @@ def submit_job(
         state="queued",
         max_attempts=settings.max_attempts,
         idempotency_key=idempotency_key or None,
+        request_digest=digest if idempotency_key else None,
         enqueued_at=utcnow(),
     )
     session.add(job)
@@ -85,7 +107,7 @@ def submit_job(
         )
         if existing is None:
             raise
-        return existing, False
+        return _same_request(existing, digest), False
     append_event(session, job.id, "state", {"state": "queued"})
     try:
         publish_job(job.id, spec.queue, spec.time_limit_s)

@@ -109,3 +109,25 @@ def test_user_management_and_audit_log_are_admin_only(client: TestClient) -> Non
         ("GET", "/api/v1/jobs"),
     ]:
         assert client.request(method, path, json=body).status_code == 401
+
+
+def test_the_workers_page_shows_a_running_job_id_to_its_owner_and_admins_only(
+    client: TestClient,
+) -> None:
+    from difflab.db.engine import session_scope
+    from difflab.db.models import Job, Worker, utcnow
+
+    alice, bob, admin = (api_key(client, who) for who in (ALICE, BOB, ADMIN))
+    theirs = submit_sleep(client, bob, steps=1)
+    with session_scope() as s:  # a worker running bob's job, as a real worker records it
+        s.get(Job, theirs["id"]).state = "running"
+        s.add(Worker(name="w", queues=["cpu"], device="cpu", pid=1, last_seen=utcnow(),
+                     running_job_id=theirs["id"]))  # fmt: skip
+
+    def shown(headers: dict[str, str]) -> str | None:
+        body = client.get("/api/v1/workers", headers=headers).json()
+        (worker,) = body["workers"]
+        return worker["running_job_id"]
+
+    assert shown(alice) is None
+    assert shown(bob) == theirs["id"] and shown(admin) == theirs["id"]

@@ -91,6 +91,10 @@ def test_idempotency_key_gives_the_same_job(client: TestClient) -> None:
     a = client.post("/api/v1/jobs", json=body, headers={"x-csrf-token": csrf}).json()
     b = client.post("/api/v1/jobs", json=body, headers={"x-csrf-token": csrf}).json()
     assert a["id"] == b["id"] and job_count() == 1
+    # the same key with other parameters is a mistake, not the same job
+    other = {**body, "params": {"steps": 2}}
+    r = client.post("/api/v1/jobs", json=other, headers={"x-csrf-token": csrf})
+    assert r.status_code == 409 and a["id"] in r.json()["detail"] and job_count() == 1
 
 
 def test_users_see_only_their_own_jobs_admins_all(client: TestClient) -> None:
@@ -181,3 +185,36 @@ def test_body_size_cap(client: TestClient) -> None:
         headers={"x-csrf-token": csrf, "content-type": "application/json"},
     )
     assert r.status_code == 413
+
+
+def test_a_long_runs_events_come_in_pages_that_say_where_the_next_one_starts(
+    client: TestClient,
+) -> None:
+    from difflab.jobs.events import append_event
+
+    csrf = login(client, "alice", "alice-password")
+    job = client.post(
+        "/api/v1/jobs", json={"kind": "sleep", "params": {"steps": 1}},
+        headers={"x-csrf-token": csrf},
+    ).json()  # fmt: skip
+    with session_scope() as s:  # a long run's log, as a worker writes it
+        for i in range(2500):
+            append_event(s, job["id"], "log", {"message": f"line {i}"})
+    seen: list[int] = []
+    url: str | None = f"/api/v1/jobs/{job['id']}/events?after=0"
+    while url:
+        r = client.get(url, headers={"accept": "application/json"})
+        assert r.status_code == 200
+        page = r.json()
+        assert len(page) <= 1000
+        seen += [e["seq"] for e in page]
+        assert r.headers["x-last-seq"] == "2501"
+        link = r.headers.get("link")
+        url = link.split(">")[0].lstrip("<") if link else None
+    assert seen == list(range(1, 2502))  # the queued state event, then every log line
+    small = client.get(
+        f"/api/v1/jobs/{job['id']}/events", params={"after": 2490, "limit": 5},
+        headers={"accept": "application/json"},
+    )  # fmt: skip
+    assert [e["seq"] for e in small.json()] == [2491, 2492, 2493, 2494, 2495]
+    assert "after=2495" in small.headers["link"]

@@ -172,3 +172,14 @@ def test_every_kinds_stored_defaults_validate_again_as_the_worker_reads_them() -
         params = spec.params.model_validate({})
         again = spec.params.model_validate(params.model_dump(mode="json"))
         assert again == params, name
+
+
+def test_an_idempotent_request_with_fields_resolved_at_submit_is_still_the_same(door) -> None:
+    c, admin, _ = door
+    gen = {"kind": "generate", "params": {"seed": -1}, "idempotency_key": "gen-1"}
+    first = c.post("/api/v1/jobs", json=gen, headers=admin)
+    again = c.post("/api/v1/jobs", json=gen, headers=admin)
+    assert first.status_code == 202 and first.json()["params"]["seed"] >= 0  # drawn at submit
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    changed = {**gen, "params": {"seed": -1, "steps": 3}}
+    assert c.post("/api/v1/jobs", json=changed, headers=admin).status_code == 409

@@ -76,8 +76,9 @@ def _audit_if_others(session: SessionDep, user: User, job: Job, action: str) -> 
 def create_job(body: JobCreate, session: SessionDep, user: CurrentUser) -> JobPublic:
     spec = kind_for(user, body.kind)
     _generation_limits(session, user, spec, body.params)
-    params = prepare_params(session, spec, validate_params(spec, body.params))
-    job, created = submit(session, user, spec, params, body.idempotency_key)
+    requested = validate_params(spec, body.params)
+    params = prepare_params(session, spec, requested)
+    job, created = submit(session, user, spec, params, body.idempotency_key, requested)
     if created and spec.admin_only:
         audit(session, user, "job.create", job.id, kind=spec.name)
     return job_public(session, job)
@@ -171,11 +172,17 @@ def _check_visible(session: SessionDep, job_id: str, user: User) -> None:
         session.commit()
 
 
-def _events_since(job_id: str, after: int) -> tuple[list[EventPublic], str]:
+EVENTS_PAGE = 1000
+
+
+def _events_since(
+    job_id: str, after: int, limit: int = EVENTS_PAGE
+) -> tuple[list[EventPublic], str, int]:
+    """A page of events after `after`, the job's state and its last event's seq."""
     with session_scope() as s:
-        rows = events_after(s, job_id, after)
-        state = s.scalar(select(Job.state).where(Job.id == job_id)) or "failed"
-        return [event_public(e) for e in rows], state
+        rows = events_after(s, job_id, after, limit)
+        state, last = s.execute(select(Job.state, Job.last_seq).where(Job.id == job_id)).one()
+        return [event_public(e) for e in rows], state or "failed", int(last or 0)
 
 
 @router.get(
@@ -189,24 +196,31 @@ async def job_events(
     session: SessionDep,
     user: CurrentUser,
     after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=EVENTS_PAGE)] = EVENTS_PAGE,
     last_event_id: Annotated[str | None, Header()] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Server-Sent Events (id = seq; reconnect with Last-Event-ID) or, with Accept:
-    application/json, the events after `after` as a list."""
+    application/json, a page of at most `limit` events after `after`. A page that does not
+    reach the job's last event carries `Link: <...?after=SEQ>; rel="next"`; X-Last-Seq is the
+    job's last event so far."""
     await run_in_threadpool(_check_visible, session, job_id, user)
     start = after
     if last_event_id and last_event_id.isdigit():
         start = max(start, int(last_event_id))
     if accept and "application/json" in accept and "text/event-stream" not in accept:
-        events, _ = await run_in_threadpool(_events_since, job_id, start)
-        return JSONResponse([e.model_dump(mode="json") for e in events])
+        events, _, last_seq = await run_in_threadpool(_events_since, job_id, start, limit)
+        headers = {"X-Last-Seq": str(last_seq)}
+        if events and events[-1].seq < last_seq:
+            next_url = request.url.include_query_params(after=events[-1].seq)
+            headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
+        return JSONResponse([e.model_dump(mode="json") for e in events], headers=headers)
     poll = get_settings().event_poll_s
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         last = start
         while True:
-            events, state = await run_in_threadpool(_events_since, job_id, last)
+            events, state, _ = await run_in_threadpool(_events_since, job_id, last)
             for e in events:
                 last = e.seq
                 yield {

@@ -40,11 +40,14 @@ async def list_workers(session: SessionDep, user: CurrentUser) -> WorkersPublic:
             q = q.where(Job.owner_id == user.id)
         return [job_public(session, j) for j in session.scalars(q.order_by(Job.started_at))]
 
-    return WorkersPublic(
-        workers=[WorkerPublic.model_validate(w) for w in workers],
-        queues=depths,
-        running=await run_in_threadpool(running),
-    )
+    jobs = await run_in_threadpool(running)
+    mine = {j.id for j in jobs}
+    shown = [WorkerPublic.model_validate(w) for w in workers]
+    if user.role != "admin":  # another user's job id is not this user's to see
+        for w in shown:
+            if w.running_job_id not in mine:
+                w.running_job_id = None
+    return WorkersPublic(workers=shown, queues=depths, running=jobs)
 
 
 def _database_ok() -> bool:
