@@ -47,9 +47,33 @@ def _session_digest(token: str) -> str:
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
+MIN_PASSWORD = 10
+COMMON_PASSWORDS = frozenset(
+    {"password", "password1", "password123", "123456789", "1234567890", "qwertyuiop",
+     "difflab", "difflab123", "letmein123", "changeme123", "administrator", "admin12345"}
+)  # fmt: skip
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why a new password is too weak, or None: long enough, not a common one, not the name."""
+    if len(password) < MIN_PASSWORD:
+        return f"use at least {MIN_PASSWORD} characters"
+    if password.lower() in COMMON_PASSWORDS or len(set(password)) < 4:
+        return "this password is too easy to guess"
+    if username and username.lower() in password.lower():
+        return "the password must not contain the username"
+    return None
+
+
+def find_user(session: Session, username: str) -> User | None:
+    """The user of that name; names are unique regardless of case ("Alice" is "alice")."""
+    return session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
 def create_user(session: Session, username: str, password: str, role: Role = "user") -> User:
-    if session.scalar(select(User).where(User.username == username)) is not None:
-        raise ValueError(f"user {username!r} already exists")
+    existing = find_user(session, username)
+    if existing is not None:
+        raise ValueError(f"user {existing.username!r} already exists")
     user = User(username=username, password_hash=hash_password(password), role=role)
     session.add(user)
     session.flush()
@@ -57,16 +81,21 @@ def create_user(session: Session, username: str, password: str, role: Role = "us
 
 
 def set_password(session: Session, user: User, password: str) -> None:
+    """A new password ends every browser session and revokes every API key of the user."""
     user.password_hash = hash_password(password)
     session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    session.execute(delete(ApiKey).where(ApiKey.user_id == user.id))
+
+
+_DUMMY_HASH = _hasher.hash("no user has this password")
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        _hasher.hash(password)  # same work either way: no user enumeration by timing
-        return None
-    if not user.is_active or not verify_password(user.password_hash, password):
+    """The same work whatever the outcome (unknown name, deactivated user, wrong password), so
+    the time taken tells nothing about which it was."""
+    user = find_user(session, username)
+    ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not ok or not user.is_active:
         return None
     return user
 

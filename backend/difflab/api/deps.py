@@ -99,6 +99,7 @@ def _user_from_request(request: Request, session: Session, allow_basic: bool) ->
         user = user_for_api_key(session, value.strip())
         if user is None:
             raise _unauthorized("invalid API key")
+        request.state.via_api_key = True
         return user
     if scheme.lower() == "basic" and value and allow_basic:
         try:

@@ -6,9 +6,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from difflab.accounts import Role, create_api_key, create_user, set_password
+from difflab.accounts import (
+    Role,
+    create_api_key,
+    create_user,
+    find_user,
+    password_problem,
+    set_password,
+)
 from difflab.cli import app
 from difflab.db.engine import session_scope
 from difflab.db.models import User
@@ -18,8 +25,8 @@ users_app = typer.Typer(help="Manage users and API keys.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
 
-def _user(s: object, name: str) -> User:
-    user = s.scalar(select(User).where(User.username == name))  # type: ignore[attr-defined]
+def _user(s: Session, name: str) -> User:
+    user = find_user(s, name)
     if user is None:
         console.print(f"[red]no user {name!r}[/red]")
         raise typer.Exit(1)
@@ -35,8 +42,9 @@ def create(
     """Create a user."""
     if role not in ("admin", "user"):
         raise typer.BadParameter("role must be admin or user", param_hint="--role")
-    if len(password) < 8:
-        raise typer.BadParameter("at least 8 characters", param_hint="--password")
+    problem = password_problem(password, name)
+    if problem:
+        raise typer.BadParameter(problem, param_hint="--password")
     r: Role = "admin" if role == "admin" else "user"
     with session_scope() as s:
         try:
@@ -52,9 +60,10 @@ def set_pw(
     name: str,
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
-    """Set a user's password (signs out their browser sessions)."""
-    if len(password) < 8:
-        raise typer.BadParameter("at least 8 characters", param_hint="--password")
+    """Set a user's password (ends their browser sessions and revokes their API keys)."""
+    problem = password_problem(password, name)
+    if problem:
+        raise typer.BadParameter(problem, param_hint="--password")
     with session_scope() as s:
         set_password(s, _user(s, name), password)
     console.print(f"password of {name} changed")

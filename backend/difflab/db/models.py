@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -48,6 +49,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="user")  # admin | user
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    # "Alice" and "alice" are one name (migration 0003)
+    __table_args__ = (Index("uq_users_username_lower", func.lower(username), unique=True),)
 
 
 class ApiKey(Base):

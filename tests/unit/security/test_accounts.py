@@ -18,7 +18,7 @@ from difflab.accounts import (
 )
 from difflab.db.engine import session_scope
 from difflab.db.models import ApiKey, User, WebSession
-from tests.unit.security.helpers import ADMIN, ALICE, login
+from tests.unit.security.helpers import ADMIN, ALICE, BOB, api_key, login
 from tests.utils.services import reset_caches
 
 
@@ -142,8 +142,88 @@ def test_the_last_admin_cannot_be_demoted_or_deactivated(client: TestClient) -> 
     # with a second admin, the first may step down
     r = client.post(
         "/api/v1/users",
-        json={"username": "second", "password": "second-admin-pw", "role": "admin"},
+        json={"username": "second", "password": "tulip-passphrase-2", "role": "admin"},
         headers=csrf,
     )
     assert r.status_code == 201
     assert client.patch("/api/v1/users/1", json={"role": "user"}, headers=csrf).status_code == 200
+
+
+def test_a_password_reset_revokes_the_users_api_keys(client: TestClient) -> None:
+    key = api_key(client, ALICE)
+    assert client.get("/api/v1/jobs", headers=key).status_code == 200
+    csrf = login(client, ALICE)
+    r = client.post(
+        "/api/v1/users/me/password",
+        json={"current_password": ALICE[1], "new_password": "a-new-passphrase"},
+        headers=csrf,
+    )
+    assert r.status_code == 204
+    client.cookies.clear()
+    assert client.get("/api/v1/jobs", headers=key).status_code == 401
+    # the same when an admin sets it
+    key = api_key(client, (ALICE[0], "a-new-passphrase"))
+    admin = login(client, ADMIN)
+    alice_id = client.get("/api/v1/auth/me", headers=key).json()["user"]["id"]
+    r = client.patch(f"/api/v1/users/{alice_id}", json={"password": "another-passphrase"},
+                     headers=admin)  # fmt: skip
+    assert r.status_code == 200
+    client.cookies.clear()
+    assert client.get("/api/v1/jobs", headers=key).status_code == 401
+
+
+def test_an_api_key_cannot_create_keys_and_admins_list_and_revoke_anyones(
+    client: TestClient,
+) -> None:
+    key = api_key(client, ALICE)
+    r = client.post("/api/v1/users/me/api-keys", json={"name": "more"}, headers=key)
+    assert r.status_code == 403 and "password sign-in" in r.json()["detail"]
+    alice_id = client.get("/api/v1/auth/me", headers=key).json()["user"]["id"]
+    admin = login(client, ADMIN)
+    (listed,) = client.get(f"/api/v1/users/{alice_id}/api-keys", headers=admin).json()
+    assert "key" not in listed and listed["prefix"] in key["authorization"]
+    r = client.delete(f"/api/v1/users/{alice_id}/api-keys/{listed['id']}", headers=admin)
+    assert r.status_code == 204
+    client.cookies.clear()
+    assert client.get("/api/v1/jobs", headers=key).status_code == 401
+    # a user cannot list another's keys
+    bob = api_key(client, BOB)
+    assert client.get(f"/api/v1/users/{alice_id}/api-keys", headers=bob).status_code == 403
+
+
+def test_names_differing_only_in_case_are_one_user_and_weak_passwords_are_refused(
+    client: TestClient,
+) -> None:
+    admin = login(client, ADMIN)
+    r = client.post("/api/v1/users", json={"username": "ALICE", "password": "x-long-passphrase"},
+                    headers=admin)  # fmt: skip
+    assert r.status_code == 409 and "already exists" in r.json()["detail"]
+    cases = [("short-1", "at least 10"), ("password123", "too easy"),
+             ("aaaaaaaaaaaa", "too easy"), ("carol-is-here-1", "username")]  # fmt: skip
+    for password, why in cases:
+        r = client.post("/api/v1/users", json={"username": "carol", "password": password},
+                        headers=admin)  # fmt: skip
+        assert r.status_code == 422, (password, r.text)
+        (err,) = r.json()["detail"]
+        assert err["loc"][-1] == "password" and why in err["msg"], (password, err)
+    client.cookies.clear()
+    # sign-in finds the user whatever the case of the name
+    r = client.post("/api/v1/auth/login", json={"username": "Alice", "password": ALICE[1]})
+    assert r.status_code == 200 and r.json()["user"]["username"] == ALICE[0]
+
+
+def test_sign_in_does_the_same_work_for_unknown_deactivated_and_wrong(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timing cannot tell the cases apart: each runs exactly one argon2 verification."""
+    import difflab.accounts as accounts
+
+    calls: list[str] = []
+    real = accounts.verify_password
+    monkeypatch.setattr(accounts, "verify_password", lambda h, p: calls.append(p) or real(h, p))
+    with session_scope() as s:
+        update_user(s, s.scalar(select(User).where(User.username == BOB[0])), is_active=False)
+    with session_scope() as s:
+        for name, password in [("nobody", "x"), (BOB[0], BOB[1]), (ALICE[0], "wrong")]:
+            assert authenticate(s, name, password) is None
+    assert len(calls) == 3

@@ -18,7 +18,7 @@ def test_admin_actions_are_audited(client: TestClient) -> None:
     started = datetime.now(UTC) - timedelta(seconds=5)
     r = client.post(
         "/api/v1/users",
-        json={"username": "dave", "password": "dave-password", "role": "user"},
+        json={"username": "dave", "password": "tulip-passphrase", "role": "user"},
         headers=admin,
     )
     dave_id = r.json()["id"]

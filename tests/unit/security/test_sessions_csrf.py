@@ -94,7 +94,7 @@ def test_signing_in_again_replaces_the_session(client: TestClient) -> None:
 )
 def test_a_cross_origin_post_is_refused_even_with_the_token(client: TestClient, origin) -> None:
     csrf = login(client, ADMIN)
-    body = {"username": "mallory", "password": "mallory-password", "role": "admin"}
+    body = {"username": "mallory", "password": "s3cret-passphrase", "role": "admin"}
     r = client.post("/api/v1/users", json=body, headers={**csrf, "origin": origin})
     assert r.status_code == 403 and "cross-origin" in r.json()["detail"]
     users = [u["username"] for u in client.get("/api/v1/users").json()["data"]]
@@ -106,7 +106,7 @@ def test_a_cross_origin_post_is_refused_even_with_the_token(client: TestClient, 
 
 def test_behind_a_proxy_the_forwarded_host_is_this_origin(client: TestClient) -> None:
     csrf = login(client, ADMIN)
-    body = {"username": "proxied", "password": "proxied-password"}
+    body = {"username": "proxied", "password": "s3cret-passphrase"}
     headers = {**csrf, "origin": "https://difflab.example", "x-forwarded-host": "difflab.example"}
     assert client.post("/api/v1/users", json=body, headers=headers).status_code == 201
 
@@ -115,7 +115,7 @@ def test_a_cross_site_fetch_without_origin_is_refused(client: TestClient) -> Non
     csrf = login(client, ADMIN)
     r = client.post(
         "/api/v1/users",
-        json={"username": "mallory", "password": "mallory-password"},
+        json={"username": "mallory", "password": "s3cret-passphrase"},
         headers={**csrf, "sec-fetch-site": "cross-site"},
     )
     assert r.status_code == 403

@@ -14,10 +14,10 @@ runner = CliRunner()
 
 def test_users_and_api_key(embedded_env) -> None:
     r = runner.invoke(
-        app, ["users", "create", "carol", "--password", "carol-pass-1", "--role", "admin"]
+        app, ["users", "create", "carol", "--password", "tulip-passphrase", "--role", "admin"]
     )
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["users", "create", "carol", "--password", "carol-pass-1"])
+    r = runner.invoke(app, ["users", "create", "carol", "--password", "tulip-passphrase"])
     assert r.exit_code == 1 and "already exists" in r.output
     r = runner.invoke(app, ["users", "create-api-key", "carol"])
     assert r.exit_code == 0, r.output

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
@@ -18,6 +19,7 @@ from difflab.accounts import (
     create_api_key,
     create_user,
     list_api_keys,
+    password_problem,
     revoke_api_key,
     set_password,
     update_user,
@@ -48,14 +50,14 @@ class UserUpdate(BaseModel):
     role: Literal["admin", "user"] | None = Field(None, description="new role")
     is_active: bool | None = Field(None, description="false: the user can no longer sign in")
     password: str | None = Field(
-        None, min_length=8, max_length=256, description="a new password (signs them out)"
+        None, min_length=10, max_length=256, description="a new password (signs them out)"
     )
 
 
 class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     current_password: str = Field(min_length=1, max_length=256)
-    new_password: str = Field(min_length=8, max_length=256)
+    new_password: str = Field(min_length=10, max_length=256)
 
 
 class ApiKeyPublic(BaseModel):
@@ -92,6 +94,7 @@ def list_users(
 
 @router.post("", response_model=UserAdminPublic, status_code=status.HTTP_201_CREATED)
 def add_user(body: UserCreate, session: SessionDep, admin: AdminUser) -> UserAdminPublic:
+    _check_password(body.password, body.username, "password")
     try:
         user = create_user(session, body.username, body.password, body.role)
     except ValueError as exc:
@@ -106,6 +109,8 @@ def change_user(
 ) -> UserAdminPublic:
     """Change a user's role, active flag or password (admins only; audited)."""
     user = _get_user(session, user_id)
+    if body.password is not None:
+        _check_password(body.password, user.username, "password")
     try:
         update_user(session, user, role=body.role, is_active=body.is_active)
     except LastAdmin as exc:
@@ -126,6 +131,7 @@ def change_password(
     """Change your own password; every browser session of yours ends (sign in again)."""
     if not verify_password(user.password_hash, body.current_password):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="current password is wrong")
+    _check_password(body.new_password, user.username, "new_password")
     set_password(session, user, body.new_password)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
 
@@ -136,8 +142,16 @@ def my_api_keys(session: SessionDep, user: CurrentUser) -> list[ApiKeyPublic]:
 
 
 @router.post("/me/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)
-def add_api_key(body: ApiKeyCreate, session: SessionDep, user: CurrentUser) -> ApiKeyCreated:
-    """Create an API key; the key is in this response only (it is stored as a digest)."""
+def add_api_key(
+    body: ApiKeyCreate, request: Request, session: SessionDep, user: CurrentUser
+) -> ApiKeyCreated:
+    """Create an API key; the key is in this response only (it is stored as a digest).
+    Only a password sign-in may create keys: a leaked key cannot make itself more keys."""
+    if getattr(request.state, "via_api_key", False):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail="API keys are created from a password sign-in, not with another API key",
+        )
     row, key = create_api_key(session, user, body.name)
     audit(session, user, "apikey.create", body.name, key_id=row.id)
     return ApiKeyCreated(id=row.id, name=row.name, key=key)
@@ -149,3 +163,28 @@ def delete_api_key(key_id: int, session: SessionDep, user: CurrentUser) -> None:
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="API key not found")
     audit(session, user, "apikey.revoke", row.name, key_id=key_id)
+
+
+@router.get("/{user_id}/api-keys", response_model=list[ApiKeyPublic])
+def user_api_keys(user_id: int, session: SessionDep, admin: AdminUser) -> list[ApiKeyPublic]:
+    """Any user's API keys (admins only): names and first characters, never the keys."""
+    user = _get_user(session, user_id)
+    return [ApiKeyPublic.model_validate(k) for k in list_api_keys(session, user)]
+
+
+@router.delete("/{user_id}/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_user_api_key(user_id: int, key_id: int, session: SessionDep, admin: AdminUser) -> None:
+    """Revoke any user's API key (admins only; audited)."""
+    user = _get_user(session, user_id)
+    row = revoke_api_key(session, user, key_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="API key not found")
+    audit(session, admin, "apikey.revoke", row.name, key_id=key_id, owner=user.username)
+
+
+def _check_password(password: str, username: str, field: str) -> None:
+    problem = password_problem(password, username)
+    if problem:
+        raise RequestValidationError(
+            [{"loc": ("body", field), "msg": problem, "type": "value_error"}]
+        )

@@ -1,4 +1,5 @@
-"""job request digest: an idempotency key reused with other parameters is refused
+"""job request digest (an idempotency key reused with other parameters is refused); user
+names unique regardless of case
 
 Revision ID: 0003
 Revises: 0002
@@ -19,8 +20,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("request_digest", sa.String(length=64), nullable=True))
+    op.create_index("uq_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
 
 
 def downgrade() -> None:
+    op.drop_index("uq_users_username_lower", table_name="users")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_column("request_digest")
