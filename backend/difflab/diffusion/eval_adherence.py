@@ -107,8 +107,12 @@ class AttributeClassifier(nn.Module):
         )
         self.heads = nn.ModuleDict({k: nn.Linear(256, n) for k, n in HEADS.items()})
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 256) trunk features: the feature space of eval's FID."""
+        return self.trunk(F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False))
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.trunk(F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False))
+        h = self.features(x)
         return {k: head(h) for k, head in self.heads.items()}
 
 

@@ -25,3 +25,28 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     covmean = np.real(covmean)
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+
+
+def fid_ratio_with_spread(
+    generated: np.ndarray, real: np.ndarray, reference: np.ndarray, rounds: int = 20, seed: int = 0
+) -> dict[str, float]:
+    """FID(generated, reference) over the floor FID(real, reference), where `real` is drawn from
+    the same distribution as `reference` with another seed; with a bootstrap spread.
+
+    Each round resamples the generated and the real set with replacement (the reference stays),
+    so `ratio_std` says how much the ratio moves with the sample alone."""
+    fid = frechet_distance(generated, reference)
+    floor = frechet_distance(real, reference)
+    rng = np.random.default_rng(seed)
+    ratios = []
+    for _ in range(rounds):
+        g = generated[rng.integers(0, len(generated), len(generated))]
+        r = real[rng.integers(0, len(real), len(real))]
+        ratios.append(frechet_distance(g, reference) / max(frechet_distance(r, reference), 1e-12))
+    return {
+        "generated_vs_reference": fid,
+        "real_vs_reference_floor": floor,
+        "ratio": fid / max(floor, 1e-12),
+        "ratio_std": float(np.std(ratios)),
+        "bootstrap_rounds": rounds,
+    }

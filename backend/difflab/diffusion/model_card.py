@@ -146,19 +146,35 @@ def _eval_section(ev: dict[str, Any]) -> list[str]:
     if fid := ev.get("fid"):
         verdict = "met" if met.get("fid_ratio") else "NOT met"
         lines.append(
-            f"| FID ({fid['features']}, n={fid['n']}) | {fid['generated_vs_real']:.3f} | floor "
-            f"(real vs real) {fid['real_vs_real_floor']:.3f} | ratio <= "
-            f"{thr.get('fid_ratio', 3.0):g} | ratio {fid['ratio']:.2f}: {verdict} |"
+            f"| FID against {fid['n_reference']} reference renders ({fid['features']}) | "
+            f"{fid['generated_vs_reference']:.3f} (n={fid['n_generated']}) | floor "
+            f"{fid['real_vs_reference_floor']:.3f} (n={fid['n_real']}) | ratio <= "
+            f"{thr.get('fid_ratio', 3.0):g} | ratio {fid['ratio']:.2f} ± {fid['ratio_std']:.2f} "
+            f"(bootstrap, {fid['bootstrap_rounds']} rounds): {verdict} |"
         )
     if cs := ev.get("clip_score"):
-        lines.append(f"| CLIP score | {cs['generated']:.1f} | {cs['real']:.1f} | | |")
+        lines.append(
+            f"| CLIP score ({cs.get('encoder', 'own CLIP')}) | {cs['generated']:.1f} | "
+            f"{cs['real']:.1f} | | |"
+        )
     wall = ev.get("wall_s", {}).get("total")
     all_met = ev.get("targets", {}).get("all_met")
+    if hw := ev.get("hardware"):
+        lines += [
+            "",
+            f"Measured on {hw.get('cpu')} ({hw.get('cpu_cores')} cores, "
+            f"{hw.get('torch_threads')} torch threads, {hw.get('device')}"
+            + (f", {hw['gpu']}" if hw.get("gpu") else "")
+            + f"), torch {hw.get('torch')}, prompt-set seed {ev.get('seed')}.",
+        ]
     lines += [
         "",
         f"All targets met: {'yes' if all_met else 'no'}. "
         + (f"Evaluation wall time: {wall:.0f} s." if wall else ""),
     ]
+    if digest := ev.get("weights", {}).get("sha256"):
+        lines += ["", f"Weights measured: sha256 `{digest}` (of the `sha256sum` lines of every "
+                  "safetensors file; eval.json lists each)."]  # fmt: skip
     return lines
 
 
@@ -252,3 +268,36 @@ def write_card(model: Path) -> Path:
     path = model / CARD_FILE
     write_atomic(path, "\n".join(lines).encode())
     return path
+
+
+DOCS_BEGIN = "<!-- eval report: rendered from models/house/eval.json; do not edit by hand -->"
+DOCS_END = "<!-- end of eval report -->"
+
+
+def render_docs_section(doc: str, model: Path) -> str:
+    """`doc` with the text between the eval-report markers replaced by the model's report."""
+    ev = _read(model / EVAL_FILE)
+    if ev is None:
+        raise FileNotFoundError(model / EVAL_FILE)
+    head, sep, rest = doc.partition(DOCS_BEGIN)
+    _, sep2, tail = rest.partition(DOCS_END)
+    if not sep or not sep2:
+        raise ValueError("the document has no eval-report markers")
+    body = "\n".join(_eval_section(ev)[2:])  # without the card's own heading
+    return f"{head}{DOCS_BEGIN}\n{body}\n{DOCS_END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m difflab.diffusion.model_card MODEL_DIR [DOC.md ...]: render the card again,
+    and the eval report into each document's marked section."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    model = Path(args[0])
+    write_card(model)
+    for doc in map(Path, args[1:]):
+        doc.write_text(render_docs_section(doc.read_text(), model))
+
+
+if __name__ == "__main__":
+    main()

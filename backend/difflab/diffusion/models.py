@@ -9,6 +9,7 @@ header has been checked first: a pickle is never opened, whatever its file name 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import struct
@@ -77,6 +78,20 @@ def default_guidance(path: Path) -> float:
     except (OSError, ValueError, KeyError, TypeError, ModelError):
         return SD_GUIDANCE
     return scale if 0 <= scale <= 30 else SD_GUIDANCE
+
+
+def weights_digest(path: Path) -> dict[str, Any]:
+    """sha256 of every weight file of a model directory, and of them all together (the
+    sorted "<sha256>  <relative path>" lines), as `sha256sum` would print them."""
+    files: dict[str, str] = {}
+    for f in sorted(Path(path).rglob("*.safetensors")):
+        h = hashlib.sha256()
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        files[f.relative_to(path).as_posix()] = h.hexdigest()
+    lines = "".join(f"{d}  {name}\n" for name, d in files.items())
+    return {"sha256": hashlib.sha256(lines.encode()).hexdigest(), "files": files}
 
 
 @dataclass(frozen=True)

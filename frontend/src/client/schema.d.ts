@@ -267,7 +267,9 @@ export interface paths {
         /**
          * Job Events
          * @description Server-Sent Events (id = seq; reconnect with Last-Event-ID) or, with Accept:
-         *     application/json, the events after `after` as a list.
+         *     application/json, a page of at most `limit` events after `after`. A page that does not
+         *     reach the job's last event carries `Link: <...?after=SEQ>; rel="next"`; X-Last-Seq is the
+         *     job's last event so far.
          */
         get: operations["job_events_api_v1_jobs__job_id__events_get"];
         put?: never;
@@ -407,6 +409,46 @@ export interface paths {
         patch: operations["change_user_api_v1_users__user_id__patch"];
         trace?: never;
     };
+    "/api/v1/users/{user_id}/api-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * User Api Keys
+         * @description Any user's API keys (admins only): names and first characters, never the keys.
+         */
+        get: operations["user_api_keys_api_v1_users__user_id__api_keys_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}/api-keys/{key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke User Api Key
+         * @description Revoke any user's API key (admins only; audited).
+         */
+        delete: operations["revoke_user_api_key_api_v1_users__user_id__api_keys__key_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me/api-keys": {
         parameters: {
             query?: never;
@@ -420,6 +462,7 @@ export interface paths {
         /**
          * Add Api Key
          * @description Create an API key; the key is in this response only (it is stored as a digest).
+         *     Only a password sign-in may create keys: a leaked key cannot make itself more keys.
          */
         post: operations["add_api_key_api_v1_users_me_api_keys_post"];
         delete?: never;
@@ -1965,6 +2008,7 @@ export interface operations {
         parameters: {
             query?: {
                 after?: number;
+                limit?: number;
             };
             header?: {
                 accept?: string | null;
@@ -2223,6 +2267,67 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["UserAdminPublic"];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    user_api_keys_api_v1_users__user_id__api_keys_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyPublic"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    revoke_user_api_key_api_v1_users__user_id__api_keys__key_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key_id: number;
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -115,9 +116,23 @@ def test_eval_reports_adherence_clip_score_and_fid(tmp_path: Path) -> None:
     assert report["guidance_scale"] == 4.0  # the model's default (difflab.json)
     assert report["adherence"]["n_one"] == 5 and report["adherence"]["n_two"] == 3
     fid = report["fid"]
-    assert fid["generated_vs_real"] >= 0 and fid["real_vs_real_floor"] >= 0
-    assert fid["ratio"] == pytest.approx(fid["generated_vs_real"] / fid["real_vs_real_floor"])
+    assert fid["generated_vs_reference"] >= 0 and fid["real_vs_reference_floor"] >= 0
+    assert fid["ratio"] == pytest.approx(
+        fid["generated_vs_reference"] / fid["real_vs_reference_floor"]
+    )
+    assert fid["ratio_std"] >= 0 and fid["bootstrap_rounds"] == 20
+    assert (fid["n_generated"], fid["n_real"], fid["n_reference"]) == (8, 8, 8)
+    assert "not on the model" in fid["features"]
+    assert "self-consistency" in report["clip_score"]["encoder"]
     assert report["clip_score"]["generated"] >= 0
+    # the weights measured, by hash, as sha256sum prints them
+    weights = report["weights"]
+    unet = models / "house" / "unet" / "diffusion_pytorch_model.safetensors"
+    assert (
+        weights["files"]["unet/diffusion_pytorch_model.safetensors"]
+        == hashlib.sha256(unet.read_bytes()).hexdigest()
+    )
+    assert len(weights["sha256"]) == 64
     assert set(report["targets"]["met"]) == {
         "one/color",
         "one/shape",
@@ -150,7 +165,8 @@ def test_eval_save_report_writes_eval_json_and_the_model_card(tmp_path: Path) ->
     assert "## Evaluation" in card and "## Training" in card  # training.json was kept
     one_color = f"| one object: color | {100 * saved['adherence']['one/color']:.1f}% |"
     assert one_color in card
-    assert f"{saved['fid']['generated_vs_real']:.3f}" in card
+    assert f"{saved['fid']['generated_vs_reference']:.3f}" in card
+    assert saved["weights"]["sha256"] in card
 
 
 def test_eval_refuses_a_directory_that_is_not_a_pipeline(tmp_path: Path) -> None:
