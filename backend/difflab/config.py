@@ -80,6 +80,18 @@ class Settings(BaseSettings):
     max_queued_per_user: int = Field(
         default=50, ge=1, description="queued jobs one user may have waiting (429 past it)"
     )
+    user_storage_mb: int = Field(
+        default=2048,
+        ge=0,
+        description="artifacts one (non-admin) user's jobs may keep; past it, new jobs get 507 "
+        "until old ones are deleted (0: no quota)",
+    )
+    min_free_disk_mb: int = Field(
+        default=1024,
+        ge=0,
+        description="free space the data directory must keep: below it no job is accepted (507) "
+        "and /health says degraded",
+    )
     session_days: int = Field(default=14, ge=1, le=365, description="lifetime of a browser session")
     generation_rate: int = Field(
         default=30,

@@ -166,9 +166,23 @@ class WorkersPublic(BaseModel):
     running: list[JobPublic]
 
 
+class DiskPublic(BaseModel):
+    free_mb: int = Field(description="free space where the data directory lives")
+    min_free_mb: int = Field(description="the floor below which no job is accepted")
+    low: bool
+
+
 class HealthPublic(BaseModel):
+    """ok: database, broker, at least one live worker and disk above the floor; degraded: the
+    service answers but jobs would wait or be refused; down: no database or broker."""
+
     status: Literal["ok", "degraded", "down"]
     database: bool
     broker: bool
-    workers: int
+    workers: int = Field(description="workers that beat within STALE_AFTER_S")
+    queued: dict[str, int] = Field(
+        default_factory=dict, description="jobs waiting per queue (from the database)"
+    )
+    running: int = 0
+    disk: DiskPublic
     models: list[str]

@@ -10,12 +10,14 @@ The worker runs the same `prepare` again before it starts.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from difflab.config import get_settings
@@ -102,6 +104,42 @@ def prepare_params(
     return validate_params(spec, params.model_dump(mode="json"), loc)
 
 
+INSUFFICIENT_STORAGE = 507
+
+
+def free_disk_mb(path: Path) -> float:
+    """Free space where `path` lives (its nearest existing parent)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free / 2**20
+
+
+def check_storage(session: Session, user: User) -> None:
+    """507 when the disk is nearly full (for everyone) or this user's artifacts fill their
+    quota (users, not admins): a job that could not store its results is not accepted."""
+    settings = get_settings()
+    free = free_disk_mb(settings.data_dir)
+    if free < settings.min_free_disk_mb:
+        raise HTTPException(
+            INSUFFICIENT_STORAGE,
+            detail=f"the server's disk is nearly full ({free:.0f} MB free, "
+            f"{settings.min_free_disk_mb} MB kept free); no new jobs until space is freed",
+            headers={"Retry-After": "300"},
+        )
+    if user.role == "admin" or not settings.user_storage_mb:
+        return
+    used = session.scalar(
+        select(func.coalesce(func.sum(Job.artifact_bytes), 0)).where(Job.owner_id == user.id)
+    )
+    used_mb = int(used or 0) / 2**20
+    if used_mb >= settings.user_storage_mb:
+        raise HTTPException(
+            INSUFFICIENT_STORAGE,
+            detail=f"your jobs keep {used_mb:.0f} MB of results, your quota is "
+            f"{settings.user_storage_mb} MB: delete old jobs to start new ones",
+        )
+
+
 def submit(
     session: Session,
     user: User,
@@ -111,6 +149,7 @@ def submit(
     requested: BaseModel | None = None,
 ) -> tuple[Job, bool]:
     """Store and enqueue; `requested` is the request before prepare (for idempotency)."""
+    check_storage(session, user)
     digest = None
     if idempotency_key and requested is not None:
         digest = request_digest(spec.name, requested.model_dump(mode="json"))

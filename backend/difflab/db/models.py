@@ -97,6 +97,7 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    artifact_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # for storage quotas
     # sha256 of the kind and parameters as requested (before defaults were resolved): a reused
     # idempotency key must come with the same request
     request_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)

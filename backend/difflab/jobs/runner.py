@@ -89,7 +89,12 @@ class DbSink:
         check_artifact_name(name)
         blob = encode_artifact(data)
         write_atomic(self.artifact_dir / name, blob)
-        self._append("artifact", artifact_payload(name, blob, kind, step, meta))
+        with session_scope() as s:
+            job = Job.id == self.claim.job_id
+            s.execute(update(Job).where(job).values(artifact_bytes=Job.artifact_bytes + len(blob)))
+            append_event(
+                s, self.claim.job_id, "artifact", artifact_payload(name, blob, kind, step, meta)
+            )
         return name
 
     def event(self, type: str, payload: Mapping[str, Any]) -> None:

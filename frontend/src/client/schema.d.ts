@@ -802,6 +802,21 @@ export interface components {
              */
             xt?: string | null;
         };
+        /** DiskPublic */
+        DiskPublic: {
+            /**
+             * Free Mb
+             * @description free space where the data directory lives
+             */
+            free_mb: number;
+            /** Low */
+            low: boolean;
+            /**
+             * Min Free Mb
+             * @description the floor below which no job is accepted
+             */
+            min_free_mb: number;
+        };
         /**
          * GenerateParams
          * @description One text-to-image request.
@@ -941,20 +956,40 @@ export interface components {
             /** State */
             state: string;
         };
-        /** HealthPublic */
+        /**
+         * HealthPublic
+         * @description ok: database, broker, at least one live worker and disk above the floor; degraded: the
+         *     service answers but jobs would wait or be refused; down: no database or broker.
+         */
         HealthPublic: {
             /** Broker */
             broker: boolean;
             /** Database */
             database: boolean;
+            disk: components["schemas"]["DiskPublic"];
             /** Models */
             models: string[];
+            /**
+             * Queued
+             * @description jobs waiting per queue (from the database)
+             */
+            queued?: {
+                [key: string]: number;
+            };
+            /**
+             * Running
+             * @default 0
+             */
+            running: number;
             /**
              * Status
              * @enum {string}
              */
             status: "ok" | "degraded" | "down";
-            /** Workers */
+            /**
+             * Workers
+             * @description workers that beat within STALE_AFTER_S
+             */
             workers: number;
         };
         /** HTTPValidationError */

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from difflab.db.engine import session_scope
 from difflab.db.models import Job
 from tests.unit.security.conftest import MakeClient
-from tests.unit.security.helpers import ALICE, BOB, api_key, submit_sleep
+from tests.unit.security.helpers import ADMIN, ALICE, BOB, api_key, submit_sleep
 
 
 def _jobs() -> int:
@@ -130,3 +130,40 @@ def test_queued_jobs_per_user_cap(make_client: MakeClient) -> None:
     assert "queued jobs" in r.json()["detail"]
     submit_sleep(c, bob, steps=1)
     assert _jobs() == 3
+
+
+def test_a_user_whose_results_fill_their_quota_gets_507_and_others_are_unaffected(
+    make_client: MakeClient,
+) -> None:
+    from sqlalchemy import update
+
+    from difflab.db.engine import session_scope
+    from difflab.db.models import Job
+
+    c = make_client(user_storage_mb=1)
+    alice, bob, admin = api_key(c, ALICE), api_key(c, BOB), api_key(c, ADMIN)
+    first = submit_sleep(c, alice, steps=1)
+    with session_scope() as s:  # its results took 3 MB, as a worker counts them
+        s.execute(update(Job).where(Job.id == first["id"]).values(artifact_bytes=3 * 2**20))
+    r = c.post("/api/v1/jobs", json={"kind": "sleep", "params": {"steps": 1}}, headers=alice)
+    assert r.status_code == 507 and "quota is 1 MB" in r.json()["detail"]
+    submit_sleep(c, bob, steps=1)  # other users are unaffected
+    submit_sleep(c, admin, steps=1)  # admins have no quota
+    # deleting the old job frees the quota
+    c.post(f"/api/v1/jobs/{first['id']}/cancel", headers=alice)
+    assert c.delete(f"/api/v1/jobs/{first['id']}", headers=alice).status_code == 204
+    submit_sleep(c, alice, steps=1)
+
+
+def test_below_the_free_disk_floor_no_job_is_accepted_and_health_says_so(
+    make_client: MakeClient,
+) -> None:
+    c = make_client(min_free_disk_mb=10**9)  # more than any disk has free
+    alice = api_key(c, ALICE)
+    before = _jobs()
+    r = c.post("/api/v1/jobs", json={"kind": "sleep", "params": {"steps": 1}}, headers=alice)
+    assert r.status_code == 507 and "disk is nearly full" in r.json()["detail"]
+    assert r.headers["retry-after"]
+    assert _jobs() == before
+    health = c.get("/api/v1/health").json()
+    assert health["status"] != "ok" and health["disk"]["low"] is True

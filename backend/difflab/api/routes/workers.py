@@ -8,14 +8,16 @@ from typing import Literal
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep
 from difflab.api.presenters import job_public
-from difflab.api.schemas import HealthPublic, WorkerPublic, WorkersPublic
+from difflab.api.schemas import DiskPublic, HealthPublic, WorkerPublic, WorkersPublic
+from difflab.api.submit import free_disk_mb
 from difflab.config import get_settings
 from difflab.db.engine import session_scope
 from difflab.db.models import Job, Worker, utcnow
+from difflab.jobs.celery_app import QUEUES
 from difflab.jobs.publish import broker_ok, queue_depths
 
 router = APIRouter(tags=["workers"], route_class=DbRoute)
@@ -66,19 +68,48 @@ def _model_names() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "model_index.json").is_file())
 
 
+def _job_counts() -> tuple[dict[str, int], int]:
+    with session_scope() as s:
+        rows = s.execute(
+            select(Job.queue, Job.state, func.count())
+            .where(Job.state.in_(("queued", "running")))
+            .group_by(Job.queue, Job.state)
+        ).all()
+    queued = {q: 0 for q in QUEUES}
+    running = 0
+    for queue, state, n in rows:
+        if state == "queued":
+            queued[queue] = queued.get(queue, 0) + int(n)
+        else:
+            running += int(n)
+    return queued, running
+
+
+def _disk() -> DiskPublic:
+    settings = get_settings()
+    free = free_disk_mb(settings.data_dir)
+    floor = settings.min_free_disk_mb
+    return DiskPublic(free_mb=int(free), min_free_mb=floor, low=free < floor)
+
+
 @router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 async def health() -> JSONResponse:
     db = await run_in_threadpool(_database_ok)
     broker = await run_in_threadpool(broker_ok)
     workers = len(await run_in_threadpool(_alive_workers)) if db else 0
+    queued, running = await run_in_threadpool(_job_counts) if db else ({}, 0)
+    disk = await run_in_threadpool(_disk)
     status: Literal["ok", "degraded", "down"] = (
-        "ok" if db and broker and workers else ("degraded" if db and broker else "down")
+        "down" if not (db and broker) else ("ok" if workers and not disk.low else "degraded")
     )
     body = HealthPublic(
         status=status,
         database=db,
         broker=broker,
         workers=workers,
+        queued=queued,
+        running=running,
+        disk=disk,
         models=await run_in_threadpool(_model_names),
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if db and broker else 503)
