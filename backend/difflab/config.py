@@ -61,6 +61,9 @@ class Settings(BaseSettings):
         default=6 * 3600, ge=1, description="hard limit of one job attempt"
     )
     event_poll_s: float = Field(default=0.1, gt=0, description="SSE poll period for new events")
+    max_streams_per_user: int = Field(
+        default=16, ge=1, description="event streams one user may hold open at once (429 past it)"
+    )
     stop_grace_s: float = Field(
         default=3.0,
         ge=0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -214,28 +215,75 @@ async def job_events(
         if events and events[-1].seq < last_seq:
             next_url = request.url.include_query_params(after=events[-1].seq)
             headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
-        return JSONResponse([e.model_dump(mode="json") for e in events], headers=headers)
-    poll = get_settings().event_poll_s
+        return JSONResponse(
+            [e.model_dump(mode="json", exclude_none=True) for e in events], headers=headers
+        )
+    settings = get_settings()
+    poll, cap = settings.event_poll_s, settings.max_streams_per_user
+    if STREAMS.count(user.id) >= cap:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"you have {cap} event streams open (the limit); close one, or read "
+            "events as JSON pages (Accept: application/json)",
+            headers={"Retry-After": "5"},
+        )
 
     async def stream() -> AsyncIterator[dict[str, str]]:
-        last = start
-        while True:
-            events, state, _ = await run_in_threadpool(_events_since, job_id, last)
-            for e in events:
-                last = e.seq
-                yield {
-                    "id": str(e.seq),
-                    "event": e.type,
-                    "data": json.dumps(e.model_dump(mode="json")),
-                }
-            if not events and state in TERMINAL_STATES:
-                yield {"event": "end", "data": json.dumps({"state": state, "last_seq": last})}
-                return
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(poll)
+        if not STREAMS.acquire(user.id, cap):  # lost a race for the last slot
+            yield {"event": "error", "data": json.dumps({"detail": "too many event streams"})}
+            return
+        try:
+            last = start
+            while True:
+                events, state, _ = await run_in_threadpool(_events_since, job_id, last)
+                for e in events:
+                    last = e.seq
+                    yield {
+                        "id": str(e.seq),
+                        "event": e.type,
+                        "data": json.dumps(e.model_dump(mode="json", exclude_none=True)),
+                    }
+                if not events and state in TERMINAL_STATES:
+                    end = {"state": state, "last_seq": last}
+                    yield {"event": "end", "data": json.dumps(end)}
+                    return
+                if await request.is_disconnected():
+                    return
+                await asyncio.sleep(poll)
+        finally:
+            STREAMS.release(user.id)
 
     return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
+
+
+class StreamCounter:
+    """Open event streams per user in this process (each API process counts its own)."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def count(self, user_id: int) -> int:
+        with self._lock:
+            return self._open.get(user_id, 0)
+
+    def acquire(self, user_id: int, cap: int) -> bool:
+        with self._lock:
+            if self._open.get(user_id, 0) >= cap:
+                return False
+            self._open[user_id] = self._open.get(user_id, 0) + 1
+            return True
+
+    def release(self, user_id: int) -> None:
+        with self._lock:
+            left = self._open.get(user_id, 0) - 1
+            if left > 0:
+                self._open[user_id] = left
+            else:
+                self._open.pop(user_id, None)
+
+
+STREAMS = StreamCounter()
 
 
 def artifact_path(job_id: str, name: str) -> Path:
