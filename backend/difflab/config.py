@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="address to bind; beyond loopback needs a real secret key"
     )
     port: int = Field(default=8000, ge=1, le=65535, description="port to listen on")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses of reverse proxies whose X-Forwarded-Host and X-Forwarded-For "
+        "are believed; from anyone else those headers are ignored",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="browser origins allowed to call the API with credentials; empty: CORS off",

@@ -95,6 +95,8 @@ def test_a_failing_job_ends_failed_with_its_reason(deployment) -> None:
     job = api.submit("sleep", steps=5, step_seconds=0.05, fail_at=2)
     done = api.wait_state(job["id"], ("failed", "succeeded"))
     assert done["state"] == "failed" and "failed on purpose at step 2" in done["error"]
+    # the user sees where in the data directory, not the server's paths
+    assert "<data>/jobs/" in done["error"] and deployment.env["DIFFLAB_DATA_DIR"] not in str(done)
     workers = api.get("/api/v1/workers").json()
     assert [w["name"] for w in workers["workers"]] == ["w1"]
     assert workers["queues"] == {"gpu": 0, "cpu": 0}

@@ -78,7 +78,9 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
             expose_headers=["retry-after"],
         )
     app.add_middleware(StrictJson)
-    app.add_middleware(SameOrigin, allowed_origins=settings.cors_origins)
+    app.add_middleware(
+        SameOrigin, allowed_origins=settings.cors_origins, trusted_proxies=settings.trusted_proxies
+    )
     app.add_middleware(SecurityHeaders, hsts=production)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 

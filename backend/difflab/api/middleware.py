@@ -119,15 +119,20 @@ class SameOrigin:
     one of the three stops a cross-site form post to an admin endpoint.
     """
 
-    def __init__(self, app: ASGIApp, allowed_origins: Iterable[str] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, allowed_origins: Iterable[str] = (), trusted_proxies: Iterable[str] = ()
+    ) -> None:
         self.app = app
         self.allowed = {o.rstrip("/").lower() for o in allowed_origins}
+        self.proxies = set(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             origin = _header(scope, b"origin")
             fetch_site = _header(scope, b"sec-fetch-site")
-            hosts = [_header(scope, b"host"), _header(scope, b"x-forwarded-host")]
+            hosts = [_header(scope, b"host")]
+            if from_trusted_proxy(scope, self.proxies):  # anyone else could set it
+                hosts.append(_header(scope, b"x-forwarded-host"))
             if origin is not None and not self._allowed(origin, hosts):
                 await _send_json(send, 403, "cross-origin request refused")
                 return
@@ -148,6 +153,11 @@ class SameOrigin:
             return False  # "null" (sandboxed frames, file: pages) and anything odd
         names = {h.split(",")[0].strip().lower() for h in hosts if h}
         return parts.netloc in names
+
+
+def from_trusted_proxy(scope: Scope, proxies: set[str]) -> bool:
+    client = scope.get("client")
+    return bool(proxies) and client is not None and client[0] in proxies
 
 
 class SecurityHeaders:

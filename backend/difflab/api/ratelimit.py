@@ -180,7 +180,17 @@ def login_limit(settings: Settings) -> Limit:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address; behind a trusted proxy, the last address X-Forwarded-For names
+    that is not itself a trusted proxy."""
+    direct = request.client.host if request.client else "unknown"
+    proxies = set(get_settings().trusted_proxies)
+    if direct not in proxies:
+        return direct
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in proxies:
+            return hop
+    return direct
 
 
 def _login_keys(username: str, address: str) -> tuple[str, str]:

@@ -7,6 +7,7 @@ DATA_DIR/artifacts/<job id>/ written atomically before their event is stored.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import traceback
@@ -41,6 +42,21 @@ log = logging.getLogger(__name__)
 
 
 PROGRESS_EVERY_S = 0.1
+
+
+# an absolute path: "/" and segments, up to a character that cannot be in an unquoted path
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~>])/(?:[^\s'\"():,\[\]]+/)*([^\s'\"():,\[\]/]+)")
+
+
+def public_error(message: str) -> str:
+    """A job's error as its owner sees it: no paths of the server. The data and models
+    directories become <data> and <models>; any other absolute path keeps its last part only.
+    The worker's log keeps the whole traceback."""
+    settings = get_settings()
+    for root, label in ((settings.models_dir, "<models>"), (settings.data_dir, "<data>")):
+        for form in {str(root.resolve()), str(root.absolute())}:
+            message = message.replace(form + "/", label + "/")
+    return _ABSOLUTE_PATH.sub(lambda m: f".../{m.group(1)}", message)
 
 
 class Superseded(JobCancelled):
@@ -201,7 +217,7 @@ def _run_claimed(claim: Claim, device: str, heartbeat_s: float) -> str:
             again = SubmitContext(settings.models_dir, settings.data_dir, at_submit=False)
             params = spec.check(params, again)
         except (UnknownKind, ValidationError, ParamError) as exc:
-            return finish("failed", error=f"cannot run job: {exc}")
+            return finish("failed", error=public_error(f"cannot run job: {exc}"))
         work_dir = settings.jobs_dir / claim.job_id
         work_dir.mkdir(parents=True, exist_ok=True)
         ctx = RunContext(
@@ -221,5 +237,5 @@ def _run_claimed(claim: Claim, device: str, heartbeat_s: float) -> str:
             return finish("cancelled")
         except Exception as exc:
             log.error("job %s failed:\n%s", claim.job_id, traceback.format_exc())
-            return finish("failed", error=f"{type(exc).__name__}: {exc}")
+            return finish("failed", error=public_error(f"{type(exc).__name__}: {exc}"))
         return finish("succeeded", result=dict(result or {}))

@@ -104,11 +104,23 @@ def test_a_cross_origin_post_is_refused_even_with_the_token(client: TestClient, 
     assert r.status_code == 201
 
 
-def test_behind_a_proxy_the_forwarded_host_is_this_origin(client: TestClient) -> None:
+def test_behind_a_trusted_proxy_the_forwarded_host_is_this_origin(
+    make_client: MakeClient,
+) -> None:
+    client = make_client(trusted_proxies='["testclient"]')  # TestClient's own address
     csrf = login(client, ADMIN)
     body = {"username": "proxied", "password": "s3cret-passphrase"}
     headers = {**csrf, "origin": "https://difflab.example", "x-forwarded-host": "difflab.example"}
     assert client.post("/api/v1/users", json=body, headers=headers).status_code == 201
+
+
+def test_a_forwarded_host_from_anyone_else_is_ignored(client: TestClient) -> None:
+    """By default no proxy is trusted: a client cannot vouch for its own origin."""
+    csrf = login(client, ADMIN)
+    body = {"username": "forged", "password": "s3cret-passphrase"}
+    headers = {**csrf, "origin": "https://evil.example", "x-forwarded-host": "evil.example"}
+    r = client.post("/api/v1/users", json=body, headers=headers)
+    assert r.status_code == 403 and "cross-origin" in r.json()["detail"]
 
 
 def test_a_cross_site_fetch_without_origin_is_refused(client: TestClient) -> None:

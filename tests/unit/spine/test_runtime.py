@@ -88,3 +88,22 @@ def test_the_events_route_publishes_every_event_type_in_openapi() -> None:
     assert set(items["discriminator"]["mapping"]) == set(PAYLOADS)
     for name in ("StatePayload", "MetricPayload", "ArtifactPayload", "DenoisePayload"):
         assert name in doc["components"]["schemas"]
+
+
+def test_job_errors_reach_users_without_server_paths(embedded_env) -> None:
+    from pathlib import Path
+
+    from difflab.jobs.runner import public_error
+
+    data = Path(embedded_env["DIFFLAB_DATA_DIR"]).resolve()
+    models = Path(embedded_env["DIFFLAB_MODELS_DIR"]).resolve()
+    raw = (
+        f"FileNotFoundError: [Errno 2] No such file: '{data}/jobs/ab/unet.ckpt'; "
+        f"model {models}/house/unet; see /usr/lib/python3.11/site-packages/torch/serialization.py"
+    )
+    shown = public_error(raw)
+    assert shown == (
+        "FileNotFoundError: [Errno 2] No such file: '<data>/jobs/ab/unet.ckpt'; "
+        "model <models>/house/unet; see .../serialization.py"
+    )
+    assert public_error("loss 1/2 of a/b") == "loss 1/2 of a/b"  # no absolute path: unchanged

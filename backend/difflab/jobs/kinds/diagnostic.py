@@ -23,7 +23,8 @@ def run_sleep(params: SleepParams, sink: Sink, ctx: RunContext) -> dict[str, Any
         sink.check()
         time.sleep(params.step_seconds)
         if params.fail_at is not None and step == params.fail_at:
-            raise RuntimeError(f"failed on purpose at step {step}")
+            # the path shows that a user sees errors without the server's paths
+            raise RuntimeError(f"failed on purpose at step {step} in {ctx.work_dir / 'step'}")
         sink.metric(step, {"train/loss": math.exp(-step / max(params.steps, 1))})
         sink.progress(step, params.steps)
     sink.artifact("summary.json", {"steps": params.steps}, kind="json", meta={"view": "json"})
