@@ -140,3 +140,20 @@ def test_one_user_cannot_hold_more_event_streams_than_the_cap(tmp_path) -> None:
         wait_for(opens, timeout=10, what="a stream slot to be freed")
     finally:
         server.stop()
+
+
+def test_a_second_users_job_starts_before_the_first_users_long_line(deployment) -> None:
+    admin = deployment.api()
+    for name in ("carol", "dave"):
+        r = admin.post("/api/v1/users", json={"username": name, "password": "tulip-passphrase"})
+        assert r.status_code == 201, r.text
+    carol = deployment.api("carol", "tulip-passphrase")
+    dave = deployment.api("dave", "tulip-passphrase")
+    line = [carol.submit("sleep", steps=4, step_seconds=0.25) for _ in range(3)]
+    other = dave.submit("sleep", steps=1, step_seconds=0.1)
+    for job in line:
+        admin.wait_state(job["id"], ("succeeded",), timeout=120)
+    started = {j["id"]: admin.job(j["id"])["started_at"] for j in [*line, other]}
+    order = sorted(started, key=lambda k: started[k])
+    # carol's first job was running when dave's arrived; dave's starts next, not after all three
+    assert order.index(other["id"]) <= 1, (order, started)

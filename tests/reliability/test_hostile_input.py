@@ -132,16 +132,19 @@ def test_hostile_model_names(cluster: Cluster, outside_model: str, reliability: 
     before = api.get("/api/v1/jobs").json()["count"]
     decoded = ["..", "../" + TINY_MODEL, "/tmp", f"{TINY_MODEL}\x00", "..\\" + TINY_MODEL, "evil"]
     for name in decoded:
+        # a NUL is refused with the body at the door (strict JSON), the rest at the field
+        expected = 400 if "\x00" in name else 422
         r = api.post("/api/v1/generations", json={"prompt": "a circle", "model": name})
-        assert r.status_code == 422, (name, r.status_code)
-        assert r.json()["detail"][0]["loc"][-1] == "model"
+        assert r.status_code == expected, (name, r.status_code)
+        if expected == 422:
+            assert r.json()["detail"][0]["loc"][-1] == "model"
         r = api.post(
             "/sdapi/v1/txt2img",
             json={"prompt": "a circle", "override_settings": {"sd_model_checkpoint": name}},
         )
-        assert r.status_code == 422, (name, r.status_code)
+        assert r.status_code == expected, (name, r.status_code)
     assert api.get("/api/v1/jobs").json()["count"] == before  # nothing was enqueued
-    reliability.outcome("404/422 everywhere; the linked-in model is neither listed nor used", 0)
+    reliability.outcome("400/404/422 everywhere; the linked-in model is neither listed nor used", 0)
 
 
 class _Payload:

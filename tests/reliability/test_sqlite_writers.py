@@ -62,7 +62,9 @@ def test_50_concurrent_writers_on_sqlite(cluster: Cluster, reliability: Recorder
             go_processes.wait(60)
             for n in range(EVENTS_EACH):
                 with Session(bind=engine) as s, s.begin():
-                    append_event(s, shared[(i + n) % SHARED_JOBS], "log", {"writer": i})
+                    append_event(
+                        s, shared[(i + n) % SHARED_JOBS], "log", {"message": f"writer {i}"}
+                    )
         except Exception as exc:
             failures.put(f"db writer {i}: {exc}")
         finally:
@@ -121,7 +123,11 @@ def test_50_concurrent_writers_on_sqlite(cluster: Cluster, reliability: Recorder
                 select(JobEvent.payload).where(JobEvent.job_id.in_(shared), JobEvent.type == "log")
             )
             # a worker may claim a shared job before its cancel lands and log that: not ours
-            written = Counter(p["writer"] for p in payloads if "writer" in p)
+            written = Counter(
+                int(p["message"].split()[1])
+                for p in payloads
+                if p.get("message", "").startswith("writer ")
+            )
     finally:
         engine.dispose()
     # one log event per writer transaction, none lost, none doubled

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from difflab.config import get_settings
 from difflab.db.models import TERMINAL_STATES, Job, User, utcnow
@@ -126,6 +126,46 @@ class Claim:
     params: dict[str, Any]
 
 
+def claim_job_if_cancelled(session: Session, job_id: str) -> bool:
+    """A queued job whose cancel was requested before any worker took it ends cancelled."""
+    res = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == "queued", Job.cancel_requested.is_(True))
+        .values(state="cancelled", finished_at=utcnow())
+    )
+    if res.rowcount:  # type: ignore[attr-defined]
+        append_event(session, job_id, "state", {"state": "cancelled"})
+    session.commit()
+    return bool(res.rowcount)  # type: ignore[attr-defined]
+
+
+def fair_next(session: Session, token_job_id: str) -> str | None:
+    """The queued job a message should run: fair between users.
+
+    A message is a token for its kind, not for one job: of the queued jobs of that kind (so
+    the message's queue and time limit fit), the one whose owner was served least recently
+    (never served first), then the oldest. One user's long line of jobs therefore cannot hold
+    the workers: another user's job starts next. Each queued job keeps a message of its own,
+    so there are never fewer messages than queued jobs; a message that finds none is dropped.
+    """
+    kind = session.scalar(select(Job.kind).where(Job.id == token_job_id))
+    if kind is None:
+        return None
+    other = aliased(Job)
+    owner_served = (
+        select(func.max(other.started_at))
+        .where(other.owner_id == Job.owner_id)
+        .correlate(Job)
+        .scalar_subquery()
+    )
+    return session.scalar(
+        select(Job.id)
+        .where(Job.state == "queued", Job.kind == kind, Job.cancel_requested.is_(False))
+        .order_by(owner_served.asc().nulls_first(), Job.created_at, Job.id)
+        .limit(1)
+    )
+
+
 def claim_job(session: Session, job_id: str, worker: str) -> Claim | None:
     """Move a queued job to running for this worker; None if someone else has it or it ended."""
     now = utcnow()
@@ -143,13 +183,8 @@ def claim_job(session: Session, job_id: str, worker: str) -> Claim | None:
         .returning(Job.attempts, Job.kind, Job.params)
     ).first()
     if res is None:
-        # a queued job whose cancel was requested before any worker took it
-        session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.state == "queued", Job.cancel_requested.is_(True))
-            .values(state="cancelled", finished_at=now)
-        )
         session.commit()
+        claim_job_if_cancelled(session, job_id)
         return None
     attempt, kind, params = res
     append_event(

@@ -22,7 +22,14 @@ from difflab.config import get_settings
 from difflab.db.engine import session_scope
 from difflab.db.models import Job, Worker
 from difflab.jobs.events import append_event
-from difflab.jobs.lifecycle import Claim, beat, claim_job, finish_job
+from difflab.jobs.lifecycle import (
+    Claim,
+    beat,
+    claim_job,
+    claim_job_if_cancelled,
+    fair_next,
+    finish_job,
+)
 from difflab.jobs.registry import UnknownKind, get_kind
 from difflab.runtime import (
     ArtifactData,
@@ -174,17 +181,31 @@ def _set_worker_job(worker: str, job_id: str | None) -> None:
 
 
 def _claim_with_wait(job_id: str, worker: str, wait_s: float = 10.0) -> Claim | None:
-    """The API commits the row right after publishing; give that commit a moment to land."""
+    """Claim the job this message should run (lifecycle.fair_next: the message's own job, or
+    the queued job of its kind whose owner waited longest). The API commits the row right
+    after publishing; give that commit a moment to land."""
     deadline = time.monotonic() + wait_s
     while True:
         with session_scope() as s:
             exists = s.scalar(select(Job.id).where(Job.id == job_id))
-            if exists is not None:
-                return claim_job(s, job_id, worker)
+        if exists is not None:
+            break
         if time.monotonic() > deadline:
             log.warning("job %s not found; dropping its message", job_id)
             return None
         time.sleep(0.2)
+    with session_scope() as s:
+        # the message's own job, cancelled while queued, ends here (as claim_job does)
+        claim_job_if_cancelled(s, job_id)
+    for _ in range(20):  # another worker may claim the chosen job first: choose again
+        with session_scope() as s:
+            chosen = fair_next(s, job_id)
+            if chosen is None:
+                return None
+            claim = claim_job(s, chosen, worker)
+        if claim is not None:
+            return claim
+    return None
 
 
 def execute_job(job_id: str, worker: str, device: str) -> str:

@@ -73,3 +73,34 @@ def test_reconciler_requeues_then_fails_a_job_whose_worker_died(embedded_env) ->
         # a stale attempt can no longer record an outcome
         with session_scope() as s:
             assert not finish_job(s, claim, "succeeded")
+
+
+def test_the_next_job_is_the_one_whose_owner_waited_longest(embedded_env) -> None:
+    from difflab.accounts import create_user
+    from difflab.jobs.lifecycle import fair_next
+
+    with session_scope() as s:
+        alice, bob = create_user(s, "alice", "x" * 12), create_user(s, "bob", "y" * 12)
+        users = {"alice": alice, "bob": bob}
+    params = SPEC.params.model_validate({"steps": 1})
+
+    def submit(who: str) -> str:
+        with session_scope() as s:
+            job, _ = submit_job(s, SPEC, params, s.get(type(users[who]), users[who].id))
+            return job.id
+
+    a1, a2, a3 = submit("alice"), submit("alice"), submit("alice")
+    b1 = submit("bob")  # last in the queue
+    with session_scope() as s:
+        first = fair_next(s, a1)
+        assert first == a1  # nobody served yet: the oldest
+        assert claim_job(s, first, "w1") is not None
+    with session_scope() as s:  # alice now has a job running: bob, never served, goes next
+        assert fair_next(s, a2) == b1
+        assert claim_job(s, b1, "w1") is not None
+    with session_scope() as s:  # bob was served after alice: alice's next job
+        assert fair_next(s, a3) == a2
+    with session_scope() as s:  # a message for a kind with nothing queued runs nothing
+        s.execute(update(Job).where(Job.state == "queued").values(state="cancelled"))
+    with session_scope() as s:
+        assert fair_next(s, a3) is None
