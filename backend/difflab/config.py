@@ -101,22 +101,26 @@ class Settings(BaseSettings):
         "and /health says degraded",
     )
     session_days: int = Field(default=14, ge=1, le=365, description="lifetime of a browser session")
-    generation_rate: int = Field(
-        default=30,
-        ge=1,
-        description="generation requests per user per generation_window_s (429 past it)",
-    )
-    generation_window_s: float = Field(
-        default=60.0, gt=0, description="the sliding window of the generation rate limit"
-    )
     login_max_failures: int = Field(
         default=10,
         ge=1,
-        description="failed sign-ins per username, and per client address, in login_window_s "
-        "before further attempts get 429",
+        description="failed sign-ins per client address, and per username from one address, "
+        "in login_window_s before that client gets 429",
     )
     login_window_s: float = Field(
         default=900.0, gt=0, description="the sliding window of the sign-in failure limit"
+    )
+    login_backoff_max_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="longest wait a username failing from many addresses imposes on a new try",
+    )
+    max_queued_total: int = Field(
+        default=1000,
+        ge=1,
+        description="jobs waiting in all queues together; past it, new jobs get 503 with "
+        "Retry-After (backpressure instead of a rate limit)",
     )
 
     @model_validator(mode="after")

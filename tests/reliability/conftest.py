@@ -170,7 +170,7 @@ def reliability_env(root: Path, **extra: str) -> dict[str, str]:
     return service_env(
         root / "var",
         DIFFLAB_MAX_QUEUED_PER_USER="1000",
-        DIFFLAB_GENERATION_RATE="1000",
+        DIFFLAB_MAX_QUEUED_TOTAL="10000",
         DIFFLAB_REQUEUE_AFTER_S="3",
         **extra,
     )

@@ -9,10 +9,12 @@ Rows live in the database, so the limits hold across API processes and restarts.
 record run in one transaction; on PostgreSQL an advisory lock per (bucket, key) makes two
 concurrent requests for the same key take turns (SQLite's BEGIN IMMEDIATE already does).
 
-Generation requests are limited per user (`GenerationLimit` for routes signed in by cookie or
-API key, `BasicGenerationLimit` for the AUTOMATIC1111-compatible routes); those dependencies
-also refuse an over-long prompt before anything tokenizes it. Failed sign-ins are limited per
-username and per client address (`login_wait`, `record_login_failure`).
+Work is not rate-limited: a script that sends one request after another never sees a 429.
+The server is protected by the work queued instead (api/submit.py: per-user and global queue
+caps). `GenerationLimit` / `BasicGenerationLimit` only refuse an over-long prompt before
+anything tokenizes it. Failed sign-ins are limited per client address and per (username,
+address), and a username failing from many addresses backs off for a bounded time
+(`login_wait`, `record_login_failure`): nobody can lock an account out for long.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
@@ -117,10 +118,6 @@ def hit(session: Session, limit: Limit, key: str) -> None:
 # --- generation ------------------------------------------------------------------------
 
 
-def generation_limit(settings: Settings) -> Limit:
-    return Limit("generation", settings.generation_rate, settings.generation_window_s)
-
-
 def check_prompts(values: dict[str, Any], loc: tuple[str, ...], max_chars: int) -> None:
     """422 naming the field when a prompt is longer than DIFFLAB_MAX_PROMPT_CHARS."""
     errors = [
@@ -137,16 +134,6 @@ def check_prompts(values: dict[str, Any], loc: tuple[str, ...], max_chars: int) 
         raise RequestValidationError(errors)
 
 
-def limit_generation(session: Session, user: User) -> None:
-    """Count one generation request of `user`; 429 with Retry-After when over the limit."""
-    try:
-        hit(session, generation_limit(get_settings()), f"user:{user.id}")
-    except RateLimited as exc:
-        session.rollback()
-        raise too_many(exc.retry_after_s, f"too many generation requests ({exc.detail})") from None
-    session.commit()  # counted even when the request is refused later on
-
-
 async def _generation_limits(request: Request, session: Session, user: User) -> None:
     settings = get_settings()
     try:
@@ -155,11 +142,10 @@ async def _generation_limits(request: Request, session: Session, user: User) -> 
         body = None  # the route's own validation answers malformed JSON
     if isinstance(body, dict):
         check_prompts(body, ("body",), settings.max_prompt_chars)
-    await run_in_threadpool(limit_generation, session, user)
 
 
 async def generation_limits(request: Request, session: SessionDep, user: CurrentUser) -> None:
-    """Dependency of generation routes: prompt length, then the per-user rate limit."""
+    """Dependency of generation routes: the prompt length, before anything tokenizes it."""
     await _generation_limits(request, session, user)
 
 
@@ -193,19 +179,42 @@ def client_address(request: Request) -> str:
     return direct
 
 
-def _login_keys(username: str, address: str) -> tuple[str, str]:
-    return f"name:{username.strip().lower()[:200]}", f"ip:{address}"
+def _name(username: str) -> str:
+    return username.strip().lower()[:200]
 
 
 def login_wait(session: Session, username: str, address: str) -> int:
-    """Seconds before this username or address may try again (0: now)."""
-    limit = login_limit(get_settings())
-    return max(wait_seconds(session, limit, key) for key in _login_keys(username, address))
+    """Seconds before this client may try this username again (0: now).
+
+    - per client address and per (username, address): LOGIN_MAX_FAILURES in LOGIN_WINDOW_S,
+      then that client waits until the oldest counted failure leaves the window;
+    - per username across addresses (a spread-out attack on one account): past
+      LOGIN_MAX_FAILURES failures in the window, each new try waits 2^(n - max) s after the
+      latest failure, at most LOGIN_BACKOFF_MAX_S. The account's owner therefore waits at most
+      that long, from anywhere: the attacker cannot lock them out.
+    """
+    settings = get_settings()
+    limit = login_limit(settings)
+    name = _name(username)
+    wait = max(wait_seconds(session, limit, key) for key in (f"ip:{address}", f"{name}@{address}"))
+    start = utcnow() - timedelta(seconds=limit.window_s)
+    where = (RateEvent.bucket == limit.bucket, RateEvent.key == f"name:{name}")
+    n, latest = session.execute(
+        select(func.count(), func.max(RateEvent.created_at)).where(
+            *where, RateEvent.created_at > start
+        )
+    ).one()
+    if n >= limit.limit and latest is not None:
+        backoff = min(settings.login_backoff_max_s, 2.0 ** (n - limit.limit))
+        left = (as_utc(latest) or utcnow()) + timedelta(seconds=backoff) - utcnow()
+        wait = max(wait, math.ceil(left.total_seconds()))
+    return max(0, wait)
 
 
 def record_login_failure(session: Session, username: str, address: str) -> None:
     limit = login_limit(get_settings())
-    for key in _login_keys(username, address):
+    name = _name(username)
+    for key in (f"ip:{address}", f"{name}@{address}", f"name:{name}"):
         record(session, limit, key)
 
 

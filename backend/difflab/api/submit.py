@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 
 from difflab.config import get_settings
 from difflab.db.models import TERMINAL_STATES, Job, User
-from difflab.jobs.lifecycle import IdempotencyConflict, QueueFull, request_digest, submit_job
+from difflab.jobs.lifecycle import (
+    IdempotencyConflict,
+    QueueFull,
+    ServerBusy,
+    request_digest,
+    submit_job,
+)
 from difflab.jobs.publish import BrokerUnavailable
 from difflab.jobs.registry import UnknownKind, all_kinds, get_kind
 from difflab.runtime import KindSpec, ParamError, SubmitContext
@@ -163,5 +169,9 @@ def submit(
         ) from None
     except QueueFull as exc:
         raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS, detail=str(exc), headers={"Retry-After": "30"}
+            status.HTTP_429_TOO_MANY_REQUESTS, detail=str(exc), headers={"Retry-After": "10"}
+        ) from None
+    except ServerBusy as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": "10"}
         ) from None

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -26,6 +26,16 @@ from difflab.runtime import KindSpec
 
 class QueueFull(RuntimeError):
     pass
+
+
+class ServerBusy(RuntimeError):
+    """Too many jobs wait in all queues together: backpressure, 503 with Retry-After."""
+
+
+def _lock_owner(session: Session, owner_id: int | None) -> None:
+    """On PostgreSQL, serialize one owner's submits (SQLite's BEGIN IMMEDIATE already does)."""
+    if owner_id is not None and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 7_000_000 + owner_id})
 
 
 class IdempotencyConflict(RuntimeError):
@@ -75,15 +85,23 @@ def submit_job(
         if existing is not None:
             return _same_request(existing, digest), False
     if owner is not None:
+        _lock_owner(session, owner_id)  # two submits of one user count one after the other
         waiting = session.scalar(
             select(func.count())
             .select_from(Job)
-            .where(Job.owner_id == owner_id, Job.state == "queued")
+            .where(Job.owner_id == owner_id, Job.state.in_(("queued", "running")))
         )
         if (waiting or 0) >= settings.max_queued_per_user:
             raise QueueFull(
-                f"you already have {waiting} queued jobs (limit {settings.max_queued_per_user})"
+                f"you already have {waiting} queued or running jobs (limit "
+                f"{settings.max_queued_per_user}); try again when one has ended"
             )
+    queued = session.scalar(select(func.count()).select_from(Job).where(Job.state == "queued"))
+    if (queued or 0) >= settings.max_queued_total:
+        raise ServerBusy(
+            f"{queued} jobs are waiting (the server's limit is {settings.max_queued_total}); "
+            "try again shortly"
+        )
     job = Job(
         kind=spec.name,
         category=spec.category,

@@ -24,7 +24,7 @@ from sse_starlette.sse import EventSourceResponse
 from difflab.accounts import audit
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep
 from difflab.api.presenters import event_public, job_public, visible_job
-from difflab.api.ratelimit import check_prompts, limit_generation
+from difflab.api.ratelimit import check_prompts
 from difflab.api.schemas import (
     EventPublic,
     JobCreate,
@@ -62,10 +62,9 @@ def list_kinds(user: CurrentUser) -> list[JobKindPublic]:
 
 
 def _generation_limits(session: SessionDep, user: User, spec: KindSpec, params: dict) -> None:
-    """Generation kinds get the same prompt cap and rate limit here as on /generations."""
+    """Generation kinds get the same prompt cap here as on /generations."""
     if spec.category == "generation":
         check_prompts(params, ("body", "params"), get_settings().max_prompt_chars)
-        limit_generation(session, user)
 
 
 def _audit_if_others(session: SessionDep, user: User, job: Job, action: str) -> None:
