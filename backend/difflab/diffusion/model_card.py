@@ -30,7 +30,13 @@ _GRAMMAR = """Prompts it was trained on: `a [small |large ]{color} {shape} {posi
 right[ on a {background} background]` (colors red, orange, yellow, green, blue, purple; shapes \
 circle, square, triangle, diamond; positions on the left, on the right, at the top, at the \
 bottom, in the center; backgrounds white, gray, black), plus a few paraphrases. Other words \
-map to byte pieces the model never saw."""
+map to byte pieces the model never saw.
+
+Out of scope, by the grammar: counts ("two red circles": two objects always stand one on the \
+left and one on the right, each named once) and relations between objects ("a circle above a \
+square", "next to", "bigger than"). Such prompts are not refused, but nothing in training \
+taught them and eval does not score them. Held-out compositions (color x shape x position \
+combinations kept out of training) are not measured for this model yet."""
 
 
 def hardware(device: torch.device) -> dict[str, Any]:
