@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.utils.ledger import Ledger
 from tests.utils.services import (
     Api,
     Proc,
@@ -140,15 +141,12 @@ class Cluster:
     # --- jobs ---------------------------------------------------------------------------
 
     def jobs_lost(self, api: Api, job_ids: Iterable[str]) -> int:
-        """Jobs accepted but not accounted for: missing, or not in a final state."""
-        lost = 0
-        for job_id in job_ids:
-            r = api.get(f"/api/v1/jobs/{job_id}")
-            if r.status_code != 200 or r.json()["state"] not in TERMINAL:
-                lost += 1
-            elif r.json()["state"] == "failed" and not r.json()["error"]:
-                lost += 1  # failed without a reason is as good as lost
-        return lost
+        """Jobs accepted but not accounted for (tests/utils/ledger.py): missing, not in a
+        final state, failed without a reason, or succeeded with an artifact missing or cut."""
+        audit = Ledger(list(job_ids)).audit(api)
+        if audit.lost:
+            print("lost:", audit.lost)
+        return audit.count
 
 
 def deploy(env: dict[str, str], log_dir: Path) -> Cluster:
