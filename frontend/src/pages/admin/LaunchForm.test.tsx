@@ -1,6 +1,6 @@
 import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { MemoryRouter } from "react-router-dom";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { setCsrfToken } from "../../client";
 import type { JobKind } from "../../client/types";
 import { MLP_SCHEMA } from "../../test/schemas";
@@ -9,6 +9,21 @@ import { LaunchForm } from "./LaunchForm";
 
 const kinds: JobKind[] = [
   { name: "lab.mlp", title: "MLP", description: "a small MLP", queue: "cpu", category: "lab", admin_only: true, params_schema: MLP_SCHEMA },
+  {
+    name: "house",
+    title: "Train the house model",
+    description: "all stages",
+    queue: "gpu",
+    category: "training",
+    admin_only: true,
+    params_schema: {
+      properties: {
+        output: { default: "", type: "string", title: "Output" },
+        overwrite: { default: false, type: "boolean", title: "Overwrite" },
+      },
+      type: "object",
+    },
+  },
   {
     name: "diag.sleep",
     title: "Sleep",
@@ -81,5 +96,40 @@ describe("LaunchForm", () => {
     render(<LaunchForm kinds={kinds} />, { wrapper: MemoryRouter });
     fireEvent.click(screen.getByTestId("launch-submit"));
     await waitFor(() => expect(screen.getByTestId("launched").querySelector("a")!.getAttribute("href")).toBe("/train/abcdef12-0000"));
+  });
+
+  it("asks before it sends overwrite: true, and sends nothing when the admin says no", async () => {
+    const calls = installFetch([
+      { method: "POST", path: "/api/v1/jobs", status: 202, body: { id: "abcdef12-0001", kind: "house", state: "queued" } },
+    ]);
+    const confirm = vi.spyOn(window, "confirm").mockReturnValue(false);
+    render(<LaunchForm kinds={kinds} />, { wrapper: MemoryRouter });
+    fireEvent.change(screen.getByTestId("launch-kind"), { target: { value: "house" } });
+    fireEvent.change(screen.getByLabelText("Output"), { target: { value: "house" } });
+    fireEvent.click(screen.getByLabelText("Overwrite"));
+    fireEvent.click(screen.getByTestId("launch-submit"));
+    expect(confirm).toHaveBeenCalledTimes(1);
+    expect(confirm.mock.calls[0]![0]).toContain("house");
+    expect(calls).toHaveLength(0);
+
+    confirm.mockReturnValue(true);
+    fireEvent.click(screen.getByTestId("launch-submit"));
+    await waitFor(() => expect(calls).toHaveLength(1));
+    expect(calls[0]!.body).toEqual({ kind: "house", params: { output: "house", overwrite: true } });
+    confirm.mockRestore();
+  });
+
+  it("launches a training kind with its defaults without asking: a new output name", async () => {
+    const calls = installFetch([
+      { method: "POST", path: "/api/v1/jobs", status: 202, body: { id: "abcdef12-0002", kind: "house", state: "queued" } },
+    ]);
+    const confirm = vi.spyOn(window, "confirm");
+    render(<LaunchForm kinds={kinds} />, { wrapper: MemoryRouter });
+    fireEvent.change(screen.getByTestId("launch-kind"), { target: { value: "house" } });
+    fireEvent.click(screen.getByTestId("launch-submit"));
+    await waitFor(() => expect(calls).toHaveLength(1));
+    expect(confirm).not.toHaveBeenCalled();
+    expect(calls[0]!.body).toEqual({ kind: "house", params: { output: "", overwrite: false } });
+    confirm.mockRestore();
   });
 });
