@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, select, update
 
@@ -20,7 +20,8 @@ from difflab.config import get_settings
 from difflab.db.engine import session_scope
 from difflab.db.models import Job, Worker, utcnow
 from difflab.jobs.events import append_event
-from difflab.jobs.publish import BrokerUnavailable, publish_job
+from difflab.jobs.lifecycle import as_utc
+from difflab.jobs.publish import BrokerUnavailable, publish_job, queue_depths
 from difflab.jobs.registry import all_kinds
 
 log = logging.getLogger(__name__)
@@ -58,14 +59,7 @@ def reconcile_once() -> ReconcileReport:
     for job_id in report.requeued:
         _republish(job_id, report)
 
-    forgotten = now - timedelta(seconds=settings.requeue_after_s)
-    with session_scope() as s:
-        waiting = s.scalars(
-            select(Job.id).where(
-                Job.state == "queued", Job.cancel_requested.is_(False), Job.enqueued_at < forgotten
-            )
-        ).all()
-    for job_id in waiting:
+    for job_id in _missing_messages(now - timedelta(seconds=settings.requeue_after_s)):
         _republish(job_id, report)
 
     with session_scope() as s:
@@ -137,6 +131,37 @@ def release_worker_jobs(worker: str, reason: str) -> ReconcileReport:
     if report.requeued or report.failed:
         log.info("released the jobs of worker %s: %s", worker, report)
     return report
+
+
+def _missing_messages(forgotten: datetime) -> list[str]:
+    """Queued jobs, waiting since before `forgotten`, whose message may be gone.
+
+    Every queued job has one message in its queue; a message runs any queued job of its kind
+    (lifecycle.fair_next). So a queue holding as many messages as it has queued jobs lost
+    nothing, however long they wait behind a long job: nothing is published again. Only the
+    shortfall is, oldest first (all of them where the broker cannot count its messages).
+    """
+    with session_scope() as s:
+        waiting = s.execute(
+            select(Job.id, Job.queue, Job.enqueued_at)
+            .where(Job.state == "queued", Job.cancel_requested.is_(False))
+            .order_by(Job.enqueued_at)
+        ).all()
+
+    def overdue(at: datetime | None) -> bool:
+        when = as_utc(at)
+        return when is not None and when < forgotten
+
+    if not any(overdue(at) for _, _, at in waiting):
+        return []
+    depths = queue_depths()
+    out: list[str] = []
+    for queue in {q for _, q, _ in waiting}:
+        jobs = [(j, at) for j, q, at in waiting if q == queue]
+        depth = depths.get(queue)
+        shortfall = len(jobs) if depth is None else max(0, len(jobs) - depth)
+        out += [j for j, at in jobs if overdue(at)][:shortfall]
+    return out
 
 
 def _republish(job_id: str, report: ReconcileReport) -> None:

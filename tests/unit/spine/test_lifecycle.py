@@ -104,3 +104,27 @@ def test_the_next_job_is_the_one_whose_owner_waited_longest(embedded_env) -> Non
         s.execute(update(Job).where(Job.state == "queued").values(state="cancelled"))
     with session_scope() as s:
         assert fair_next(s, a3) is None
+
+
+def test_a_long_wait_republishes_nothing_only_lost_messages_are_sent_again(embedded_env) -> None:
+    from difflab.jobs.celery_app import get_celery
+    from difflab.jobs.publish import queue_depths
+
+    jobs = [_submit(steps=1) for _ in range(3)]
+    assert queue_depths()["cpu"] == 3
+
+    def age() -> None:  # they have all waited longer than REQUEUE_AFTER_S
+        with session_scope() as s:
+            s.execute(update(Job).values(enqueued_at=utcnow() - timedelta(hours=2)))
+
+    age()
+    assert reconcile_once().republished == []  # behind a long job, but nothing was lost
+    assert queue_depths()["cpu"] == 3
+    with get_celery().connection_for_write() as conn:  # the broker loses its messages
+        conn.default_channel.queue_purge("cpu")
+    assert queue_depths()["cpu"] == 0
+    age()
+    assert sorted(reconcile_once().republished) == sorted(jobs)
+    assert queue_depths()["cpu"] == 3
+    age()
+    assert reconcile_once().republished == []
