@@ -31,6 +31,11 @@ class Deployment:
     def api(self, username: str = "admin", password: str | None = None) -> Api:
         return Api(self.base) if password is None else Api(self.base, username, password)
 
+    def api_at(self, base: str) -> Api:
+        """A client of another server of this deployment (one started again)."""
+        self.base = base
+        return Api(base)
+
     def add_worker(self, name: str, queues: str = "gpu,cpu") -> Proc:
         proc = start_worker(self.env, name, self.log_dir, queues)
         self.workers.append(proc)

@@ -41,3 +41,31 @@ def test_kill_9_of_a_worker_mid_job_ends_with_the_job_done_once(redis_pg) -> Non
     assert states.count("succeeded") == 1
     time.sleep(1)
     assert api.job(job["id"])["state"] == "succeeded"
+
+
+def test_the_api_killed_mid_job_loses_nothing_and_a_new_api_finds_every_job(redis_pg) -> None:
+    """The API process dies (kill -9) while two workers run jobs; the workers carry on, and
+    an API started again reports every accepted job done, once, with its results."""
+    from tests.utils.ledger import Ledger
+    from tests.utils.services import start_server
+
+    redis_pg.add_worker("w1", queues="cpu")
+    redis_pg.add_worker("w2", queues="cpu")
+    api = redis_pg.api()
+    ledger = Ledger()
+    jobs = [ledger.submit(api, "sleep", steps=10, step_seconds=0.2) for _ in range(4)]
+    assert all(jobs)
+    wait_for(lambda: any(api.job(j["id"])["progress"] > 0 for j in jobs if j), what="progress")
+    redis_pg.server.kill9()
+    time.sleep(2)  # the workers write on without an API
+    server, base = start_server(redis_pg.env, redis_pg.log_dir)
+    redis_pg.server = server
+    try:
+        api = redis_pg.api_at(base)
+        for job in jobs:
+            assert job is not None
+            done = api.wait_state(job["id"], ("succeeded", "failed"), timeout=120)
+            assert done["state"] == "succeeded" and done["attempts"] == 1, done
+        assert ledger.audit(api).count == 0
+    finally:
+        server.stop()
