@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,27 @@ def test_the_api_killed_mid_job_loses_nothing_and_a_new_api_finds_every_job(redi
         assert ledger.audit(api).count == 0
     finally:
         server.stop()
+
+
+def test_one_of_two_workers_killed_mid_training_resumes_on_the_other(redis_pg) -> None:
+    """kill -9 of the worker training a tiny `vae` on Redis + PostgreSQL: the other worker
+    takes the job from its last checkpoint; it ends once, its model written once."""
+    from tests.reliability.test_worker_death import TINY_VAE
+    from tests.utils.ledger import Ledger
+
+    workers = {"a": redis_pg.add_worker("a", queues="gpu,cpu")}
+    api = redis_pg.api()
+    ledger = Ledger()
+    job = ledger.submit(api, "vae", **{**TINY_VAE, "output": "pg-vae"})
+    assert job is not None
+    wait_for(lambda: api.job(job["id"])["progress"] >= 0.25, timeout=180, what="4 steps")
+    workers["a"].kill9()
+    workers["b"] = redis_pg.add_worker("b", queues="gpu,cpu")
+    done = api.wait_state(job["id"], ("succeeded", "failed"), timeout=240)
+    assert done["state"] == "succeeded" and done["attempts"] == 2 and done["worker"] == "b"
+    logs = [e["payload"]["message"] for e in api.events(job["id"]) if e["type"] == "log"]
+    assert any(m.startswith("resumed vae stage at step") for m in logs), logs
+    models = Path(redis_pg.env["DIFFLAB_MODELS_DIR"])
+    assert (models / "pg-vae" / "vae" / "config.json").is_file()
+    assert not (models / ".staging").exists()  # no half-written copy left behind
+    assert ledger.audit(api).count == 0
