@@ -171,13 +171,19 @@ def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Pat
     return model_dir, width, height
 
 
-def prepare(params: GenerateParams, ctx: SubmitContext) -> GenerateParams:
-    """Submit-time checks and what the request left open: the model's guidance scale and size,
-    and a random seed drawn now (so the gallery and the infotext record the seed used)."""
-    model_dir, width, height = check_generate_params(params, ctx.models_dir)
+def _resolved(params: GenerateParams, models_dir: Path) -> tuple[GenerateParams, Path]:
+    """The checks, and what the request left open filled in: the model's guidance scale and
+    size, and a random seed drawn now (so the gallery and the infotext record the seed used).
+    Returns the params and the model's directory."""
+    model_dir, width, height = check_generate_params(params, models_dir)
     params = with_model_defaults(params, model_dir)
     seed = params.seed if params.seed >= 0 else secrets.randbelow(2**32)
-    return params.model_copy(update={"seed": seed, "width": width, "height": height})
+    return params.model_copy(update={"seed": seed, "width": width, "height": height}), model_dir
+
+
+def prepare(params: GenerateParams, ctx: SubmitContext) -> GenerateParams:
+    """Submit-time checks and defaults (see _resolved); the worker's run repeats them."""
+    return _resolved(params, ctx.models_dir)[0]
 
 
 @functools.cache
@@ -262,10 +268,10 @@ def _text_artifact(sink: Sink, pipe: Any, prompt: str) -> None:
 
 def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     """Generate params.batch_size images (and the guidance sweep) and store every step."""
-    model_dir, width, height = check_generate_params(params, ctx.models_dir)
-    params = with_model_defaults(params, model_dir)
+    params, model_dir = _resolved(params, ctx.models_dir)
+    assert params.width is not None and params.height is not None
+    width, height, seed = params.width, params.height, params.seed
     pipe = load_pipeline(model_dir, ctx.device)
-    seed = params.seed if params.seed >= 0 else secrets.randbelow(2**32)
     seeds = [seed + i for i in range(params.batch_size)]
     schedule = effective_schedule(params.sampler, params.scheduler)
     sink.log(f"model {params.model}, sampler {params.sampler} ({schedule}), seed {seed}")
