@@ -19,7 +19,6 @@ address), and a username failing from many addresses backs off for a bounded tim
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -28,11 +27,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from difflab.api.deps import BasicUser, CurrentUser, SessionDep
 from difflab.config import Settings, get_settings
+from difflab.db.engine import advisory_lock
 from difflab.db.models import RateEvent, User, utcnow
 from difflab.jobs.lifecycle import as_utc
 
@@ -61,16 +61,6 @@ def too_many(retry_after_s: int, detail: str) -> HTTPException:
         detail=detail,
         headers={"Retry-After": str(max(1, retry_after_s))},
     )
-
-
-def _lock(session: Session, bucket: str, key: str) -> None:
-    """Serialize check-and-record per key on PostgreSQL (SQLite holds the write lock already)."""
-    if session.get_bind().dialect.name == "postgresql":
-        digest = hashlib.sha256(f"{bucket}\0{key}".encode()).digest()
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:k)"),
-            {"k": int.from_bytes(digest[:8], "big", signed=True)},
-        )
 
 
 def wait_seconds(session: Session, limit: Limit, key: str) -> int:
@@ -108,7 +98,7 @@ def record(session: Session, limit: Limit, key: str) -> None:
 
 def hit(session: Session, limit: Limit, key: str) -> None:
     """Check and count one request in the caller's transaction; RateLimited when over."""
-    _lock(session, limit.bucket, key)
+    advisory_lock(session, limit.bucket, key)  # check and record take turns per key
     wait = wait_seconds(session, limit, key)
     if wait:
         raise RateLimited(wait, f"rate limit: {limit.limit} requests per {limit.window_s:g} s")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from difflab.config import get_settings
@@ -66,3 +67,15 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def advisory_lock(session: Session, *name: str) -> None:
+    """Serialize transactions that take the same lock `name` until they end, on PostgreSQL (a
+    transaction-scoped advisory lock). SQLite needs none: BEGIN IMMEDIATE already makes
+    writers take turns."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256("\0".join(name).encode()).digest()
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:k)"),
+            {"k": int.from_bytes(digest[:8], "big", signed=True)},
+        )

@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from difflab.config import get_settings
+from difflab.db.engine import advisory_lock
 from difflab.db.models import TERMINAL_STATES, Job, User, utcnow
 from difflab.jobs.events import append_event
 from difflab.jobs.publish import publish_job
@@ -30,12 +31,6 @@ class QueueFull(RuntimeError):
 
 class ServerBusy(RuntimeError):
     """Too many jobs wait in all queues together: backpressure, 503 with Retry-After."""
-
-
-def _lock_owner(session: Session, owner_id: int | None) -> None:
-    """On PostgreSQL, serialize one owner's submits (SQLite's BEGIN IMMEDIATE already does)."""
-    if owner_id is not None and session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 7_000_000 + owner_id})
 
 
 class IdempotencyConflict(RuntimeError):
@@ -85,7 +80,7 @@ def submit_job(
         if existing is not None:
             return _same_request(existing, digest), False
     if owner is not None:
-        _lock_owner(session, owner_id)  # two submits of one user count one after the other
+        advisory_lock(session, "submit", str(owner_id))  # one user's submits count in turn
         waiting = session.scalar(
             select(func.count())
             .select_from(Job)
