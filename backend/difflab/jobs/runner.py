@@ -187,16 +187,16 @@ def _claim_with_wait(job_id: str, worker: str, wait_s: float = 10.0) -> Claim | 
     deadline = time.monotonic() + wait_s
     while True:
         with session_scope() as s:
-            exists = s.scalar(select(Job.id).where(Job.id == job_id))
-        if exists is not None:
+            row = s.execute(select(Job.state, Job.cancel_requested).where(Job.id == job_id)).first()
+        if row is not None:
             break
         if time.monotonic() > deadline:
             log.warning("job %s not found; dropping its message", job_id)
             return None
         time.sleep(0.2)
-    with session_scope() as s:
-        # the message's own job, cancelled while queued, ends here (as claim_job does)
-        claim_job_if_cancelled(s, job_id)
+    if row.state == "queued" and row.cancel_requested:
+        with session_scope() as s:  # the message's own job, cancelled while queued, ends here
+            claim_job_if_cancelled(s, job_id)
     for _ in range(20):  # another worker may claim the chosen job first: choose again
         with session_scope() as s:
             chosen = fair_next(s, job_id)
