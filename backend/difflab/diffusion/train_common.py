@@ -74,8 +74,8 @@ def check_data(p: D, ctx: SubmitContext) -> D:
         return p
     if not p.data_path:
         raise ParamError("data_path", "required when dataset is 'imagefolder'")
-    try:
-        ImageFolderDataset(p.data_path, resolution=p.resolution, verify_images=False)
+    try:  # every image opened at submit, as open_dataset will (the worker's repeat skips it)
+        ImageFolderDataset(p.data_path, resolution=p.resolution, verify_images=ctx.at_submit)
     except DatasetError as exc:
         raise ParamError("data_path", str(exc)) from None
     return p

@@ -183,3 +183,24 @@ def test_an_idempotent_request_with_fields_resolved_at_submit_is_still_the_same(
     assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
     changed = {**gen, "params": {"seed": -1, "steps": 3}}
     assert c.post("/api/v1/jobs", json=changed, headers=admin).status_code == 409
+
+
+def test_an_imagefolder_with_an_unreadable_image_is_refused_at_submit(door, tmp_path) -> None:
+    import json
+
+    from PIL import Image
+
+    c, admin, _ = door
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    Image.new("RGB", (64, 64), "red").save(folder / "a.png")
+    (folder / "b.png").write_bytes(b"not a png")
+    lines = [{"file_name": "a.png", "text": "a red"}, {"file_name": "b.png", "text": "broken"}]
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    before = _jobs()
+    params = {"dataset": "imagefolder", "data_path": str(folder)}
+    r = c.post("/api/v1/jobs", json={"kind": "vae", "params": params}, headers=admin)
+    assert r.status_code == 422, r.text
+    (err,) = r.json()["detail"]
+    assert err["loc"][-1] == "data_path" and "b.png" in err["msg"], err
+    assert _jobs() == before
