@@ -1,148 +1,290 @@
-"""A 25-step generation through the whole service against a bare diffusers pipeline call.
+"""Generations through the whole service against a bare diffusers pipeline call, with the
+defaults users get.
 
-Through the API: POST /api/v1/generations → the job is queued, a real worker process claims
-it, generates, stores the PNG → the client sees the job end and downloads the PNG. Baseline: a
-bare StableDiffusionPipeline call on the same model, sampler, size and seed in this process.
-Target: the API path ≤ 1.25× the bare call. Both use the same number of torch threads; runs
-are interleaved so machine noise hits both alike. Prints absolute seconds and the ratio.
+The service runs as `make run` runs it (`difflab serve` with its embedded worker, SQLite), or
+with `--backend redis-pg` as production does (PostgreSQL, Redis, `difflab serve --no-worker`
+and a `difflab worker` process). The worker keeps its default torch thread count; the bare
+pipeline runs in this process with the same count. Runs are interleaved so machine noise
+hits both alike; medians and minima are printed with absolute seconds.
 
-    python bench/bench_api_generate.py [--models-dir models] [--model house] [--repeats 5]
+Cases (each against a bare `StableDiffusionPipeline` call with the same sampler, steps,
+guidance, size and seed):
+  a1111   POST /sdapi/v1/txt2img as a webuiapi script sends it (approx previews every step,
+          the route's default): request -> base64 PNG in the response. Target <= 1.10x.
+  studio  the studio's request: POST /api/v1/generations with approx previews every step and
+          attention maps, the SSE stream followed to its end, the PNG downloaded. <= 1.25x.
+  full    as studio with `full` previews: the VAE decodes x_t and x0 every step. <= 2x.
+  batch16 16 images in one request through /sdapi/v1/txt2img: images/s >= 0.9x bare.
+Also: job start latency (job created -> worker running, from the job's own timestamps) and
+event latency (the worker's event time -> the SSE client has it), p50 <= 20 ms and <= 50 ms.
+
+Prints a markdown section (bench/run_all.py puts it into docs/performance.md).
+
+    python bench/bench_api_generate.py [--backend embedded|redis-pg] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
+import httpx
 import torch
 from diffusers import StableDiffusionPipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.utils.services import (  # noqa: E402
+    ADMIN_PASSWORD,
     Api,
+    Proc,
+    free_port,
     migrate,
+    postgres_database,
+    redis_database,
     service_env,
     start_server,
     start_worker,
     wait_for,
 )
 
-from difflab.diffusion.models import model_resolution  # noqa: E402
+from difflab.diffusion.models import default_guidance, model_resolution  # noqa: E402
 from difflab.diffusion.schedulers import make_scheduler  # noqa: E402
 from difflab.diffusion.tiny import build_tiny_pipeline_dir  # noqa: E402
 
 PROMPT = "a red circle on the left"
 
 
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@contextlib.contextmanager
+def deployment(backend: str, root: Path, models: Path) -> Iterator[str]:
+    """The service at its defaults (no DIFFLAB_TORCH_THREADS: the worker's default count)."""
+    with contextlib.ExitStack() as stack:
+        urls: dict[str, str] = {}
+        if backend == "redis-pg":
+            urls["database_url"] = stack.enter_context(postgres_database())
+            urls["broker_url"] = stack.enter_context(redis_database(9))
+        env = service_env(root / "var", models_dir=models, **urls)
+        env.pop("DIFFLAB_TORCH_THREADS")
+        env.update(DIFFLAB_HEARTBEAT_S="5", DIFFLAB_STALE_AFTER_S="60")
+        migrate(env)
+        if backend == "redis-pg":
+            server, base = start_server(env, root)
+            stack.callback(server.stop)
+            worker = start_worker(env, "bench", root)
+            stack.callback(worker.stop)
+        else:  # `make run`: serve starts its embedded worker
+            port = free_port()
+            server = Proc(
+                [sys.executable, "-m", "difflab.cli", "serve", "--port", str(port)],
+                env,
+                root / "serve.log",
+            )
+            stack.callback(server.stop)
+            base = f"http://127.0.0.1:{port}"
+            wait_for(lambda: _workers_up(base), timeout=180, what="serve and its worker")
+        yield base
+
+
+def _workers_up(base: str) -> bool:
+    try:
+        r = httpx.get(base + "/api/v1/health", timeout=2)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200 and bool(r.json().get("workers"))
+
+
+def follow(api: Api, job_id: str) -> tuple[str, list[float]]:
+    """Read the job's SSE stream to its end as the studio does; returns the final state and
+    each event's latency (seconds from the worker's event time to this client having it)."""
+    lat: list[float] = []
+    state = ""
+    with api.client.stream(
+        "GET", f"/api/v1/jobs/{job_id}/events", headers={"accept": "text/event-stream"},
+        timeout=600,
+    ) as r:  # fmt: skip
+        r.raise_for_status()
+        event = ""
+        for line in r.iter_lines():
+            now = time.time()
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data = json.loads(line[5:])
+                if event == "end":
+                    state = data["state"]
+                    break
+                created = datetime.fromisoformat(data["created_at"]).timestamp()
+                lat.append(now - created)
+    return state, lat
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["embedded", "redis-pg"], default="embedded")
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--model", default="house")
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sampler", default="DPM++ 2M")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cases", default="a1111,studio,full,batch16")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    cases = args.cases.split(",")
 
     root = Path(tempfile.mkdtemp(prefix="difflab-bench-"))
     models = root / "models"
     source = args.models_dir / args.model
     if (source / "model_index.json").is_file():
         shutil.copytree(source, models / "house")
+        model_label = args.model
     else:
-        print(f"{source} not found: using the tiny test model")
         build_tiny_pipeline_dir(models / "house")
+        model_label = "tiny test model"
     size = model_resolution(models / "house").native
-    env = service_env(
-        root / "var",
-        models_dir=models,
-        DIFFLAB_TORCH_THREADS=str(args.threads),
-        DIFFLAB_HEARTBEAT_S="5",
-        DIFFLAB_STALE_AFTER_S="60",
+    guidance = default_guidance(models / "house")
+    bare = StableDiffusionPipeline.from_pretrained(
+        models / "house", use_safetensors=True, safety_checker=None
     )
-    migrate(env)
-    server, base = start_server(env, root)
-    worker = start_worker(env, "bench", root)
+    bare.set_progress_bar_config(disable=True)
+    threads = torch.get_num_threads()
+
+    def bare_call(batch: int = 1) -> float:
+        t0 = time.perf_counter()
+        scheduler = make_scheduler(args.sampler, bare.scheduler.config)
+        bare.scheduler = scheduler
+        bare(
+            PROMPT, num_inference_steps=args.steps, guidance_scale=guidance, width=size,
+            height=size, num_images_per_prompt=batch,
+            generator=[torch.Generator().manual_seed(1 + i) for i in range(batch)],
+        )  # fmt: skip
+        return time.perf_counter() - t0
+
+    starts: list[float] = []
+    record = [False]  # warm-up runs are not counted
+    events: list[float] = []
+    rows: list[tuple[str, list[float], list[float], str, Callable[[float, float], float]]] = []
     try:
-        api = Api(base)
-        body = {
-            "prompt": PROMPT,
-            "model": "house",
-            "sampler": args.sampler,
-            "steps": args.steps,
-            "guidance_scale": 7.0,
-            "seed": 1,
-            "width": size,
-            "height": size,
-            "preview": "none",
-            "attention": False,
-        }
+        with deployment(args.backend, root, models) as base:
+            api = Api(base)
+            basic = httpx.Client(base_url=base, auth=("admin", ADMIN_PASSWORD), timeout=600)
 
-        def through_api() -> float:
-            t0 = time.perf_counter()
-            r = api.post("/api/v1/generations", json=body)
-            r.raise_for_status()
-            gen_id = r.json()["generation"]["id"]
-            gen = wait_for(
-                lambda: (
-                    (g := api.get(f"/api/v1/generations/{gen_id}").json())["state"]
-                    in ("succeeded", "failed")
-                    and g
-                ),
-                timeout=600,
-                every=0.02,
-            )
-            assert gen["state"] == "succeeded", gen
-            png = api.get(gen["images"][0]).content
-            assert png.startswith(b"\x89PNG")
-            return time.perf_counter() - t0
+            def start_latency(job_id: str) -> None:
+                job = api.get(f"/api/v1/jobs/{job_id}").json()
+                created = datetime.fromisoformat(job["created_at"])
+                started = datetime.fromisoformat(job["started_at"])
+                if record[0]:
+                    starts.append((started - created).total_seconds())
 
-        bare = StableDiffusionPipeline.from_pretrained(
-            models / "house", use_safetensors=True, safety_checker=None
-        )
-        bare.set_progress_bar_config(disable=True)
+            def a1111(batch: int = 1) -> float:
+                body = {
+                    "prompt": PROMPT, "steps": args.steps, "cfg_scale": guidance, "seed": 1,
+                    "width": size, "height": size, "sampler_name": args.sampler,
+                    "batch_size": batch,
+                }  # fmt: skip
+                t0 = time.perf_counter()
+                r = basic.post("/sdapi/v1/txt2img", json=body)
+                took = time.perf_counter() - t0
+                r.raise_for_status()
+                out = r.json()
+                assert len(out["images"]) == batch
+                start_latency(json.loads(out["info"])["difflab_job_id"])
+                return took
 
-        def bare_call() -> float:
-            t0 = time.perf_counter()
-            bare.scheduler = make_scheduler(args.sampler, bare.scheduler.config)
-            bare(
-                PROMPT,
-                num_inference_steps=args.steps,
-                guidance_scale=7.0,
-                width=size,
-                height=size,
-                generator=torch.Generator().manual_seed(1),
-            )
-            return time.perf_counter() - t0
+            def studio(preview: str) -> float:
+                body = {
+                    "prompt": PROMPT, "model": "house", "sampler": args.sampler,
+                    "steps": args.steps, "guidance_scale": guidance, "seed": 1, "width": size,
+                    "height": size, "preview": preview, "preview_every": 1, "attention": True,
+                }  # fmt: skip
+                t0 = time.perf_counter()
+                r = api.post("/api/v1/generations", json=body)
+                r.raise_for_status()
+                gen = r.json()["generation"]
+                state, lat = follow(api, gen["job_id"])
+                assert state == "succeeded", state
+                gen = api.get(f"/api/v1/generations/{gen['id']}").json()
+                png = api.get(gen["images"][0]).content
+                took = time.perf_counter() - t0
+                assert png.startswith(b"\x89PNG")
+                if record[0]:
+                    events.extend(lat)
+                start_latency(gen["job_id"])
+                return took
 
-        through_api()  # warm-up: the worker loads and caches the pipeline
-        bare_call()
-        api_s, bare_s = [], []
-        for _ in range(args.repeats):
-            api_s.append(through_api())
-            bare_s.append(bare_call())
-        a, b = statistics.median(api_s), statistics.median(bare_s)
-        print(
-            f"model house ({size}x{size}), {args.steps} steps, {args.sampler}, "
-            f"{args.threads} torch thread(s)"
-        )
-        print(f"  through the API (submit -> PNG): median {a:.3f} s, min {min(api_s):.3f} s")
-        print(f"  bare StableDiffusionPipeline:    median {b:.3f} s, min {min(bare_s):.3f} s")
-        print(
-            f"  ratio API / bare: median {a / b:.3f}x, min {min(api_s) / min(bare_s):.3f}x"
-            "  (target <= 1.25)"
-        )
+            plan: list[tuple[str, Callable[[], float], Callable[[], float], int, str]] = []
+            if "a1111" in cases:
+                plan.append(("A1111 txt2img (approx previews)", a1111, bare_call, 1, "<= 1.10x"))
+            if "studio" in cases:
+                plan.append(
+                    ("studio: approx previews + attention, SSE", lambda: studio("approx"),
+                     bare_call, 1, "<= 1.25x")
+                )  # fmt: skip
+            if "full" in cases:
+                plan.append(
+                    ("studio with full (VAE) previews", lambda: studio("full"), bare_call, 1,
+                     "<= 2x")
+                )  # fmt: skip
+            if "batch16" in cases:
+                plan.append(
+                    ("batch 16, A1111 txt2img", lambda: a1111(16), lambda: bare_call(16), 16,
+                     "images/s >= 0.9x")
+                )  # fmt: skip
+            for name, through, baseline, batch, target in plan:
+                record[0] = False
+                through()  # warm-up: the worker loads and caches the pipeline
+                baseline()
+                record[0] = True
+                a_s, b_s = [], []
+                for _ in range(args.repeats if batch == 1 else max(2, args.repeats // 2)):
+                    a_s.append(through())
+                    b_s.append(baseline())
+                rows.append((name, a_s, b_s, target, lambda a, b: a / b))
     finally:
-        worker.stop()
-        server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+    print(f"### Generation through the API ({args.backend})\n")
+    print(
+        f"Model {model_label} ({size}x{size}), {args.steps} steps, {args.sampler}, guidance "
+        f"{guidance:g} (the model's default), seed 1; worker and bare pipeline at the default "
+        f"torch thread count ({threads}); {args.repeats} interleaved repeats (batch 16: "
+        f"{max(2, args.repeats // 2)}).\n"
+    )
+    print("| case | API median | API min | bare median | bare min | ratio (median) "
+          "| ratio (min) | target |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for name, a_s, b_s, target, _ in rows:
+        am, bm = statistics.median(a_s), statistics.median(b_s)
+        print(
+            f"| {name} | {am:.3f} s | {min(a_s):.3f} s | {bm:.3f} s | {min(b_s):.3f} s "
+            f"| {am / bm:.3f}x | {min(a_s) / min(b_s):.3f}x | {target} |"
+        )
+    if starts:
+        print(
+            f"\nJob start latency (created -> running), {len(starts)} jobs: p50 "
+            f"{1000 * _pct(starts, 0.5):.1f} ms, p90 {1000 * _pct(starts, 0.9):.1f} ms "
+            "(target p50 <= 20 ms)."
+        )
+    if events:
+        print(
+            f"Event latency (worker's event time -> SSE client), {len(events)} events: p50 "
+            f"{1000 * _pct(events, 0.5):.1f} ms, p99 {1000 * _pct(events, 0.99):.1f} ms "
+            "(target p50 <= 50 ms)."
+        )
+    print(f"\nMachine: {os.cpu_count()} CPUs, torch {torch.__version__}.")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+import threading
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from argon2 import PasswordHasher
@@ -100,6 +103,60 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
+class _VerifiedCredentials:
+    """Credentials verified lately, for HTTP Basic: an A1111 script sends its password with
+    every request, and argon2 is made to cost ~0.1 s. Holds keyed digests of (user, stored
+    hash, password), never a password, for VERIFIED_TTL_S; a new password changes the stored
+    hash, so an old entry never matches again. A wrong password is never held: it does the
+    whole work each time."""
+
+    def __init__(self, ttl_s: float = 300.0, size: int = 1024) -> None:
+        self.ttl_s, self.size = ttl_s, size
+        self._key = secrets.token_bytes(32)  # this process's own
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _digest(self, user: User, password: str) -> str:
+        data = f"{user.id}\0{user.password_hash}\0{password}".encode()
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()
+
+    def holds(self, user: User, password: str) -> bool:
+        digest, now = self._digest(user, password), time.monotonic()
+        with self._lock:
+            at = self._seen.get(digest)
+            return at is not None and now - at <= self.ttl_s
+
+    def add(self, user: User, password: str) -> None:
+        digest = self._digest(user, password)
+        with self._lock:
+            self._seen[digest] = time.monotonic()
+            self._seen.move_to_end(digest)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+
+
+_verified = _VerifiedCredentials()
+
+
+def authenticate_repeated(session: Session, username: str, password: str) -> User | None:
+    """`authenticate` for credentials sent with every request (HTTP Basic): the argon2 work is
+    done once per VERIFIED_TTL_S for credentials that were right."""
+    user = find_user(session, username)
+    if user is not None and user.is_active and _verified.holds(user, password):
+        return user
+    user = authenticate(session, username, password)
+    if user is not None:
+        _verified.add(user, password)
+    return user
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
+LAST_USED_EVERY_S = 60.0  # an API key's last use is written at most this often
+
+
 def create_api_key(session: Session, user: User, name: str) -> tuple[ApiKey, str]:
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(user_id=user.id, name=name, prefix=key[:12], key_hash=_sha256(key))
@@ -114,7 +171,10 @@ def user_for_api_key(session: Session, key: str) -> User | None:
     digest = _sha256(key)
     for row in session.scalars(select(ApiKey).where(ApiKey.prefix == key[:12])):
         if secrets.compare_digest(row.key_hash, digest):
-            row.last_used_at = utcnow()
+            now = utcnow()
+            last = row.last_used_at
+            if last is None or (now - _aware(last)).total_seconds() >= LAST_USED_EVERY_S:
+                row.last_used_at = now  # coarse: a write per request would serialize readers
             user = session.get(User, row.user_id)
             return user if user is not None and user.is_active else None
     return None

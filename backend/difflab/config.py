@@ -65,7 +65,12 @@ class Settings(BaseSettings):
     job_time_limit_s: int = Field(
         default=6 * 3600, ge=1, description="hard limit of one job attempt"
     )
-    event_poll_s: float = Field(default=0.1, gt=0, description="SSE poll period for new events")
+    event_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="longest wait of an event stream between database reads when no worker "
+        "notification came (notifications wake it at once; 0.1 s while they are down)",
+    )
     max_streams_per_user: int = Field(
         default=16, ge=1, description="event streams one user may hold open at once (429 past it)"
     )

@@ -58,7 +58,11 @@ def mime_type(name: str) -> str:
 
 
 def encode_artifact(data: ArtifactData) -> bytes:
-    """bytes as they are, str as UTF-8, dict/list as JSON, a PIL image as PNG."""
+    """bytes as they are, str as UTF-8, dict/list as JSON, a PIL image as PNG; a function of
+    no arguments is called and its result encoded (a sink may then encode off the caller's
+    thread: the job's DbSink does)."""
+    if callable(data) and not hasattr(data, "save"):
+        data = data()
     if isinstance(data, bytes):
         return data
     if isinstance(data, str):
@@ -129,14 +133,17 @@ class RecordedEvent:
     time: float = field(default_factory=time.time)
 
 
-def write_atomic(path: Path, blob: bytes) -> None:
-    """Write a file whole or not at all: temp file beside it, fsync, rename."""
+def write_atomic(path: Path, blob: bytes, *, durable: bool = True) -> None:
+    """Write a file whole or not at all: temp file beside it, fsync (when durable), rename.
+    Without fsync the file is still whole or absent after a process dies; only a power loss
+    can drop it (as it can the last commits of the SQLite database, synchronous=NORMAL)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(blob)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from difflab.api.deps import CurrentUser
 from difflab.api.middleware import BodyLimit, SameOrigin, SecurityHeaders, StrictJson
 from difflab.config import Settings, get_settings
+from difflab.jobs import notify
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
 
             thread = ReconcilerThread(settings.reconcile_every_s)
             thread.start()
+        notify.start_listener(settings)
         yield
+        notify.stop_listener()
         if thread is not None:
             thread.stop()
 

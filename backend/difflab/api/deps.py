@@ -24,7 +24,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
-from difflab.accounts import authenticate, user_for_api_key, web_session_for_token
+from difflab.accounts import authenticate_repeated, user_for_api_key, web_session_for_token
 from difflab.db.engine import new_session
 from difflab.db.models import User
 
@@ -130,7 +130,7 @@ def _basic_user(request: Request, session: Session, username: str, password: str
     wait = login_wait(session, username, address)
     if wait:
         raise login_throttled(wait)
-    user = authenticate(session, username, password)
+    user = authenticate_repeated(session, username, password)
     if user is None:
         record_login_failure(session, username, address)
         session.commit()  # the failure counts although the request ends in an error

@@ -209,8 +209,9 @@ class _StepWriter:
         if self.to_rgb is not None:
             names: dict[str, str] = {}
             for key, array in self._previews(s).items():
-                names[key] = self.sink.artifact(
-                    f"steps/{key}_{s.index:03d}.png", png_bytes(array), kind="image",
+                names[key] = self.sink.artifact(  # encoded by the sink (off this thread)
+                    f"steps/{key}_{s.index:03d}.png", functools.partial(png_bytes, array),
+                    kind="image",
                     step=s.index, meta={"view": "image", "series": key, "timestep": s.timestep},
                 )  # fmt: skip
             self.sink.event(
@@ -220,7 +221,8 @@ class _StepWriter:
             positions = list(range(1, len(self.tokens) + 1))  # skip the start token
             for j, heat in enumerate(token_maps(s.attention[0], positions, self.size)):
                 self.sink.artifact(
-                    f"attention/step_{s.index:03d}_tok_{j:02d}.png", png_bytes(heat),
+                    f"attention/step_{s.index:03d}_tok_{j:02d}.png",
+                    functools.partial(png_bytes, heat),
                     kind="image", step=s.index,
                     meta={"view": "image", "series": f"attention/{j}", "token": self.tokens[j]},
                 )  # fmt: skip

@@ -6,10 +6,11 @@ and ordered and an SSE client can resume from any Last-Event-ID.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from difflab.db.models import Job, JobEvent, utcnow
@@ -27,6 +28,34 @@ def append_event(session: Session, job_id: str, type: str, payload: Mapping[str,
     ).scalar_one()
     session.add(JobEvent(job_id=job_id, seq=seq, type=type, payload=stored, created_at=utcnow()))
     return int(seq)
+
+
+def append_checked(
+    session: Session,
+    job_id: str,
+    events: Sequence[tuple[str, Mapping[str, Any], datetime]],
+    **job_values: Any,
+) -> int:
+    """Store several events already checked against their types, in order: one update of the
+    job row (its counter, and `job_values` with it) and one multi-row insert. Returns the last
+    seq."""
+    last = session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(last_seq=Job.last_seq + len(events), **job_values)
+        .returning(Job.last_seq)
+    ).scalar_one()
+    if events:
+        first = int(last) - len(events) + 1
+        session.execute(
+            insert(JobEvent),
+            [
+                {"job_id": job_id, "seq": first + i, "type": t, "payload": dict(p),
+                 "created_at": at}
+                for i, (t, p, at) in enumerate(events)
+            ],
+        )  # fmt: skip
+    return int(last)
 
 
 def events_after(session: Session, job_id: str, after: int, limit: int = 1000) -> list[JobEvent]:

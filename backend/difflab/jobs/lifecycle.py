@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 from difflab.config import get_settings
 from difflab.db.engine import advisory_lock
 from difflab.db.models import TERMINAL_STATES, Job, User, utcnow
+from difflab.jobs import notify
 from difflab.jobs.events import append_event
 from difflab.jobs.publish import publish_job
 from difflab.runtime import KindSpec
@@ -128,6 +129,7 @@ def submit_job(
         session.rollback()
         raise
     session.commit()
+    notify.ring_workers()  # the embedded broker's workers wake now, not at their next poll
     return job, True
 
 

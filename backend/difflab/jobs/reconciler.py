@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, delete, select, update
 from difflab.config import get_settings
 from difflab.db.engine import session_scope
 from difflab.db.models import Job, Worker, utcnow
+from difflab.jobs import notify
 from difflab.jobs.events import append_event
 from difflab.jobs.lifecycle import as_utc
 from difflab.jobs.publish import BrokerUnavailable, publish_job, queue_depths
@@ -173,6 +174,7 @@ def _republish(job_id: str, report: ReconcileReport) -> None:
         job.enqueued_at = utcnow()
     try:
         publish_job(job_id, queue, _time_limit(kind))
+        notify.ring_workers()
         report.republished.append(job_id)
     except BrokerUnavailable:
         log.warning("reconciler: broker down, job %s stays queued", job_id)

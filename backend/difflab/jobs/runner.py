@@ -7,21 +7,25 @@ DATA_DIR/artifacts/<job id>/ written atomically before their event is stored.
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import threading
 import time
 import traceback
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from difflab.config import get_settings
 from difflab.db.engine import session_scope
-from difflab.db.models import Job, Worker
-from difflab.jobs.events import append_event
+from difflab.db.models import Job, Worker, utcnow
+from difflab.event_types import check_payload
+from difflab.jobs import notify
+from difflab.jobs.events import append_checked
 from difflab.jobs.lifecycle import (
     Claim,
     beat,
@@ -71,7 +75,22 @@ class Superseded(JobCancelled):
 
 
 class DbSink:
-    """A Sink that writes event rows for one job attempt."""
+    """A Sink that stores one job attempt's events.
+
+    Calls return at once: the job's own thread (the sampling loop) only queues what it
+    reports. A writer thread encodes artifacts, writes their files and commits the queued
+    events in batches (one transaction for all that queued up meanwhile), in call order, then
+    notifies the API processes (jobs/notify.py). `close()` waits until everything is stored;
+    the runner calls it before the job's end state is written, so a stream that sees the end
+    has seen every event. A writer error is raised by the next call (or by close).
+
+    Files of artifacts that carry a step (previews, samples during training) are renamed into
+    place without fsync; final outputs are fsynced (runtime.write_atomic).
+    """
+
+    MAX_PENDING = 512  # calls queued before the job's thread waits for the writer
+    MAX_BATCH = 256
+    LINGER_S = 0.015  # a batch waits this long for more (event latency stays far below 50 ms)
 
     def __init__(self, claim: Claim, artifact_dir: Path, check_every_s: float = 0.25) -> None:
         self.claim = claim
@@ -79,10 +98,21 @@ class DbSink:
         self.check_every_s = check_every_s
         self._last_check = 0.0
         self._last_progress_write = 0.0
+        self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=self.MAX_PENDING)
+        self._error: BaseException | None = None
+        self._closed = False
+        self._writer = threading.Thread(
+            target=self._write_loop, name=f"events-{claim.job_id[:8]}", daemon=True
+        )
+        self._writer.start()
 
-    def _append(self, type: str, payload: Mapping[str, Any]) -> None:
-        with session_scope() as s:
-            append_event(s, self.claim.job_id, type, payload)
+    # the job's thread
+    def _put(self, item: _Pending) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise RuntimeError("the job's sink is closed")
+        self._queue.put(item)
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         # progress is a gauge: at most one row per PROGRESS_EVERY_S, and always the last one
@@ -91,14 +121,11 @@ class DbSink:
             return
         self._last_progress_write = now
         fraction = 0.0 if total <= 0 else min(max(done / total, 0.0), 1.0)
-        with session_scope() as s:
-            s.execute(update(Job).where(Job.id == self.claim.job_id).values(progress=fraction))
-            append_event(
-                s, self.claim.job_id, "progress", {"done": done, "total": total, "message": message}
-            )
+        payload = check_payload("progress", {"done": done, "total": total, "message": message})
+        self._put(_Pending("progress", payload, utcnow(), progress=fraction))
 
     def metric(self, step: int, values: Mapping[str, float], *, epoch: float | None = None) -> None:
-        self._append("metric", metric_payload(step, values, epoch))
+        self.event("metric", metric_payload(step, values, epoch))
 
     def artifact(
         self,
@@ -110,23 +137,33 @@ class DbSink:
         meta: Mapping[str, Any] | None = None,
     ) -> str:
         check_artifact_name(name)
-        blob = encode_artifact(data)
-        write_atomic(self.artifact_dir / name, blob)
-        with session_scope() as s:
-            job = Job.id == self.claim.job_id
-            s.execute(update(Job).where(job).values(artifact_bytes=Job.artifact_bytes + len(blob)))
-            append_event(
-                s, self.claim.job_id, "artifact", artifact_payload(name, blob, kind, step, meta)
-            )
+        self._put(_Pending("artifact", {}, utcnow(), artifact=(name, data, kind, step, meta)))
         return name
 
     def event(self, type: str, payload: Mapping[str, Any]) -> None:
-        self._append(type, payload)
+        self._put(_Pending(type, check_payload(type, payload), utcnow()))
 
     def log(self, message: str) -> None:
-        self._append("log", {"message": message})
+        self.event("log", {"message": message})
+
+    def flush(self) -> None:
+        """Wait until every call so far is stored."""
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
+
+    def close(self, *, raise_error: bool = True) -> None:
+        """Store what is queued and stop the writer."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._writer.join()
+        if raise_error and self._error is not None:
+            raise self._error
 
     def check(self) -> None:
+        if self._error is not None:
+            raise self._error
         now = time.monotonic()
         if now - self._last_check < self.check_every_s:
             return
@@ -144,6 +181,68 @@ class DbSink:
             raise Superseded("this attempt no longer owns the job")
         if cancel_requested:
             raise JobCancelled()
+
+    # the writer thread
+    def _write_loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            # linger a moment: what a step reports together is stored in one transaction
+            until = time.monotonic() + self.LINGER_S
+            while len(batch) < self.MAX_BATCH and batch[-1] is not None:
+                try:
+                    batch.append(self._queue.get(timeout=max(until - time.monotonic(), 1e-4)))
+                except queue.Empty:
+                    break
+            items = [b for b in batch if b is not None]
+            try:
+                if items and self._error is None:
+                    self._store(items)
+            except BaseException as exc:  # raised to the job by its next call
+                log.exception("job %s: storing events failed", self.claim.job_id)
+                self._error = exc
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if batch[-1] is None:
+                return
+
+    def _store(self, items: list[_Pending]) -> None:
+        rows: list[tuple[str, Mapping[str, Any], datetime]] = []
+        added = 0
+        fraction: float | None = None
+        for it in items:
+            if it.artifact is not None:
+                name, data, kind, step, meta = it.artifact
+                blob = encode_artifact(data)
+                write_atomic(self.artifact_dir / name, blob, durable=step is None)
+                added += len(blob)
+                payload = artifact_payload(name, blob, kind, step, meta)
+                rows.append(("artifact", check_payload("artifact", payload), it.at))
+                continue
+            if it.progress is not None:
+                fraction = it.progress
+            rows.append((it.type, it.payload, it.at))
+        values: dict[str, Any] = {}
+        if added:
+            values["artifact_bytes"] = Job.artifact_bytes + added
+        if fraction is not None:
+            values["progress"] = fraction
+        with session_scope() as s:
+            append_checked(s, self.claim.job_id, rows, **values)
+        notify.publish(self.claim.job_id)
+
+
+_ArtifactCall = tuple[str, ArtifactData, ArtifactKind, int | None, Mapping[str, Any] | None]
+
+
+class _Pending(NamedTuple):
+    """One sink call waiting for the writer."""
+
+    type: str
+    payload: Mapping[str, Any]
+    at: datetime
+    progress: float | None = None
+    artifact: _ArtifactCall | None = None
 
 
 class Heartbeat:
@@ -185,6 +284,7 @@ def _claim_with_wait(job_id: str, worker: str, wait_s: float = 10.0) -> Claim | 
     the queued job of its kind whose owner waited longest). The API commits the row right
     after publishing; give that commit a moment to land."""
     deadline = time.monotonic() + wait_s
+    pause = 0.005  # Redis delivers at once: the commit is usually a few ms behind
     while True:
         with session_scope() as s:
             row = s.execute(select(Job.state, Job.cancel_requested).where(Job.id == job_id)).first()
@@ -193,7 +293,8 @@ def _claim_with_wait(job_id: str, worker: str, wait_s: float = 10.0) -> Claim | 
         if time.monotonic() > deadline:
             log.warning("job %s not found; dropping its message", job_id)
             return None
-        time.sleep(0.2)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
     if row.state == "queued" and row.cancel_requested:
         with session_scope() as s:  # the message's own job, cancelled while queued, ends here
             claim_job_if_cancelled(s, job_id)
@@ -227,6 +328,7 @@ def _run_claimed(claim: Claim, device: str, heartbeat_s: float) -> str:
     def finish(state: str, **kw: Any) -> str:
         with session_scope() as s:
             finish_job(s, claim, state, **kw)
+        notify.publish(claim.job_id)
         return state
 
     # beat from the moment the job is ours: resolving the kind may import heavy modules
@@ -250,7 +352,12 @@ def _run_claimed(claim: Claim, device: str, heartbeat_s: float) -> str:
         )
         sink = DbSink(claim, settings.artifacts_dir / claim.job_id)
         try:
-            result = spec.run(params, sink, ctx)
+            try:
+                result = spec.run(params, sink, ctx)
+            except BaseException:
+                sink.close(raise_error=False)  # what it reported before failing is kept
+                raise
+            sink.close()  # every event is stored before the job's end state
         except Superseded:
             log.warning("job %s attempt %s superseded", claim.job_id, claim.attempt)
             return "superseded"

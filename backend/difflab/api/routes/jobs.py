@@ -7,7 +7,6 @@ training or evaluation kind needs an admin.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import threading
@@ -37,6 +36,7 @@ from difflab.api.submit import kind_for, prepare_params, submit, validate_params
 from difflab.config import get_settings
 from difflab.db.engine import session_scope
 from difflab.db.models import TERMINAL_STATES, Job, User
+from difflab.jobs import notify
 from difflab.jobs.events import events_after
 from difflab.jobs.lifecycle import request_cancel
 from difflab.jobs.registry import all_kinds
@@ -123,6 +123,7 @@ def cancel_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic
         _audit_if_others(session, user, job, "job.cancel")
     job = request_cancel(session, job)
     session.commit()
+    notify.publish(job.id)  # a queued job ended now: its streams need not wait for a poll
     return job_public(session, job)
 
 
@@ -218,7 +219,7 @@ async def job_events(
             [e.model_dump(mode="json", exclude_none=True) for e in events], headers=headers
         )
     settings = get_settings()
-    poll, cap = settings.event_poll_s, settings.max_streams_per_user
+    cap = settings.max_streams_per_user
     if STREAMS.count(user.id) >= cap:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -233,22 +234,26 @@ async def job_events(
             return
         try:
             last = start
-            while True:
-                events, state, _ = await run_in_threadpool(_events_since, job_id, last)
-                for e in events:
-                    last = e.seq
-                    yield {
-                        "id": str(e.seq),
-                        "event": e.type,
-                        "data": json.dumps(e.model_dump(mode="json", exclude_none=True)),
-                    }
-                if not events and state in TERMINAL_STATES:
-                    end = {"state": state, "last_seq": last}
-                    yield {"event": "end", "data": json.dumps(end)}
-                    return
-                if await request.is_disconnected():
-                    return
-                await asyncio.sleep(poll)
+            # woken by the worker's notifications; a missed one costs a poll period, no event
+            async with notify.listener().watch(job_id) as news:
+                while True:
+                    events, state, _ = await run_in_threadpool(_events_since, job_id, last)
+                    for e in events:
+                        last = e.seq
+                        yield {
+                            "id": str(e.seq),
+                            "event": e.type,
+                            "data": json.dumps(e.model_dump(mode="json", exclude_none=True)),
+                        }
+                    if not events and state in TERMINAL_STATES:
+                        end = {"state": state, "last_seq": last}
+                        yield {"event": "end", "data": json.dumps(end)}
+                        return
+                    if len(events) == EVENTS_PAGE:
+                        continue  # more are stored already
+                    if await request.is_disconnected():
+                        return
+                    await news.wait()
         finally:
             STREAMS.release(user.id)
 

@@ -6,7 +6,6 @@ with a difflab user is accepted, as A1111's --api-auth does (Bearer keys and ses
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -29,6 +28,7 @@ from difflab.db.models import TERMINAL_STATES, Job, JobEvent, User
 from difflab.diffusion.generate import GenerateParams
 from difflab.diffusion.models import DEFAULT_MODEL, list_models
 from difflab.diffusion.schedulers import list_samplers
+from difflab.jobs import notify
 from difflab.jobs.lifecycle import as_utc, request_cancel
 
 router = APIRouter(prefix="/sdapi/v1", tags=["automatic1111"], route_class=DbRoute)
@@ -133,15 +133,16 @@ async def txt2img(
     params = await run_in_threadpool(to_generate_params, req)
     job_id = await run_in_threadpool(_submit, user, params)
     deadline = time.monotonic() + get_settings().job_time_limit_s
-    while True:
-        job = await run_in_threadpool(_job, job_id)
-        if job is not None and job.state in TERMINAL_STATES:
-            break
-        if time.monotonic() > deadline:
-            raise HTTPException(
-                status.HTTP_504_GATEWAY_TIMEOUT, detail=f"job {job_id} still running"
-            )
-        await asyncio.sleep(0.1)
+    async with notify.listener().watch(job_id) as news:  # the worker says when it ends
+        while True:
+            job = await run_in_threadpool(_job, job_id)
+            if job is not None and job.state in TERMINAL_STATES:
+                break
+            if time.monotonic() > deadline:
+                raise HTTPException(
+                    status.HTTP_504_GATEWAY_TIMEOUT, detail=f"job {job_id} still running"
+                )
+            await news.wait()
     if job.state != "succeeded" and not (job.result or {}).get("images"):
         code = status.HTTP_409_CONFLICT if job.state == "cancelled" else 500
         raise HTTPException(code, detail=f"generation {job.state}: {job.error or ''}".strip())
@@ -266,7 +267,10 @@ def _interrupt(user_id: int) -> int:
         )
         for job in jobs:
             request_cancel(s, job)
-        return len(jobs)
+        ids = [job.id for job in jobs]
+    for job_id in ids:
+        notify.publish(job_id)
+    return len(ids)
 
 
 @router.post("/interrupt")
