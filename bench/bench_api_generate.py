@@ -20,7 +20,7 @@ event latency (the worker's event time -> the SSE client has it), p50 <= 20 ms a
 
 Prints a markdown section (bench/run_all.py puts it into docs/performance.md).
 
-    python bench/bench_api_generate.py [--backend embedded|redis-pg] [--repeats 5]
+    python bench/bench_api_generate.py [--backend both|embedded|redis-pg] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -63,6 +63,10 @@ from difflab.diffusion.schedulers import make_scheduler  # noqa: E402
 from difflab.diffusion.tiny import build_tiny_pipeline_dir  # noqa: E402
 
 PROMPT = "a red circle on the left"
+TITLES = {
+    "embedded": "Embedded (`make run`: SQLite, serve's own worker)",
+    "redis-pg": "Production shape (PostgreSQL, Redis, a separate worker process)",
+}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -135,7 +139,7 @@ def follow(api: Api, job_id: str) -> tuple[str, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["embedded", "redis-pg"], default="embedded")
+    parser.add_argument("--backend", choices=["embedded", "redis-pg", "both"], default="both")
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--model", default="house")
     parser.add_argument("--steps", type=int, default=25)
@@ -143,6 +147,13 @@ def main() -> None:
     parser.add_argument("--sampler", default="DPM++ 2M")
     parser.add_argument("--cases", default="a1111,studio,full,batch16")
     args = parser.parse_args()
+    backends = ["embedded", "redis-pg"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        measure(backend, args)
+        print()
+
+
+def measure(backend: str, args: argparse.Namespace) -> None:
     cases = args.cases.split(",")
 
     root = Path(tempfile.mkdtemp(prefix="difflab-bench-"))
@@ -178,7 +189,7 @@ def main() -> None:
     events: list[float] = []
     rows: list[tuple[str, list[float], list[float], str, Callable[[float, float], float]]] = []
     try:
-        with deployment(args.backend, root, models) as base:
+        with deployment(backend, root, models) as base:
             api = Api(base)
             basic = httpx.Client(base_url=base, auth=("admin", ADMIN_PASSWORD), timeout=600)
 
@@ -256,7 +267,7 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    print(f"### Generation through the API ({args.backend})\n")
+    print(f"### {TITLES[backend]}\n")
     print(
         f"Model {model_label} ({size}x{size}), {args.steps} steps, {args.sampler}, guidance "
         f"{guidance:g} (the model's default), seed 1; worker and bare pipeline at the default "

@@ -19,10 +19,11 @@ from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from difflab.config import get_settings
+from difflab.db.engine import writes_beside
 from difflab.db.models import ApiKey, AuditLog, User, WebSession, utcnow
 
 Role = Literal["admin", "user"]
@@ -174,7 +175,11 @@ def user_for_api_key(session: Session, key: str) -> User | None:
             now = utcnow()
             last = row.last_used_at
             if last is None or (now - _aware(last)).total_seconds() >= LAST_USED_EVERY_S:
-                row.last_used_at = now  # coarse: a write per request would serialize readers
+                # coarse; beside the request's session when that one only reads
+                with writes_beside(session) as write:
+                    write.execute(
+                        update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now)
+                    )
             user = session.get(User, row.user_id)
             return user if user is not None and user.is_active else None
     return None
@@ -201,7 +206,8 @@ def web_session_for_token(session: Session, token: str) -> WebSession | None:
         row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=utcnow().tzinfo)
     )
     if expires < utcnow():
-        session.delete(row)
+        with writes_beside(session) as write:  # the request's session may be read-only
+            write.execute(delete(WebSession).where(WebSession.id == row.id))
         return None
     return row
 

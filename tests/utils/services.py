@@ -95,6 +95,7 @@ def reset_caches() -> None:
         engine.get_engine().dispose()
     engine.get_engine.cache_clear()
     engine._sessionmaker.cache_clear()
+    engine._read_sessionmaker.cache_clear()
     celery_app.get_celery.cache_clear()
 
 

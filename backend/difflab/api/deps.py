@@ -25,7 +25,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from difflab.accounts import authenticate_repeated, user_for_api_key, web_session_for_token
-from difflab.db.engine import new_session
+from difflab.db.engine import new_session, read_session, writes_beside
 from difflab.db.models import User
 
 SESSION_COOKIE = "difflab_session"
@@ -43,8 +43,9 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _TEARDOWN = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db-teardown")
 
 
-async def get_db() -> AsyncIterator[Session]:
-    session = new_session()
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """The request's session: a reading one (db.engine.read_session) for GET and HEAD."""
+    session = read_session() if request.method in ("GET", "HEAD") else new_session()
     loop = asyncio.get_running_loop()
     try:
         yield session
@@ -132,7 +133,8 @@ def _basic_user(request: Request, session: Session, username: str, password: str
         raise login_throttled(wait)
     user = authenticate_repeated(session, username, password)
     if user is None:
-        record_login_failure(session, username, address)
+        with writes_beside(session) as write:
+            record_login_failure(write, username, address)
         session.commit()  # the failure counts although the request ends in an error
         raise _unauthorized("invalid credentials", basic=True)
     return user

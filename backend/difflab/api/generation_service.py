@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from difflab.api.presenters import artifact_url, job_public
+from difflab.api.presenters import artifact_url, job_public, owner_names
 from difflab.api.schemas import JobPublic, datetime
 from difflab.api.submit import kind_for, prepare_params, submit
 from difflab.db.models import Generation, Job, User
@@ -60,14 +61,16 @@ def create_generation(
 
 
 def generation_public(
-    session: Session, gen: Generation, job: Job | None = None
+    session: Session,
+    gen: Generation,
+    job: Job | None = None,
+    names: Mapping[int, str] | None = None,
 ) -> GenerationPublic:
+    """`job` and `names` (owner_names) when the caller fetched them for a whole page."""
     job = job or session.get(Job, gen.job_id)
-    owner = (
-        session.scalar(select(User.username).where(User.id == gen.owner_id))
-        if gen.owner_id
-        else None
-    )
+    if names is None:
+        names = owner_names(session, [gen.owner_id])
+    owner = names.get(gen.owner_id) if gen.owner_id else None
     result = (job.result or {}) if job else {}
     return GenerationPublic(
         id=gen.id,
@@ -83,6 +86,15 @@ def generation_public(
         images=[artifact_url(gen.job_id, n) for n in result.get("images", [])],
         created_at=gen.created_at,
     )
+
+
+def generations_public(session: Session, gens: Sequence[Generation]) -> list[GenerationPublic]:
+    """A page of generations in three queries, whatever its length."""
+    jobs = {
+        j.id: j for j in session.scalars(select(Job).where(Job.id.in_([g.job_id for g in gens])))
+    }
+    names = owner_names(session, (g.owner_id for g in gens))
+    return [generation_public(session, g, jobs.get(g.job_id), names) for g in gens]
 
 
 def created_public(session: Session, gen: Generation, job: Job) -> GenerationCreated:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -20,11 +21,28 @@ def artifact_url(job_id: str, name: str) -> str:
     return f"/api/v1/jobs/{job_id}/artifacts/{name}"
 
 
-def job_public(session: Session, job: Job) -> JobPublic:
+def owner_names(session: Session, owner_ids: Iterable[int | None]) -> dict[int, str]:
+    """Usernames of these users, in one query (a list page must not ask once per row)."""
+    wanted = {i for i in owner_ids if i is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(wanted)))
+    return {int(i): str(name) for i, name in rows}
+
+
+def job_public(session: Session, job: Job, names: Mapping[int, str] | None = None) -> JobPublic:
+    """`names`: owner names fetched for a whole page (owner_names); else looked up here."""
     out = JobPublic.model_validate(job)
     if job.owner_id is not None:
-        out.owner = session.scalar(select(User.username).where(User.id == job.owner_id))
+        if names is None:
+            names = owner_names(session, [job.owner_id])
+        out.owner = names.get(job.owner_id)
     return out
+
+
+def jobs_public(session: Session, jobs: Sequence[Job]) -> list[JobPublic]:
+    names = owner_names(session, (j.owner_id for j in jobs))
+    return [job_public(session, j, names) for j in jobs]
 
 
 def event_public(ev: JobEvent) -> EventPublic:

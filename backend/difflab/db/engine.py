@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from difflab.config import get_settings
 
+READ_ONLY = "difflab_read_only"  # an execution option: this session only reads
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -30,9 +32,12 @@ def make_engine(url: str) -> Engine:
 
         # pysqlite's own transaction handling defers BEGIN; take the write lock at BEGIN so
         # two writers queue on busy_timeout instead of failing with "database is locked".
+        # Readers (read_session) begin deferred: WAL lets them all read at once, beside the
+        # one writer, instead of queueing behind it.
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            deferred = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -55,6 +60,21 @@ def new_session() -> Session:
     return _sessionmaker()()
 
 
+@lru_cache
+def _read_sessionmaker() -> sessionmaker[Session]:
+    return sessionmaker(
+        bind=get_engine().execution_options(**{READ_ONLY: True}), expire_on_commit=False
+    )
+
+
+def read_session() -> Session:
+    """A session for work that only reads (GET requests). On SQLite its transactions begin
+    deferred, so readers never wait for the write lock; a write in one may fail with
+    "database is locked" when another writer committed since its first read, so what a read
+    path must write it writes in a session_scope of its own."""
+    return _read_sessionmaker()()
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
@@ -67,6 +87,18 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def writes_beside(session: Session) -> Iterator[Session]:
+    """Where a small write made while serving `session` goes: into `session` itself when it is
+    a writing session (it holds SQLite's write lock already: a second session would wait for
+    it forever), else into a short transaction of its own, committed at once."""
+    if not session.get_bind().get_execution_options().get(READ_ONLY, False):
+        yield session
+        return
+    with session_scope() as write:
+        yield write
 
 
 def advisory_lock(session: Session, *name: str) -> None:

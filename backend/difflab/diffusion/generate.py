@@ -11,6 +11,7 @@ Events: `denoise` {step, total, timestep, xt, x0, eps} (artifact names) per prev
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import secrets
 from collections.abc import Callable
@@ -231,6 +232,8 @@ class _StepWriter:
     def _previews(self, s: StepOutput) -> dict[str, np.ndarray]:
         """uint8 pictures of x_t, x̂0 and ε, a batch side by side in each."""
         assert self.to_rgb is not None
+        if s.xt.dtype != torch.float32 and self.params.preview == "approx":  # fp16 on CUDA
+            s = dataclasses.replace(s, xt=s.xt.float(), x0=s.x0.float(), eps=s.eps.float())
         if self.params.preview == "approx":  # all three at latent size: one conversion
             both = self.to_rgb(torch.cat([s.xt, s.x0]))
             strip = to_uint8(torch.cat([both, noise_rgb(s.eps)]))  # (h, 3 * B * w, 3)

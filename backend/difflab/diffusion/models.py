@@ -302,13 +302,33 @@ _cache_lock = threading.Lock()
 _load_locks: dict[tuple[str, str], threading.Lock] = {}
 
 
+@dataclass(frozen=True)
+class DeviceSettings:
+    """How a pipeline runs on a device: the fastest settings that keep its outputs.
+
+    CPU: float32, default memory layout (the outputs are the reference). CUDA: float16
+    weights and activations, channels_last convolutions; attention is diffusers' default
+    scaled_dot_product_attention on both. bench/gpu_check.py measures each on a GPU."""
+
+    dtype: torch.dtype = torch.float32
+    channels_last: bool = False
+
+
+def device_settings(device: str) -> DeviceSettings:
+    if torch.device(device).type == "cuda":
+        return DeviceSettings(torch.float16, channels_last=True)
+    return DeviceSettings()
+
+
 def load_pipeline(path: Path, device: str = "cpu") -> Any:
     """The model's StableDiffusionPipeline on `device`, loaded once per process and cached.
 
     Thread-safe: concurrent callers for the same model and device wait for one load. The
     cached pipeline is shared, so callers never mutate its scheduler: they build their own
-    (schedulers.make_scheduler). float32 weights, eval mode, no safety checker.
+    (schedulers.make_scheduler). Eval mode, no safety checker, the device's settings
+    (device_settings: float32 on CPU, float16 + channels_last on CUDA).
     """
+    settings = device_settings(device)
     path = Path(path).resolve()
     key = (str(path), str(torch.device(device)))
     with _cache_lock:
@@ -329,9 +349,12 @@ def load_pipeline(path: Path, device: str = "cpu") -> Any:
             local_files_only=True,
         )
         pipe.set_progress_bar_config(disable=True)
-        pipe = pipe.to(device)
+        pipe = pipe.to(device, settings.dtype)
         for module in (pipe.unet, pipe.vae, pipe.text_encoder):
             module.eval().requires_grad_(False)
+        if settings.channels_last:
+            pipe.unet.to(memory_format=torch.channels_last)
+            pipe.vae.to(memory_format=torch.channels_last)
         with _cache_lock:
             _cache[key] = (stamp, pipe)
         return pipe

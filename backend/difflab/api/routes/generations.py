@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from difflab.api.cache import Cached, KeyedCache, models_fingerprint
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep
 from difflab.api.generation_service import (
     GenerationCreated,
@@ -16,6 +18,7 @@ from difflab.api.generation_service import (
     create_generation,
     created_public,
     generation_public,
+    generations_public,
 )
 from difflab.api.ratelimit import GenerationLimit
 from difflab.api.schemas import ListPublic
@@ -82,9 +85,7 @@ def gallery(
         q = q.where(Generation.owner_id == user.id)
     count = session.scalar(select(func.count()).select_from(q.subquery())) or 0
     rows = session.scalars(q.order_by(Generation.created_at.desc()).offset(offset).limit(limit))
-    return ListPublic[GenerationPublic](
-        data=[generation_public(session, g) for g in rows], count=count
-    )
+    return ListPublic[GenerationPublic](data=generations_public(session, list(rows)), count=count)
 
 
 @router.get("/generations/{generation_id}", response_model=GenerationPublic)
@@ -105,10 +106,23 @@ def _models() -> list[dict[str, Any]]:
     return [m.to_public() for m in list_models(get_settings().models_dir)]
 
 
+def _models_body() -> bytes:
+    listed = [ModelPublic.model_validate(m).model_dump(mode="json") for m in _models()]
+    return json.dumps(listed, separators=(",", ":")).encode()
+
+
+_MODELS = KeyedCache(_models_body)
+
+
+def _models_cached() -> Cached:
+    return _MODELS.get(models_fingerprint(get_settings().models_dir))
+
+
 @router.get("/models", response_model=list[ModelPublic])
-async def models(user: CurrentUser) -> list[dict[str, Any]]:
-    """Model directories found in the models dir (safetensors diffusers pipelines)."""
-    return await run_in_threadpool(_models)
+async def models(request: Request, user: CurrentUser) -> Response:
+    """Model directories found in the models dir (safetensors diffusers pipelines). Listed
+    again only when the models directory changes; ETag, 304 when unchanged."""
+    return (await run_in_threadpool(_models_cached)).answer(request)
 
 
 def noise_schedule(name: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ training or evaluation kind needs an admin.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import threading
@@ -16,13 +17,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import func, select
 from sse_starlette.sse import EventSourceResponse
 
 from difflab.accounts import audit
+from difflab.api.cache import Cached
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep
-from difflab.api.presenters import event_public, job_public, visible_job
+from difflab.api.presenters import event_public, job_public, jobs_public, visible_job
 from difflab.api.ratelimit import check_prompts
 from difflab.api.schemas import (
     EventPublic,
@@ -45,9 +47,9 @@ from difflab.runtime import KindSpec, check_artifact_name, mime_type
 router = APIRouter(tags=["jobs"], route_class=DbRoute)
 
 
-@router.get("/job-kinds", response_model=list[JobKindPublic])
-def list_kinds(user: CurrentUser) -> list[JobKindPublic]:
-    return [
+@functools.cache
+def _kinds() -> Cached:
+    kinds = [
         JobKindPublic(
             name=s.name,
             title=s.title or s.name,
@@ -56,9 +58,16 @@ def list_kinds(user: CurrentUser) -> list[JobKindPublic]:
             category=s.category,
             admin_only=s.admin_only,
             params_schema=s.params.model_json_schema(),
-        )
+        ).model_dump(mode="json")
         for s in all_kinds().values()
     ]
+    return Cached(json.dumps(kinds, separators=(",", ":")).encode())
+
+
+@router.get("/job-kinds", response_model=list[JobKindPublic])
+def list_kinds(request: Request, user: CurrentUser) -> Response:
+    """Every job kind with its parameters' JSON schema (built once; ETag, 304 when unchanged)."""
+    return _kinds().answer(request)
 
 
 def _generation_limits(session: SessionDep, user: User, spec: KindSpec, params: dict) -> None:
@@ -107,8 +116,8 @@ def list_jobs(
     if owner:
         q = q.join(User, User.id == Job.owner_id).where(User.username == owner)
     count = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.scalars(q.order_by(Job.created_at.desc()).offset(offset).limit(limit))
-    return ListPublic[JobPublic](data=[job_public(session, j) for j in rows], count=count)
+    rows = list(session.scalars(q.order_by(Job.created_at.desc()).offset(offset).limit(limit)))
+    return ListPublic[JobPublic](data=jobs_public(session, rows), count=count)
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)

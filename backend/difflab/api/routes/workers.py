@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select, text
 
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep
-from difflab.api.presenters import job_public
+from difflab.api.presenters import jobs_public
 from difflab.api.schemas import DiskPublic, HealthPublic, WorkerPublic, WorkersPublic
 from difflab.api.submit import free_disk_mb
 from difflab.config import get_settings
@@ -40,7 +40,7 @@ async def list_workers(session: SessionDep, user: CurrentUser) -> WorkersPublic:
         q = select(Job).where(Job.state == "running")
         if user.role != "admin":
             q = q.where(Job.owner_id == user.id)
-        return [job_public(session, j) for j in session.scalars(q.order_by(Job.started_at))]
+        return jobs_public(session, list(session.scalars(q.order_by(Job.started_at))))
 
     jobs = await run_in_threadpool(running)
     mine = {j.id for j in jobs}

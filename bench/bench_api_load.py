@@ -1,0 +1,239 @@
+"""The API under load: many clients at once against difflab and against a bare FastAPI app
+that does the same authentication lookup and row reads, measured by the same load generator
+in the same run.
+
+difflab runs as `make run` runs it (`difflab serve`: SQLite, its embedded worker, one
+uvicorn process), or with `--backend redis-pg` in the production shape. The bare app is
+FastAPI on the same uvicorn, reading the same database file: the API key's row by its prefix
+and digest, its user, then the endpoint's rows. The load generator is an asyncio httpx client
+with one connection per simulated client (in this process; it is not the bottleneck at these
+rates: each client waits for its answer before sending the next request).
+
+Scenarios (CLIENTS concurrent clients for SECONDS each):
+  me      GET /api/v1/auth/me                         vs the bare app's /me
+  jobs    GET /api/v1/jobs (first page of 50)        vs the bare app's /jobs
+  events  GET /api/v1/jobs/{id}/events page (JSON)    vs the bare app's /events
+  mixed   health, jobs, generations, job-kinds, models in turn, 10 jobs queued (difflab only)
+Targets: throughput >= 0.7x bare and p99 <= 2x bare; mixed p99 <= 150 ms with 0 errors.
+
+    python bench/bench_api_load.py [--clients 50] [--seconds 10] [--backend embedded]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.utils.services import (  # noqa: E402
+    Api,
+    Proc,
+    free_port,
+    migrate,
+    postgres_database,
+    redis_database,
+    service_env,
+    wait_for,
+)
+
+BARE_APP = textwrap.dedent(
+    '''
+    """A bare FastAPI app: the same API-key lookup and row reads as difflab, nothing else."""
+    import hashlib, os
+    from fastapi import FastAPI, Header, HTTPException
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(os.environ["BARE_DB"], pool_size=40, max_overflow=0)
+    app = FastAPI()
+
+    def user_for(authorization: str | None):
+        key = (authorization or "").removeprefix("Bearer ").strip()
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        with engine.connect() as c:
+            row = c.execute(text("SELECT user_id, key_hash FROM api_keys WHERE prefix = :p"),
+                            {"p": key[:12]}).first()
+            if row is None or row.key_hash != digest:
+                raise HTTPException(401)
+            user = c.execute(text("SELECT id, username, role FROM users WHERE id = :i"),
+                             {"i": row.user_id}).first()
+        return user
+
+    @app.get("/me")
+    def me(authorization: str | None = Header(None)):
+        u = user_for(authorization)
+        return {"id": u.id, "username": u.username, "role": u.role}
+
+    @app.get("/jobs")
+    def jobs(authorization: str | None = Header(None)):
+        user_for(authorization)
+        with engine.connect() as c:
+            rows = c.execute(text("SELECT id, kind, state, params, created_at FROM jobs "
+                                  "ORDER BY created_at DESC LIMIT 50")).mappings().all()
+        return [dict(r) for r in rows]
+
+    @app.get("/events/{job_id}")
+    def events(job_id: str, authorization: str | None = Header(None)):
+        user_for(authorization)
+        with engine.connect() as c:
+            rows = c.execute(text("SELECT seq, type, payload, created_at FROM job_events "
+                                  "WHERE job_id = :j ORDER BY seq LIMIT 1000"),
+                             {"j": job_id}).mappings().all()
+        return [dict(r) for r in rows]
+    '''
+)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def load(base: str, paths: list[str], headers: dict[str, str], clients: int,
+               seconds: float) -> dict[str, float]:  # fmt: skip
+    """`clients` clients, each sending the next request when it has its answer; each client
+    walks `paths` in turn. Returns throughput, p50, p99 (ms) and the error count."""
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
+                                 timeout=30) as client:  # fmt: skip
+        stop = time.perf_counter() + seconds
+
+        async def one(k: int) -> None:
+            nonlocal errors
+            i = k
+            while time.perf_counter() < stop:
+                path = paths[i % len(paths)]
+                i += 1
+                t0 = time.perf_counter()
+                try:
+                    r = await client.get(path)
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append((time.perf_counter() - t0) * 1000)
+                errors += not ok
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(k) for k in range(clients)))
+        took = time.perf_counter() - t0
+    return {"rps": len(latencies) / took, "p50": _pct(latencies, 0.5),
+            "p99": _pct(latencies, 0.99), "errors": errors, "n": len(latencies)}  # fmt: skip
+
+
+@contextlib.contextmanager
+def services(backend: str, root: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
+    with contextlib.ExitStack() as stack:
+        urls: dict[str, str] = {}
+        if backend == "redis-pg":
+            urls["database_url"] = stack.enter_context(postgres_database())
+            urls["broker_url"] = stack.enter_context(redis_database(9))
+        env = service_env(root / "var", **urls)
+        env.pop("DIFFLAB_TORCH_THREADS")
+        migrate(env)
+        port = free_port()
+        args = [sys.executable, "-m", "difflab.cli", "serve", "--port", str(port)]
+        server = Proc(args, env, root / "serve.log")
+        stack.callback(server.stop)
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(base + "/api/v1/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, timeout=180, what="difflab serve")
+        db = urls.get("database_url") or f"sqlite:///{(root / 'var' / 'difflab.sqlite').resolve()}"
+        (root / "bare_app.py").write_text(BARE_APP)
+        bare_port = free_port()
+        bare = Proc(
+            [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bare_port),
+             "--log-level", "warning"],
+            {**os.environ, "BARE_DB": db, "PYTHONPATH": str(root)}, root / "bare.log",
+        )  # fmt: skip
+        stack.callback(bare.stop)
+        bare_base = f"http://127.0.0.1:{bare_port}"
+        wait_for(lambda: _answers(bare_base), timeout=60, what="the bare app")
+        yield base, bare_base, env
+
+
+def _answers(base: str) -> bool:
+    try:
+        httpx.get(base + "/docs", timeout=2)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["embedded", "redis-pg"], default="embedded")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="difflab-load-"))
+    rows: list[tuple[str, dict[str, float], dict[str, float] | None]] = []
+    try:
+        with services(args.backend, root) as (base, bare_base, _env):
+            api = Api(base)
+            key = api.post("/api/v1/users/me/api-keys", json={"name": "load"}).json()["key"]
+            auth = {"authorization": f"Bearer {key}"}
+            # a job with events to page through, and 10 short jobs waiting in the queue
+            job = api.submit("sleep", steps=20, step_seconds=0.01)
+            api.wait_state(job["id"], ("succeeded",), timeout=120)
+            for _ in range(10):
+                api.submit("sleep", steps=5, step_seconds=1.0)
+            pairs = [
+                ("me", ["/api/v1/auth/me"], ["/me"]),
+                ("jobs", ["/api/v1/jobs"], ["/jobs"]),
+                ("events", [f"/api/v1/jobs/{job['id']}/events?limit=1000"],
+                 [f"/events/{job['id']}"]),
+            ]  # fmt: skip
+            for name, ours, theirs in pairs:
+                hdrs = {**auth, "accept": "application/json"}
+                a = asyncio.run(load(base, ours, hdrs, args.clients, args.seconds))
+                b = asyncio.run(load(bare_base, theirs, hdrs, args.clients, args.seconds))
+                rows.append((name, a, b))
+            mixed = ["/api/v1/health", "/api/v1/jobs", "/api/v1/generations",
+                     "/api/v1/job-kinds", "/api/v1/models"]  # fmt: skip
+            rows.append(
+                ("mixed", asyncio.run(load(base, mixed, auth, args.clients, args.seconds)), None)
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    print(f"### API under load ({args.backend})\n")
+    print(
+        f"{args.clients} concurrent clients, {args.seconds:g} s per scenario, asyncio httpx "
+        f"load generator in one process; {os.cpu_count()} CPUs shared by the generator, the "
+        "server and its worker.\n"
+    )
+    print("| scenario | difflab req/s | p50 | p99 | errors | bare req/s | bare p50 | bare p99 "
+          "| throughput ratio | p99 ratio |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, a, b in rows:
+        left = f"| {name} | {a['rps']:.0f} | {a['p50']:.0f} ms | {a['p99']:.0f} ms | {a['errors']}"
+        if b is None:
+            print(left + " | — | — | — | — (target p99 <= 150 ms) | — |")
+            continue
+        print(
+            f"{left} | {b['rps']:.0f} | {b['p50']:.0f} ms | {b['p99']:.0f} ms "
+            f"| {a['rps'] / b['rps']:.2f}x (>= 0.7) | {a['p99'] / b['p99']:.2f}x (<= 2) |"
+        )
+
+
+if __name__ == "__main__":
+    main()
