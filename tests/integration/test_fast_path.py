@@ -121,7 +121,7 @@ def test_redis_listener_killed_mid_job_the_stream_still_gets_every_event(tiny_re
 
 
 def _user(dep: Deployment, name: str) -> tuple[str, str]:
-    password = f"{name}-long-passphrase"
+    password = "tulip-meadow-passphrase"
     r = dep.api().post("/api/v1/users", json={"username": name, "password": password})
     assert r.status_code == 201, r.text
     return name, password
