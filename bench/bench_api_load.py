@@ -100,35 +100,71 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+class _Conn:
+    """One keep-alive HTTP/1.1 connection speaking just enough of the protocol for GETs with a
+    Content-Length: a load generator far lighter than a general client, so the server, not
+    the generator, is what is measured."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        self.extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        request = f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.extra}\r\n"
+        self.writer.write(request.encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        length, close = 0, False
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "connection" and "close" in value.lower():
+                close = True
+        await self.reader.readexactly(length)
+        if close:
+            self.writer.close()
+            self.writer = None
+        return status
+
+
 async def load(base: str, paths: list[str], headers: dict[str, str], clients: int,
-               seconds: float) -> dict[str, float]:  # fmt: skip
-    """`clients` clients, each sending the next request when it has its answer; each client
-    walks `paths` in turn. Returns throughput, p50, p99 (ms) and the error count."""
+               seconds: float, think_s: float = 0.0) -> dict[str, float]:  # fmt: skip
+    """`clients` clients, each sending its next request when it has its answer (after
+    `think_s`, a browser's pause); each client walks `paths` in turn. Returns throughput,
+    p50, p99 (ms) and the error count."""
+    url = httpx.URL(base)
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
-                                 timeout=30) as client:  # fmt: skip
-        stop = time.perf_counter() + seconds
+    stop = time.perf_counter() + seconds
 
-        async def one(k: int) -> None:
-            nonlocal errors
-            i = k
-            while time.perf_counter() < stop:
-                path = paths[i % len(paths)]
-                i += 1
-                t0 = time.perf_counter()
-                try:
-                    r = await client.get(path)
-                    ok = r.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append((time.perf_counter() - t0) * 1000)
-                errors += not ok
+    async def one(k: int) -> None:
+        nonlocal errors
+        conn = _Conn(url.host, url.port or 80, headers)
+        i = k
+        await asyncio.sleep(think_s * k / clients)  # spread the clients' first requests
+        while time.perf_counter() < stop:
+            path = paths[i % len(paths)]
+            i += 1
+            t0 = time.perf_counter()
+            try:
+                ok = await conn.get(path) == 200
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                ok, conn.writer = False, None
+            latencies.append((time.perf_counter() - t0) * 1000)
+            errors += not ok
+            if think_s:
+                await asyncio.sleep(think_s)
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one(k) for k in range(clients)))
-        took = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(k) for k in range(clients)))
+    took = time.perf_counter() - t0
     return {"rps": len(latencies) / took, "p50": _pct(latencies, 0.5),
             "p99": _pct(latencies, 0.99), "errors": errors, "n": len(latencies)}  # fmt: skip
 

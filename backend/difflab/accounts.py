@@ -170,7 +170,10 @@ def user_for_api_key(session: Session, key: str) -> User | None:
     if not key.startswith(API_KEY_PREFIX):
         return None
     digest = _sha256(key)
-    for row in session.scalars(select(ApiKey).where(ApiKey.prefix == key[:12])):
+    found = session.execute(
+        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == key[:12])
+    )  # the key and its user in one query
+    for row, user in found.tuples():
         if secrets.compare_digest(row.key_hash, digest):
             now = utcnow()
             last = row.last_used_at
@@ -180,8 +183,7 @@ def user_for_api_key(session: Session, key: str) -> User | None:
                     write.execute(
                         update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now)
                     )
-            user = session.get(User, row.user_id)
-            return user if user is not None and user.is_active else None
+            return user if user.is_active else None
     return None
 
 

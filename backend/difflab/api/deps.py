@@ -46,15 +46,31 @@ _TEARDOWN = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db-teardown")
 async def get_db(request: Request) -> AsyncIterator[Session]:
     """The request's session: a reading one (db.engine.read_session) for GET and HEAD."""
     session = read_session() if request.method in ("GET", "HEAD") else new_session()
-    loop = asyncio.get_running_loop()
     try:
         yield session
-        await loop.run_in_executor(_TEARDOWN, session.commit)
     except BaseException:
-        await loop.run_in_executor(_TEARDOWN, session.rollback)
+        await _end(session, commit=False)
         raise
-    finally:
-        await loop.run_in_executor(_TEARDOWN, session.close)
+    await _end(session, commit=True)
+
+
+async def _end(session: Session, *, commit: bool) -> None:
+    """End the request's transaction and close the session: at once when the endpoint ended
+    its transaction already (DbRoute), else in one hop to a teardown thread."""
+    if not (session.in_transaction() or session.new or session.dirty or session.deleted):
+        session.close()
+        return
+
+    def end() -> None:
+        try:
+            if commit:
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+
+    await asyncio.get_running_loop().run_in_executor(_TEARDOWN, end)
 
 
 SessionDep = Annotated[Session, Depends(get_db)]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
@@ -92,13 +94,15 @@ def _disk() -> DiskPublic:
     return DiskPublic(free_mb=int(free), min_free_mb=floor, low=free < floor)
 
 
-@router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
-async def health() -> JSONResponse:
-    db = await run_in_threadpool(_database_ok)
-    broker = await run_in_threadpool(broker_ok)
-    workers = len(await run_in_threadpool(_alive_workers)) if db else 0
-    queued, running = await run_in_threadpool(_job_counts) if db else ({}, 0)
-    disk = await run_in_threadpool(_disk)
+HEALTH_TTL_S = 0.5  # callers within this long of a check share its answer
+
+
+def _health_now() -> tuple[dict[str, Any], int]:
+    db = _database_ok()
+    broker = broker_ok()
+    workers = len(_alive_workers()) if db else 0
+    queued, running = _job_counts() if db else ({}, 0)
+    disk = _disk()
     status: Literal["ok", "degraded", "down"] = (
         "down" if not (db and broker) else ("ok" if workers and not disk.low else "degraded")
     )
@@ -110,6 +114,34 @@ async def health() -> JSONResponse:
         queued=queued,
         running=running,
         disk=disk,
-        models=await run_in_threadpool(_model_names),
+        models=_model_names(),
     )
-    return JSONResponse(body.model_dump(mode="json"), status_code=200 if db and broker else 503)
+    return body.model_dump(mode="json"), 200 if db and broker else 503
+
+
+_health_cache: tuple[float, dict[str, Any], int] | None = None
+_health_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+
+def _health_lock() -> asyncio.Lock:
+    """The running loop's lock (tests run several apps, each on its own loop)."""
+    loop = asyncio.get_running_loop()
+    lock = _health_locks.get(loop)
+    if lock is None:
+        for old in [k for k in _health_locks if k.is_closed()]:
+            del _health_locks[old]
+        lock = _health_locks[loop] = asyncio.Lock()
+    return lock
+
+
+@router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
+async def health() -> JSONResponse:
+    """Database, broker, live workers, queue and disk. Many callers at once (every open page,
+    load balancers) share one check per HEALTH_TTL_S."""
+    global _health_cache
+    async with _health_lock():  # one check at a time; the others then read its answer
+        cached = _health_cache
+        if cached is None or time.monotonic() - cached[0] > HEALTH_TTL_S:
+            body, code = await run_in_threadpool(_health_now)
+            cached = _health_cache = (time.monotonic(), body, code)
+    return JSONResponse(cached[1], status_code=cached[2])
