@@ -214,16 +214,79 @@ def _answers(base: str) -> bool:
         return False
 
 
+def _fill(db_url: str, owner: int, total: int) -> None:
+    """Bring the jobs table to `total` rows (finished sleep jobs with 10 events each, and a
+    generation row for every tenth), written straight into the database."""
+    import datetime as dt
+    import uuid
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url)
+    md = sa.MetaData()
+    jobs = sa.Table("jobs", md, autoload_with=engine)
+    events = sa.Table("job_events", md, autoload_with=engine)
+    gens = sa.Table("generations", md, autoload_with=engine)
+    with engine.begin() as c:
+        have = c.execute(sa.select(sa.func.count()).select_from(jobs)).scalar_one()
+        start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        for lo in range(have, total, 5000):
+            rows, evs, gs = [], [], []
+            for n in range(lo, min(total, lo + 5000)):
+                jid = str(uuid.uuid4())
+                at = start + dt.timedelta(seconds=n)
+                rows.append({"id": jid, "kind": "sleep", "category": "diagnostic", "queue": "cpu",
+                             "params": {"steps": 10}, "owner_id": owner, "state": "succeeded",
+                             "progress": 1.0, "attempts": 1, "max_attempts": 3,
+                             "cancel_requested": False, "artifact_bytes": 0, "last_seq": 10,
+                             "created_at": at, "finished_at": at})  # fmt: skip
+                evs += [{"job_id": jid, "seq": k, "type": "log", "payload": {"message": "x"},
+                         "created_at": at} for k in range(1, 11)]  # fmt: skip
+                if n % 10 == 0:
+                    gs.append({"id": str(uuid.uuid4()), "job_id": jid, "owner_id": owner,
+                               "model": "house", "prompt": "a circle", "seed": n,
+                               "params": {}, "created_at": at})  # fmt: skip
+            c.execute(jobs.insert(), rows)
+            c.execute(events.insert(), evs)
+            if gs:
+                c.execute(gens.insert(), gs)
+    engine.dispose()
+
+
+async def medians(base: str, paths: list[str], headers: dict[str, str], n: int = 40
+                  ) -> list[float]:  # fmt: skip
+    """One client, n sequential requests per path: the median milliseconds of each."""
+    url = httpx.URL(base)
+    conn = _Conn(url.host, url.port or 80, headers)
+    out = []
+    for path in paths:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            assert await conn.get(path) == 200, path
+            times.append((time.perf_counter() - t0) * 1000)
+        out.append(_pct(times, 0.5))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["embedded", "redis-pg"], default="embedded")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--think", type=float, default=1.0, help="a browser's pause (s)")
+    parser.add_argument(
+        "--scale",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[1000, 100_000],
+        help="job counts for the per-request costs",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="difflab-load-"))
     rows: list[tuple[str, dict[str, float], dict[str, float] | None]] = []
+    scale: list[tuple[int, list[float]]] = []
     try:
-        with services(args.backend, root) as (base, bare_base, _env):
+        with services(args.backend, root) as (base, bare_base, env):
             api = Api(base)
             key = api.post("/api/v1/users/me/api-keys", json={"name": "load"}).json()["key"]
             auth = {"authorization": f"Bearer {key}"}
@@ -248,6 +311,23 @@ def main() -> None:
             rows.append(
                 ("mixed", asyncio.run(load(base, mixed, auth, args.clients, args.seconds)), None)
             )
+            rows.append((
+                f"mixed, browsers ({args.think:g} s between requests)",
+                asyncio.run(load(base, mixed, auth, args.clients, args.seconds, args.think)),
+                None,
+            ))  # fmt: skip
+            # what one request costs as the tables grow
+            db = env["DIFFLAB_DATABASE_URL"] or (
+                f"sqlite:///{(root / 'var' / 'difflab.sqlite').resolve()}"
+            )
+            owner = api.get("/api/v1/auth/me").json()["id"]
+            scale_paths = ["/api/v1/auth/me", "/api/v1/jobs", "/api/v1/generations",
+                           f"/api/v1/jobs/{job['id']}",
+                           f"/api/v1/jobs/{job['id']}/events?limit=1000"]  # fmt: skip
+            hdrs = {**auth, "accept": "application/json"}
+            for total in args.scale:
+                _fill(db, owner, total)
+                scale.append((total, asyncio.run(medians(base, scale_paths, hdrs))))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -269,6 +349,14 @@ def main() -> None:
             f"{left} | {b['rps']:.0f} | {b['p50']:.0f} ms | {b['p99']:.0f} ms "
             f"| {a['rps'] / b['rps']:.2f}x (>= 0.7) | {a['p99'] / b['p99']:.2f}x (<= 2) |"
         )
+    if scale:
+        print("\nMedian milliseconds per request (one client) as the tables grow (jobs, 10 events"
+              " each, a generation per tenth job):\n")  # fmt: skip
+        print("| jobs in the database | /auth/me | /jobs | /generations | /jobs/{id} "
+              "| /jobs/{id}/events |")  # fmt: skip
+        print("|---|---|---|---|---|---|")
+        for total, ms in scale:
+            print(f"| {total:,} | " + " | ".join(f"{m:.1f} ms" for m in ms) + " |")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,8 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("owner_id", "idempotency_key", name="uq_jobs_owner_idem"),
         Index("ix_jobs_state_kind", "state", "kind"),
+        Index("ix_jobs_created", "created_at", "id"),
+        Index("ix_jobs_owner_created", "owner_id", "created_at", "id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(64), index=True)
@@ -136,6 +138,10 @@ class Worker(Base):
 
 class Generation(Base):
     __tablename__ = "generations"
+    __table_args__ = (
+        Index("ix_generations_created", "created_at", "id"),
+        Index("ix_generations_owner_created", "owner_id", "created_at", "id"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     owner_id: Mapped[int | None] = mapped_column(

@@ -204,3 +204,38 @@ def test_an_imagefolder_with_an_unreadable_image_is_refused_at_submit(door, tmp_
     (err,) = r.json()["detail"]
     assert err["loc"][-1] == "data_path" and "b.png" in err["msg"], err
     assert _jobs() == before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"CLIP_stop_at_last_layers": 2}, "CLIP_stop_at_last_layers"),
+        ({"show_progress_every_n_steps": "often"}, "show_progress_every_n_steps"),
+        ({"show_progress_every_n_steps": -2}, "show_progress_every_n_steps"),
+    ],
+)
+def test_a1111_override_settings_it_cannot_honour_are_422_naming_the_key(
+    door, overrides: dict[str, Any], field: str
+) -> None:
+    c, _, _ = door
+    basic = {
+        "authorization": "Basic " + base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode()
+    }
+    before = _jobs()
+    body = {"prompt": "a red circle", "override_settings": overrides}
+    r = c.post("/sdapi/v1/txt2img", json=body, headers=basic)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "override_settings", field]
+    assert _jobs() == before
+
+
+def test_a1111_live_previews_follow_its_display_period() -> None:
+    from difflab.api.routes.sdapi import Txt2ImgRequest, to_generate_params
+
+    default = to_generate_params(Txt2ImgRequest(prompt="a"))
+    assert (default.preview, default.preview_every) == ("approx", 10)  # A1111's default period
+    every = {"show_progress_every_n_steps": 1}
+    one = to_generate_params(Txt2ImgRequest(prompt="a", override_settings=every))
+    assert (one.preview, one.preview_every) == ("approx", 1)
+    off = {"show_progress_every_n_steps": -1}
+    assert to_generate_params(Txt2ImgRequest(prompt="a", override_settings=off)).preview == "none"

@@ -71,7 +71,33 @@ def _model_from(req: Txt2ImgRequest) -> str:
     return name
 
 
+# override_settings this route carries out; any other is refused (422), never ignored
+OVERRIDES = ("sd_model_checkpoint", "show_progress_every_n_steps")
+LIVE_PREVIEW_EVERY = 10  # A1111's "Live preview display period" default, in sampling steps
+
+
+def _live_previews(req: Txt2ImgRequest) -> dict[str, Any]:
+    """What /sdapi/v1/progress shows while the job runs: an approx preview every N steps as
+    A1111 makes it (N = show_progress_every_n_steps, default 10; -1 or 0: none)."""
+    every = (req.override_settings or {}).get("show_progress_every_n_steps", LIVE_PREVIEW_EVERY)
+    if isinstance(every, bool) or not isinstance(every, int) or every < -1 or every > 150:
+        raise RequestValidationError([{
+            "loc": ("body", "override_settings", "show_progress_every_n_steps"),
+            "msg": "an integer from -1 to 150 (-1 or 0: no live previews)", "type": "value_error",
+        }])  # fmt: skip
+    if every <= 0:
+        return {"preview": "none"}
+    return {"preview": "approx", "preview_every": every}
+
+
 def to_generate_params(req: Txt2ImgRequest) -> GenerateParams:
+    unknown = sorted(set(req.override_settings or {}) - set(OVERRIDES))
+    if unknown:
+        raise RequestValidationError([{
+            "loc": ("body", "override_settings", unknown[0]),
+            "msg": f"not supported here (supported: {', '.join(OVERRIDES)})",
+            "type": "value_error",
+        }])  # fmt: skip
     fields: dict[str, Any] = {
         "prompt": req.prompt,
         "negative_prompt": req.negative_prompt,
@@ -81,8 +107,8 @@ def to_generate_params(req: Txt2ImgRequest) -> GenerateParams:
         "width": req.width,
         "height": req.height,
         "batch_size": req.batch_size * req.n_iter,
-        "preview": "approx",
         "attention": False,
+        **_live_previews(req),
     }
     if "cfg_scale" in req.model_fields_set:  # left out: the model's own (default_guidance)
         fields["guidance_scale"] = req.cfg_scale
