@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ import redis
 
 from difflab.diffusion.tiny import build_tiny_pipeline_dir
 from tests.integration.conftest import Deployment, _deploy
-from tests.utils.services import REDIS_URL, Api, service_env
+from tests.utils.services import ADMIN_PASSWORD, REDIS_URL, Api, service_env
 
 LONG_JOB = {"prompt": "a red circle", "steps": 150, "preview": "approx", "attention": True}
 
@@ -165,3 +166,20 @@ def test_100_parallel_callers_get_429_or_503_with_retry_after_and_nothing_is_los
     done = sorted(json.loads(out["info"])["difflab_job_id"] for out in ok)
     assert sorted(j["id"] for j in listed) == done  # none lost, no phantom job
     assert {j["state"] for j in listed} == {"succeeded"}
+
+
+def test_streams_and_txt2img_are_woken_not_polled(tmp_path: Path) -> None:
+    """With the poll period at 30 s, a stream still follows a job to its end and txt2img
+    answers at once: every wake-up came from a notification (a missed one would cost 30 s)."""
+    with tiny_deployment(tmp_path, DIFFLAB_EVENT_POLL_S="30") as dep:
+        api = dep.api()
+        for _ in range(3):
+            t0 = time.monotonic()
+            r = api.post("/api/v1/generations", json={"prompt": "a red circle", "steps": 8})
+            state, seqs = _follow(api, r.json()["job"]["id"])
+            assert state == "succeeded" and seqs == list(range(1, len(seqs) + 1))
+            assert time.monotonic() - t0 < 15
+        with httpx.Client(base_url=dep.base, auth=("admin", ADMIN_PASSWORD), timeout=60) as c:
+            t0 = time.monotonic()
+            assert c.post("/sdapi/v1/txt2img", json={"prompt": "a", "steps": 8}).status_code == 200
+            assert time.monotonic() - t0 < 15

@@ -108,6 +108,16 @@ def writes_beside(session: Session) -> Iterator[Session]:
         yield write
 
 
+@contextmanager
+def read_scope() -> Iterator[Session]:
+    """session_scope for work that only reads (see read_session)."""
+    session = read_session()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
 def advisory_lock(session: Session, *name: str) -> None:
     """Serialize transactions that take the same lock `name` until they end, on PostgreSQL (a
     transaction-scoped advisory lock). SQLite needs none: BEGIN IMMEDIATE already makes

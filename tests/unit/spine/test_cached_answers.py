@@ -33,4 +33,3 @@ def test_the_model_list_changes_its_etag_when_a_model_arrives(make_client: MakeC
     after = c.get("/api/v1/models", headers={**alice, "if-none-match": etag})
     assert after.status_code == 200 and after.headers["etag"] != etag
     assert "newcomer" in {m["name"] for m in after.json()}
-

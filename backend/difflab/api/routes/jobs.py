@@ -36,7 +36,7 @@ from difflab.api.schemas import (
 )
 from difflab.api.submit import kind_for, prepare_params, submit, validate_params
 from difflab.config import get_settings
-from difflab.db.engine import session_scope
+from difflab.db.engine import read_scope
 from difflab.db.models import TERMINAL_STATES, Job, User
 from difflab.jobs import notify
 from difflab.jobs.events import events_after
@@ -189,7 +189,7 @@ def _events_since(
     job_id: str, after: int, limit: int = EVENTS_PAGE
 ) -> tuple[list[EventPublic], str, int]:
     """A page of events after `after`, the job's state and its last event's seq."""
-    with session_scope() as s:
+    with read_scope() as s:
         rows = events_after(s, job_id, after, limit)
         state, last = s.execute(select(Job.state, Job.last_seq).where(Job.id == job_id)).one()
         return [event_public(e) for e in rows], state or "failed", int(last or 0)
@@ -258,8 +258,8 @@ async def job_events(
                         end = {"state": state, "last_seq": last}
                         yield {"event": "end", "data": json.dumps(end)}
                         return
-                    if len(events) == EVENTS_PAGE:
-                        continue  # more are stored already
+                    if len(events) == EVENTS_PAGE or state in TERMINAL_STATES:
+                        continue  # more are stored already, or the end is: no waiting
                     if await request.is_disconnected():
                         return
                     await news.wait()

@@ -23,7 +23,7 @@ from difflab.api.generation_service import create_generation
 from difflab.api.ratelimit import BasicGenerationLimit
 from difflab.api.routes.jobs import artifact_path
 from difflab.config import get_settings
-from difflab.db.engine import session_scope
+from difflab.db.engine import read_scope, session_scope
 from difflab.db.models import TERMINAL_STATES, Job, JobEvent, User
 from difflab.diffusion.generate import GenerateParams
 from difflab.diffusion.models import DEFAULT_MODEL, list_models
@@ -139,7 +139,7 @@ def _submit(user: User, params: GenerateParams) -> str:
 
 
 def _job(job_id: str) -> Job | None:
-    with session_scope() as s:
+    with read_scope() as s:
         return s.get(Job, job_id)
 
 
@@ -203,7 +203,7 @@ async def txt2img(
 
 
 def _current_job(user_id: int) -> tuple[Job | None, list[JobEvent]]:
-    with session_scope() as s:
+    with read_scope() as s:
         job = s.scalar(
             select(Job)
             .where(

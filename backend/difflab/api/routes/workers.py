@@ -17,7 +17,7 @@ from difflab.api.presenters import jobs_public
 from difflab.api.schemas import DiskPublic, HealthPublic, WorkerPublic, WorkersPublic
 from difflab.api.submit import free_disk_mb
 from difflab.config import get_settings
-from difflab.db.engine import session_scope
+from difflab.db.engine import read_scope
 from difflab.db.models import Job, Worker, utcnow
 from difflab.jobs.celery_app import QUEUES
 from difflab.jobs.publish import broker_ok, queue_depths
@@ -27,7 +27,7 @@ router = APIRouter(tags=["workers"], route_class=DbRoute)
 
 def _alive_workers() -> list[Worker]:
     cutoff = utcnow() - timedelta(seconds=get_settings().stale_after_s)
-    with session_scope() as s:
+    with read_scope() as s:
         return list(
             s.scalars(select(Worker).where(Worker.last_seen >= cutoff).order_by(Worker.name))
         )
@@ -56,7 +56,7 @@ async def list_workers(session: SessionDep, user: CurrentUser) -> WorkersPublic:
 
 def _database_ok() -> bool:
     try:
-        with session_scope() as s:
+        with read_scope() as s:
             s.execute(text("SELECT 1"))
         return True
     except Exception:
@@ -71,7 +71,7 @@ def _model_names() -> list[str]:
 
 
 def _job_counts() -> tuple[dict[str, int], int]:
-    with session_scope() as s:
+    with read_scope() as s:
         rows = s.execute(
             select(Job.queue, Job.state, func.count())
             .where(Job.state.in_(("queued", "running")))
