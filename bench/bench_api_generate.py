@@ -9,8 +9,9 @@ hits both alike; medians and minima are printed with absolute seconds.
 
 Cases (each against a bare `StableDiffusionPipeline` call with the same sampler, steps,
 guidance, size and seed):
-  a1111   POST /sdapi/v1/txt2img as a webuiapi script sends it (approx previews every step,
-          the route's default): request -> base64 PNG in the response. Target <= 1.10x.
+  a1111   POST /sdapi/v1/txt2img as a webuiapi script sends it (the route's live previews:
+          approx, every 10 steps as A1111's default period): request -> base64 PNG in the
+          response. Target <= 1.10x.
   studio  the studio's request: POST /api/v1/generations with approx previews every step and
           attention maps, the SSE stream followed to its end, the PNG downloaded. <= 1.25x.
   full    as studio with `full` previews: the VAE decodes x_t and x0 every step. <= 2x.
@@ -238,7 +239,7 @@ def measure(backend: str, args: argparse.Namespace) -> None:
 
             plan: list[tuple[str, Callable[[], float], Callable[[], float], int, str]] = []
             if "a1111" in cases:
-                plan.append(("A1111 txt2img (approx previews)", a1111, bare_call, 1, "<= 1.10x"))
+                plan.append(("A1111 txt2img (its live previews)", a1111, bare_call, 1, "<= 1.10x"))
             if "studio" in cases:
                 plan.append(
                     ("studio: approx previews + attention, SSE", lambda: studio("approx"),

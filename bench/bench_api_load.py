@@ -5,9 +5,9 @@ in the same run.
 difflab runs as `make run` runs it (`difflab serve`: SQLite, its embedded worker, one
 uvicorn process), or with `--backend redis-pg` in the production shape. The bare app is
 FastAPI on the same uvicorn, reading the same database file: the API key's row by its prefix
-and digest, its user, then the endpoint's rows. The load generator is an asyncio httpx client
-with one connection per simulated client (in this process; it is not the bottleneck at these
-rates: each client waits for its answer before sending the next request).
+and digest, its user, then the endpoint's rows. The load generator is an asyncio client
+with one keep-alive connection per simulated client, speaking just enough HTTP/1.1 to be far
+lighter than the server it measures (a general-purpose client was the bottleneck here).
 
 Scenarios (CLIENTS concurrent clients for SECONDS each):
   me      GET /api/v1/auth/me                         vs the bare app's /me
@@ -320,7 +320,7 @@ def main() -> None:
             db = env["DIFFLAB_DATABASE_URL"] or (
                 f"sqlite:///{(root / 'var' / 'difflab.sqlite').resolve()}"
             )
-            owner = api.get("/api/v1/auth/me").json()["id"]
+            owner = api.get("/api/v1/auth/me").json()["user"]["id"]
             scale_paths = ["/api/v1/auth/me", "/api/v1/jobs", "/api/v1/generations",
                            f"/api/v1/jobs/{job['id']}",
                            f"/api/v1/jobs/{job['id']}/events?limit=1000"]  # fmt: skip
@@ -333,9 +333,9 @@ def main() -> None:
 
     print(f"### API under load ({args.backend})\n")
     print(
-        f"{args.clients} concurrent clients, {args.seconds:g} s per scenario, asyncio httpx "
-        f"load generator in one process; {os.cpu_count()} CPUs shared by the generator, the "
-        "server and its worker.\n"
+        f"{args.clients} concurrent clients, {args.seconds:g} s per scenario, an asyncio "
+        f"keep-alive HTTP/1.1 load generator in one process; {os.cpu_count()} CPUs shared by "
+        "the generator, the server and its worker.\n"
     )
     print("| scenario | difflab req/s | p50 | p99 | errors | bare req/s | bare p50 | bare p99 "
           "| throughput ratio | p99 ratio |")  # fmt: skip

@@ -36,12 +36,17 @@ def build_base(models: Path, work: Path, threads: int) -> None:
             vision_layers=1,
             vision_hidden=64,
             max_length=24,
+            output="house",
         ),
         MemorySink(),
         ctx,
     )
     train_vae.run(
-        train_vae.Params(**common, steps=1, batch_size=2, scaling_samples=64), MemorySink(), ctx
+        train_vae.Params(
+            **common, steps=1, batch_size=2, scaling_samples=64, output="house", overwrite=True
+        ),
+        MemorySink(),
+        ctx,
     )
 
 
@@ -55,7 +60,7 @@ def stage_throughput(p: train_unet.Params, ctx: RunContext) -> list[float]:
 def bare_throughput(p: train_unet.Params, ctx: RunContext, steps: int) -> list[float]:
     """The same model, optimizer and data in the plainest loop: draw, forward, MSE,
     backward, step."""
-    tr = train_unet.Trainer(p, ctx, MemorySink())
+    tr = train_unet.Trainer(p, ctx, MemorySink(), ctx.work_dir / "bare-output")
     tr.load_data()
     torch.manual_seed(p.seed)
     unet = train_unet.build_unet(p, tr.text_encoder.config.hidden_size, p.resolution // 8)

@@ -147,6 +147,39 @@ def write_atomic(path: Path, blob: bytes, *, durable: bool = True) -> None:
     os.replace(tmp, path)
 
 
+def _libc_syncfs() -> Any:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syncfs if hasattr(libc, "syncfs") else None
+    except OSError:
+        return None
+
+
+_SYNCFS = _libc_syncfs()
+
+
+def sync_files(paths: list[Path]) -> None:
+    """Make files written without fsync durable: one syncfs(2) of their filesystem on Linux
+    (a batch of sixteen images costs one flush, not sixteen), else an fsync of each."""
+    if not paths:
+        return
+    if _SYNCFS is not None:
+        fd = os.open(paths[0].parent, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 class MemorySink:
     """A Sink that keeps events in a list and artifacts in memory (or in `artifact_dir`).
 

@@ -46,6 +46,7 @@ from difflab.runtime import (
     check_artifact_name,
     encode_artifact,
     metric_payload,
+    sync_files,
     write_atomic,
 )
 
@@ -210,11 +211,14 @@ class DbSink:
         rows: list[tuple[str, Mapping[str, Any], datetime]] = []
         added = 0
         fraction: float | None = None
+        durable: list[Path] = []
         for it in items:
             if it.artifact is not None:
                 name, data, kind, step, meta = it.artifact
                 blob = encode_artifact(data)
-                write_atomic(self.artifact_dir / name, blob, durable=step is None)
+                write_atomic(self.artifact_dir / name, blob, durable=False)
+                if step is None:
+                    durable.append(self.artifact_dir / name)
                 added += len(blob)
                 payload = artifact_payload(name, blob, kind, step, meta)
                 rows.append(("artifact", check_payload("artifact", payload), it.at))
@@ -222,6 +226,8 @@ class DbSink:
             if it.progress is not None:
                 fraction = it.progress
             rows.append((it.type, it.payload, it.at))
+        if durable:  # on disk before the rows that point at them are committed
+            sync_files(durable)
         values: dict[str, Any] = {}
         if added:
             values["artifact_bytes"] = Job.artifact_bytes + added

@@ -157,7 +157,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Health */
+        /**
+         * Health
+         * @description Database, broker, live workers, queue and disk. Many callers at once (every open page,
+         *     load balancers) share one check per HEALTH_TTL_S.
+         */
         get: operations["health_api_v1_health_get"];
         put?: never;
         post?: never;
@@ -174,7 +178,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Kinds */
+        /**
+         * List Kinds
+         * @description Every job kind with its parameters' JSON schema (built once; ETag, 304 when unchanged).
+         */
         get: operations["list_kinds_api_v1_job_kinds_get"];
         put?: never;
         post?: never;
@@ -323,7 +330,8 @@ export interface paths {
         };
         /**
          * Models
-         * @description Model directories found in the models dir (safetensors diffusers pipelines).
+         * @description Model directories found in the models dir (safetensors diffusers pipelines). Listed
+         *     again only when the models directory changes; ETag, 304 when unchanged.
          */
         get: operations["models_api_v1_models_get"];
         put?: never;
