@@ -32,6 +32,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -170,13 +171,13 @@ async def load(base: str, paths: list[str], headers: dict[str, str], clients: in
 
 
 @contextlib.contextmanager
-def services(backend: str, root: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
+def services(backend: str, root: Path, **extra: str) -> Iterator[tuple[str, str, dict[str, str]]]:
     with contextlib.ExitStack() as stack:
         urls: dict[str, str] = {}
         if backend == "redis-pg":
             urls["database_url"] = stack.enter_context(postgres_database())
             urls["broker_url"] = stack.enter_context(redis_database(9))
-        env = service_env(root / "var", **urls)
+        env = service_env(root / "var", **urls, **extra)
         env.pop("DIFFLAB_TORCH_THREADS")
         migrate(env)
         port = free_port()
@@ -212,6 +213,65 @@ def _answers(base: str) -> bool:
         return True
     except httpx.HTTPError:
         return False
+
+
+async def follow_raw(host: str, port: int, job_id: str, headers: dict[str, str],
+                     lat: list[float]) -> list[int]:  # fmt: skip
+    """One browser's event stream, read off the socket (chunk-size lines are skipped: each
+    event is one chunk); returns the seqs received, appends each event's latency (ms)."""
+    import json
+    from datetime import datetime
+
+    reader, writer = await asyncio.open_connection(host, port)
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(f"GET /api/v1/jobs/{job_id}/events HTTP/1.1\r\nHost: {host}\r\n{extra}"
+                 "accept: text/event-stream\r\n\r\n".encode())  # fmt: skip
+    seqs: list[int] = []
+    event = ""
+    try:
+        while True:
+            line = (await reader.readline()).decode(errors="replace").rstrip("\r\n")
+            if not line and reader.at_eof():
+                break
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                if event == "end":
+                    break
+                data = json.loads(line[5:])
+                lat.append(1000 * (time.time() - datetime.fromisoformat(data["created_at"])
+                                   .timestamp()))  # fmt: skip
+                seqs.append(int(data["seq"]))
+    finally:
+        writer.close()
+    return seqs
+
+
+async def streams_under_load(base: str, api: Api, headers: dict[str, str], streams: int,
+                             clients: int, think_s: float) -> dict[str, float]:  # fmt: skip
+    """`streams` browsers follow one running job's events while `clients` browsers read the
+    mixed pages; every stream must receive every event, in order."""
+    job = api.submit("sleep", steps=40, step_seconds=0.25)
+    url = httpx.URL(base)
+    lat: list[float] = []
+    mixed = ["/api/v1/health", "/api/v1/jobs", "/api/v1/generations", "/api/v1/job-kinds",
+             "/api/v1/models"]  # fmt: skip
+    followers = [follow_raw(url.host, url.port or 80, job["id"], headers, lat)
+                 for _ in range(streams)]  # fmt: skip
+    pages = load(base, mixed, headers, clients, 10.0, think_s)
+    results = await asyncio.gather(asyncio.gather(*followers), pages)
+    got: list[list[int]] = results[0]
+    last = int(api.get(f"/api/v1/jobs/{job['id']}").json()["last_seq"]) if got else 0
+    complete = sum(seqs == list(range(1, last + 1))
+                   for seqs in got)  # fmt: skip
+    return {
+        "streams": streams,
+        "complete": complete,
+        "events": len(lat),
+        "p50": _pct(lat, 0.5),
+        "p99": _pct(lat, 0.99),
+        "pages": results[1],
+    }
 
 
 def _fill(db_url: str, owner: int, total: int) -> None:
@@ -275,6 +335,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--think", type=float, default=1.0, help="a browser's pause (s)")
+    parser.add_argument("--streams", type=int, default=500, help="open event streams")
     parser.add_argument(
         "--scale",
         type=lambda v: [int(x) for x in v.split(",")],
@@ -285,8 +346,11 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="difflab-load-"))
     rows: list[tuple[str, dict[str, float], dict[str, float] | None]] = []
     scale: list[tuple[int, list[float]]] = []
+    streamed: dict[str, Any] | None = None
     try:
-        with services(args.backend, root) as (base, bare_base, env):
+        # one user here plays every browser: its stream cap is raised for the bench
+        cap = {"DIFFLAB_MAX_STREAMS_PER_USER": str(args.streams + 10)}
+        with services(args.backend, root, **cap) as (base, bare_base, env):
             api = Api(base)
             key = api.post("/api/v1/users/me/api-keys", json={"name": "load"}).json()["key"]
             auth = {"authorization": f"Bearer {key}"}
@@ -316,6 +380,10 @@ def main() -> None:
                 asyncio.run(load(base, mixed, auth, args.clients, args.seconds, args.think)),
                 None,
             ))  # fmt: skip
+            if args.streams:
+                streamed = asyncio.run(
+                    streams_under_load(base, api, auth, args.streams, args.clients, args.think)
+                )
             # what one request costs as the tables grow
             db = env["DIFFLAB_DATABASE_URL"] or (
                 f"sqlite:///{(root / 'var' / 'difflab.sqlite').resolve()}"
@@ -348,6 +416,16 @@ def main() -> None:
         print(
             f"{left} | {b['rps']:.0f} | {b['p50']:.0f} ms | {b['p99']:.0f} ms "
             f"| {a['rps'] / b['rps']:.2f}x (>= 0.7) | {a['p99'] / b['p99']:.2f}x (<= 2) |"
+        )
+    if streamed is not None:
+        pages = streamed["pages"]
+        print(
+            f"\n{streamed['streams']} open event streams (one per simulated browser) following "
+            f"a running job while {args.clients} browsers read the mixed pages: "
+            f"{streamed['complete']} of {streamed['streams']} streams received every event; "
+            f"event latency p50 {streamed['p50']:.0f} ms, p99 {streamed['p99']:.0f} ms over "
+            f"{streamed['events']} deliveries (target p50 <= 50 ms, p99 <= 250 ms); the pages "
+            f"meanwhile: p99 {pages['p99']:.0f} ms, {pages['errors']} errors."
         )
     if scale:
         print("\nMedian milliseconds per request (one client) as the tables grow (jobs, 10 events"
