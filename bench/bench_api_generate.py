@@ -70,20 +70,25 @@ TITLES = {
 }
 
 
-def _pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile of values (nan for none)."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 @contextlib.contextmanager
-def deployment(backend: str, root: Path, models: Path) -> Iterator[str]:
-    """The service at its defaults (no DIFFLAB_TORCH_THREADS: the worker's default count)."""
+def deployment(
+    backend: str, root: Path, models: Path, **extra: str
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """The service at its defaults (no DIFFLAB_TORCH_THREADS: the worker's default count), as
+    `make run` starts it or in the production shape; `extra`: more settings. Yields its base
+    URL and environment."""
     with contextlib.ExitStack() as stack:
         urls: dict[str, str] = {}
         if backend == "redis-pg":
             urls["database_url"] = stack.enter_context(postgres_database())
             urls["broker_url"] = stack.enter_context(redis_database(9))
-        env = service_env(root / "var", models_dir=models, **urls)
+        env = service_env(root / "var", models_dir=models, **urls, **extra)
         env.pop("DIFFLAB_TORCH_THREADS")
         env.update(DIFFLAB_HEARTBEAT_S="5", DIFFLAB_STALE_AFTER_S="60")
         migrate(env)
@@ -102,7 +107,7 @@ def deployment(backend: str, root: Path, models: Path) -> Iterator[str]:
             stack.callback(server.stop)
             base = f"http://127.0.0.1:{port}"
             wait_for(lambda: _workers_up(base), timeout=180, what="serve and its worker")
-        yield base
+        yield base, env
 
 
 def _workers_up(base: str) -> bool:
@@ -190,7 +195,7 @@ def measure(backend: str, args: argparse.Namespace) -> None:
     events: list[float] = []
     rows: list[tuple[str, list[float], list[float], str, Callable[[float, float], float]]] = []
     try:
-        with deployment(backend, root, models) as base:
+        with deployment(backend, root, models) as (base, _env):
             api = Api(base)
             basic = httpx.Client(base_url=base, auth=("admin", ADMIN_PASSWORD), timeout=600)
 
@@ -287,13 +292,13 @@ def measure(backend: str, args: argparse.Namespace) -> None:
     if starts:
         print(
             f"\nJob start latency (created -> running), {len(starts)} jobs: p50 "
-            f"{1000 * _pct(starts, 0.5):.1f} ms, p90 {1000 * _pct(starts, 0.9):.1f} ms "
+            f"{1000 * pct(starts, 0.5):.1f} ms, p90 {1000 * pct(starts, 0.9):.1f} ms "
             "(target p50 <= 20 ms)."
         )
     if events:
         print(
             f"Event latency (worker's event time -> SSE client), {len(events)} events: p50 "
-            f"{1000 * _pct(events, 0.5):.1f} ms, p99 {1000 * _pct(events, 0.99):.1f} ms "
+            f"{1000 * pct(events, 0.5):.1f} ms, p99 {1000 * pct(events, 0.99):.1f} ms "
             "(target p50 <= 50 ms)."
         )
     print(f"\nMachine: {os.cpu_count()} CPUs, torch {torch.__version__}.")

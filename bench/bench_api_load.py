@@ -42,12 +42,10 @@ from tests.utils.services import (  # noqa: E402
     Api,
     Proc,
     free_port,
-    migrate,
-    postgres_database,
-    redis_database,
-    service_env,
     wait_for,
 )
+
+from bench_api_generate import deployment, pct  # noqa: E402
 
 BARE_APP = textwrap.dedent(
     '''
@@ -94,11 +92,6 @@ BARE_APP = textwrap.dedent(
         return [dict(r) for r in rows]
     '''
 )
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 class _Conn:
@@ -166,34 +159,17 @@ async def load(base: str, paths: list[str], headers: dict[str, str], clients: in
     t0 = time.perf_counter()
     await asyncio.gather(*(one(k) for k in range(clients)))
     took = time.perf_counter() - t0
-    return {"rps": len(latencies) / took, "p50": _pct(latencies, 0.5),
-            "p99": _pct(latencies, 0.99), "errors": errors, "n": len(latencies)}  # fmt: skip
+    return {"rps": len(latencies) / took, "p50": pct(latencies, 0.5),
+            "p99": pct(latencies, 0.99), "errors": errors, "n": len(latencies)}  # fmt: skip
 
 
 @contextlib.contextmanager
 def services(backend: str, root: Path, **extra: str) -> Iterator[tuple[str, str, dict[str, str]]]:
-    with contextlib.ExitStack() as stack:
-        urls: dict[str, str] = {}
-        if backend == "redis-pg":
-            urls["database_url"] = stack.enter_context(postgres_database())
-            urls["broker_url"] = stack.enter_context(redis_database(9))
-        env = service_env(root / "var", **urls, **extra)
-        env.pop("DIFFLAB_TORCH_THREADS")
-        migrate(env)
-        port = free_port()
-        args = [sys.executable, "-m", "difflab.cli", "serve", "--port", str(port)]
-        server = Proc(args, env, root / "serve.log")
-        stack.callback(server.stop)
-        base = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                return httpx.get(base + "/api/v1/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, timeout=180, what="difflab serve")
-        db = urls.get("database_url") or f"sqlite:///{(root / 'var' / 'difflab.sqlite').resolve()}"
+    """difflab (bench_api_generate.deployment) and the bare app on its database."""
+    with deployment(backend, root, root / "models", **extra) as (base, env):
+        db = env["DIFFLAB_DATABASE_URL"] or (
+            f"sqlite:///{(root / 'var' / 'difflab.sqlite').resolve()}"
+        )
         (root / "bare_app.py").write_text(BARE_APP)
         bare_port = free_port()
         bare = Proc(
@@ -201,10 +177,12 @@ def services(backend: str, root: Path, **extra: str) -> Iterator[tuple[str, str,
              "--log-level", "warning"],
             {**os.environ, "BARE_DB": db, "PYTHONPATH": str(root)}, root / "bare.log",
         )  # fmt: skip
-        stack.callback(bare.stop)
-        bare_base = f"http://127.0.0.1:{bare_port}"
-        wait_for(lambda: _answers(bare_base), timeout=60, what="the bare app")
-        yield base, bare_base, env
+        try:
+            bare_base = f"http://127.0.0.1:{bare_port}"
+            wait_for(lambda: _answers(bare_base), timeout=60, what="the bare app")
+            yield base, bare_base, env
+        finally:
+            bare.stop()
 
 
 def _answers(base: str) -> bool:
@@ -268,8 +246,8 @@ async def streams_under_load(base: str, api: Api, headers: dict[str, str], strea
         "streams": streams,
         "complete": complete,
         "events": len(lat),
-        "p50": _pct(lat, 0.5),
-        "p99": _pct(lat, 0.99),
+        "p50": pct(lat, 0.5),
+        "p99": pct(lat, 0.99),
         "pages": results[1],
     }
 
@@ -325,7 +303,7 @@ async def medians(base: str, paths: list[str], headers: dict[str, str], n: int =
             t0 = time.perf_counter()
             assert await conn.get(path) == 200, path
             times.append((time.perf_counter() - t0) * 1000)
-        out.append(_pct(times, 0.5))
+        out.append(pct(times, 0.5))
     return out
 
 

@@ -28,24 +28,15 @@ DOC = HERE.parent / "docs" / "performance.md"
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        import torch
+    import torch
 
-        torch_v = torch.__version__
-        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    except Exception:
-        torch_v, gpu = "?", "?"
+    from difflab.diffusion.model_card import hardware
+
+    hw = hardware(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{cpu}, {os.cpu_count()} CPUs, {gpu}, torch {torch_v}, Python "
-            f"{platform.python_version()}, load average {load:.2f} at the start")  # fmt: skip
+    return (f"{hw['cpu']}, {hw['cpu_cores']} CPUs, {hw.get('gpu', 'no GPU')}, torch "
+            f"{hw['torch']}, Python {platform.python_version()}, load average {load:.2f} at "
+            "the start")  # fmt: skip
 
 
 def run(name: str, extra: list[str]) -> bool:

@@ -107,7 +107,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 class _VerifiedCredentials:
     """Credentials verified lately, for HTTP Basic: an A1111 script sends its password with
     every request, and argon2 is made to cost ~0.1 s. Holds keyed digests of (user, stored
-    hash, password), never a password, for VERIFIED_TTL_S; a new password changes the stored
+    hash, password), never a password, for ttl_s (five minutes); a new password changes the stored
     hash, so an old entry never matches again. A wrong password is never held: it does the
     whole work each time."""
 
@@ -141,7 +141,7 @@ _verified = _VerifiedCredentials()
 
 def authenticate_repeated(session: Session, username: str, password: str) -> User | None:
     """`authenticate` for credentials sent with every request (HTTP Basic): the argon2 work is
-    done once per VERIFIED_TTL_S for credentials that were right."""
+    done once per five minutes for credentials that were right."""
     user = find_user(session, username)
     if user is not None and user.is_active and _verified.holds(user, password):
         return user

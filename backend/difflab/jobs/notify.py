@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from difflab.config import Settings, get_settings
+from difflab.jobs.embedded import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,12 @@ def _registry(settings: Settings) -> Path:
     return settings.data_dir / "notify"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _register(registry: Path, name: str, port: int) -> None:
+    """Publish `name` -> port in the registry, whole or not at all."""
+    registry.mkdir(parents=True, exist_ok=True)
+    tmp = registry / f".{name}.tmp"
+    tmp.write_text(str(port))
+    os.replace(tmp, registry / f"{name}.port")
 
 
 # ---- publishing (workers) ----
@@ -80,7 +79,7 @@ class _UdpPublisher:
                     port = int(entry.read_text().strip())
                 except (OSError, ValueError):
                     continue
-                if _pid_alive(pid):
+                if pid_alive(pid):
                     ports.append(port)
                 else:
                     with contextlib.suppress(OSError):
@@ -165,10 +164,7 @@ class Doorbell:
 
     def _register(self) -> None:
         try:
-            self.registry.mkdir(parents=True, exist_ok=True)
-            tmp = self.registry / f".worker-{os.getpid()}.tmp"
-            tmp.write_text(str(self.sock.getsockname()[1]))
-            os.replace(tmp, self.entry)
+            _register(self.registry, f"worker-{os.getpid()}", self.sock.getsockname()[1])
         except OSError as exc:
             log.warning("cannot register the worker's doorbell: %s", exc)
 
@@ -288,10 +284,7 @@ class Listener:
                 # (re-)register: a removed registration is put back within a second
                 if not entry.exists():
                     try:
-                        registry.mkdir(parents=True, exist_ok=True)
-                        tmp = registry / f".{os.getpid()}.tmp"
-                        tmp.write_text(str(sock.getsockname()[1]))
-                        os.replace(tmp, entry)
+                        _register(registry, str(os.getpid()), sock.getsockname()[1])
                         self.healthy = True
                     except OSError as exc:
                         self.healthy = False

@@ -147,12 +147,6 @@ class DbSink:
     def log(self, message: str) -> None:
         self.event("log", {"message": message})
 
-    def flush(self) -> None:
-        """Wait until every call so far is stored."""
-        self._queue.join()
-        if self._error is not None:
-            raise self._error
-
     def close(self, *, raise_error: bool = True) -> None:
         """Store what is queued and stop the writer."""
         if not self._closed:
@@ -201,9 +195,6 @@ class DbSink:
             except BaseException as exc:  # raised to the job by its next call
                 log.exception("job %s: storing events failed", self.claim.job_id)
                 self._error = exc
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
             if batch[-1] is None:
                 return
 
