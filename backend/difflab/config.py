@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_000_000, ge=1024, description="largest request body accepted (413 past it)"
     )
+    max_image_body_bytes: int = Field(
+        default=32_000_000,
+        ge=1024,
+        description="largest request body of the routes that carry images (uploads, A1111 "
+        "img2img and png-info; 413 past it)",
+    )
     max_prompt_chars: int = Field(
         default=1000, ge=1, le=100_000, description="longest prompt (or negative prompt) accepted"
     )

@@ -75,6 +75,11 @@ class DenoisePayload(_Payload):
     xt: str | None = Field(None, description="x_t preview (artifact name; a URL in the API)")
     x0: str | None = Field(None, description="predicted x_0 preview")
     eps: str | None = Field(None, description="predicted noise preview")
+    skipped: int | None = Field(
+        None,
+        description="img2img: steps of the full schedule not run (the noised init image "
+        "stands in for them); step and total count the steps that run",
+    )
 
 
 PAYLOADS: dict[str, type[_Payload]] = {

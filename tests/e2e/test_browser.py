@@ -112,3 +112,52 @@ def test_language_switch_is_remembered(page) -> None:
     assert after != before
     page.reload()
     assert page.get_by_test_id("nav-studio").inner_text() == after
+
+
+def test_inpaint_an_uploaded_image_streams_frames_then_the_image(page, tmp_path) -> None:
+    from PIL import Image
+
+    init = tmp_path / "init.png"
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(init)
+    sign_in(page)
+    page.get_by_test_id("prompt").fill("a blue square")
+    page.get_by_test_id("steps").fill("6")
+    page.get_by_test_id("mode-img2img").click()
+    page.get_by_test_id("init-image-file").set_input_files(str(init))
+    expect(page.get_by_test_id("init-image-size")).to_have_text("64 × 64 px")
+    page.get_by_test_id("mode-inpaint").click()
+    # strength 0.75 of 6 steps: the last int(4.5) = 4 run
+    expect(page.get_by_test_id("strength-help")).to_contain_text("runs the last 4")
+
+    canvas = page.get_by_test_id("mask-canvas").locator("canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.25, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, y, steps=8)
+    page.mouse.up()
+    expect(page.get_by_test_id("mask-canvas")).to_have_attribute("data-strokes", "1")
+    shot(page, "inpaint-mask")
+
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/v1/generations")
+    ) as request:
+        page.get_by_test_id("generate").click()
+    body = request.value.post_data_json
+    assert re.fullmatch(r"[0-9a-f]{64}", body["init_image"])
+    assert re.fullmatch(r"[0-9a-f]{64}", body["mask"]) and body["mask"] != body["init_image"]
+
+    strip = page.get_by_test_id("frame-strip")
+    strip.get_by_test_id("frame").first.wait_for(timeout=120_000)
+    page.get_by_test_id("final-image").wait_for(timeout=120_000)
+    assert strip.get_by_test_id("frame").count() == 4
+    shot(page, "inpaint")
+
+    # the result goes back in as the next init image
+    page.get_by_test_id("send-img2img").first.click()
+    expect(page.get_by_test_id("mode-img2img")).to_have_attribute("aria-pressed", "true")
+    sent = page.get_by_test_id("init-image")
+    expect(sent).not_to_have_attribute("src", f"/api/v1/images/{body['init_image']}")
+    expect(sent).to_have_attribute("src", re.compile(r"^/api/v1/images/[0-9a-f]{64}$"))

@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 
 # route modules mounted under /api/v1; each exposes `router`
 API_ROUTES = ("auth", "users", "jobs", "workers", "audit")
+# routes whose bodies carry images: max_image_body_bytes instead of max_body_bytes
+IMAGE_BODY_PATHS = ("/api/v1/images", "/sdapi/v1/img2img", "/sdapi/v1/png-info")
 # optional feature routes (mounted when the module exists)
-FEATURE_ROUTES = ("generations", "datasets", "learn")
+FEATURE_ROUTES = ("generations", "images", "datasets", "learn")
 
 
 def _routers() -> list[APIRouter]:
@@ -85,7 +87,11 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
         SameOrigin, allowed_origins=settings.cors_origins, trusted_proxies=settings.trusted_proxies
     )
     app.add_middleware(SecurityHeaders, hsts=production)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        larger={path: settings.max_image_body_bytes for path in IMAGE_BODY_PATHS},
+    )
 
     @app.exception_handler(OperationalError)
     async def database_down(_: Request, exc: OperationalError) -> JSONResponse:

@@ -60,21 +60,23 @@ class BodyTooLarge(HTTPException):
 class BodyLimit:
     """413 for a body over `max_bytes`: at once from Content-Length, else while it streams in."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.larger = larger or {}  # exact paths allowed more (image uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.default_max)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
                     await _send_json(send, 400, "invalid Content-Length")
                     return
-                if int(value) > self.max_bytes:
-                    await _send_json(send, 413, f"request body over {self.max_bytes} bytes")
+                if int(value) > limit:
+                    await _send_json(send, 413, f"request body over {limit} bytes")
                     return
         received = 0
         started = False
@@ -84,8 +86,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -99,7 +101,7 @@ class BodyLimit:
         except BodyTooLarge:
             # raised where no route's exception handling saw it (a middleware read the body)
             if not started:
-                await _send_json(send, 413, f"request body over {self.max_bytes} bytes")
+                await _send_json(send, 413, f"request body over {limit} bytes")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -67,7 +67,9 @@ def validate_params(
         raise RequestValidationError(errors) from None
 
 
-def field_error(loc: tuple[str, ...], message: str, value: Any = None) -> RequestValidationError:
+def field_error(
+    loc: tuple[str | int, ...], message: str, value: Any = None
+) -> RequestValidationError:
     return RequestValidationError(
         [{"loc": loc, "msg": message, "type": "value_error", "input": value}]
     )

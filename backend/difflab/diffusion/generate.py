@@ -21,10 +21,18 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 from transformers import AutoTokenizer
 
+from difflab.diffusion import inputs
 from difflab.diffusion.attention import token_maps
+from difflab.diffusion.img2img import ImageInput, InpaintingFill, ResizeMode, generate_from_image
 from difflab.diffusion.infotext import format_infotext, generation_params, png_with_parameters
 from difflab.diffusion.models import (
     DEFAULT_MODEL,
@@ -66,6 +74,13 @@ MAX_SEED = 2**53 - 1  # exact in JSON numbers and JavaScript
 
 
 InvalidRequest = ParamError  # the name this module's callers knew
+
+
+IMG2IMG_FIELDS = frozenset({"init_image", "strength", "resize_mode"})
+INPAINT_FIELDS = frozenset({
+    "mask", "mask_blur", "mask_invert", "inpainting_fill", "inpaint_full_res",
+    "inpaint_full_res_padding",
+})  # fmt: skip
 
 
 class GenerateParams(BaseModel):
@@ -110,6 +125,64 @@ class GenerateParams(BaseModel):
         None, min_length=1, max_length=8, description="Guidance scales for a same-seed sweep."
     )
     attention: bool = Field(True, description="Store per-token cross-attention maps.")
+    init_image: str | None = Field(
+        None,
+        description="img2img: the id of an uploaded image (POST /api/v1/images) to start from.",
+    )
+    strength: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="img2img: how much of the init image is redrawn; the last "
+        "int(strength * steps) steps run, from the init image noised to that step.",
+    )
+    resize_mode: ResizeMode = Field(
+        "just_resize", description="img2img: how the init image is brought to width x height."
+    )
+    mask: str | None = Field(
+        None,
+        description="Inpainting: the id of an uploaded grayscale mask, white = repaint "
+        "(needs init_image, same size).",
+    )
+    mask_blur: int = Field(4, ge=0, le=64, description="Inpainting: Gaussian blur of the mask.")
+    mask_invert: bool = Field(False, description="Inpainting: repaint the black part instead.")
+    inpainting_fill: InpaintingFill = Field(
+        "original",
+        description="Inpainting: what the masked area starts from: the picture (original), its "
+        "surrounding colours (fill), noise (latent_noise) or zeros (latent_nothing).",
+    )
+    inpaint_full_res: bool = Field(
+        False,
+        description="Inpainting: redraw only the masked region, cropped and scaled up to "
+        "width x height, then pasted back (A1111's 'only masked').",
+    )
+    inpaint_full_res_padding: int = Field(
+        32, ge=0, le=256, description="Inpainting: pixels kept around the masked region."
+    )
+
+    @field_validator("strength", "resize_mode", "mask", *sorted(INPAINT_FIELDS - {"mask"}))
+    @classmethod
+    def _needs_its_image(cls, v: Any, info: ValidationInfo) -> Any:
+        """An img2img or inpainting field asking for something without the image it acts on
+        is refused, never ignored (its default value asks nothing)."""
+        name = str(info.field_name)
+        if v is None or v == GenerateParams.model_fields[name].default:
+            return v
+        if info.data.get("init_image") is None:
+            raise ValueError(f"{name} applies to img2img: send init_image too")
+        if name in INPAINT_FIELDS and name != "mask" and info.data.get("mask") is None:
+            raise ValueError(f"{name} applies to inpainting: send mask too")
+        return v
+
+    @field_validator("init_image", "mask")
+    @classmethod
+    def _image_id(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        try:
+            return inputs.check_id(v, str(info.field_name))
+        except ParamError as e:
+            raise ValueError(e.message) from None
 
     @field_validator("sampler", mode="before")
     @classmethod
@@ -172,19 +245,77 @@ def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Pat
     return model_dir, width, height
 
 
-def _resolved(params: GenerateParams, models_dir: Path) -> tuple[GenerateParams, Path]:
+def check_inputs(params: GenerateParams, data_dir: Path) -> None:
+    """The uploaded images a request names are stored, and its mask is the image's size."""
+    if params.init_image is None:
+        return
+    if int(params.strength * params.steps) < 1:
+        raise InvalidRequest(
+            "strength",
+            f"strength {params.strength} of {params.steps} steps runs no step "
+            "(int(strength x steps) = 0): raise strength or steps",
+        )
+    size = inputs.image_size(data_dir, params.init_image, "init_image")
+    if params.mask is not None:
+        mask_size = inputs.image_size(data_dir, params.mask, "mask")
+        if mask_size != size:
+            raise InvalidRequest(
+                "mask",
+                f"the mask is {mask_size[0]}x{mask_size[1]}, the init image "
+                f"{size[0]}x{size[1]}: they must be the same size",
+            )
+
+
+def _resolved(
+    params: GenerateParams, models_dir: Path, data_dir: Path
+) -> tuple[GenerateParams, Path]:
     """The checks, and what the request left open filled in: the model's guidance scale and
     size, and a random seed drawn now (so the gallery and the infotext record the seed used).
     Returns the params and the model's directory."""
     model_dir, width, height = check_generate_params(params, models_dir)
+    check_inputs(params, data_dir)
     params = with_model_defaults(params, model_dir)
     seed = params.seed if params.seed >= 0 else secrets.randbelow(2**32)
     return params.model_copy(update={"seed": seed, "width": width, "height": height}), model_dir
 
 
+def _image_input(params: GenerateParams, data_dir: Path) -> ImageInput | None:
+    """The init image and mask of an img2img or inpainting request, opened."""
+    if params.init_image is None:
+        return None
+    mask = None
+    if params.mask is not None:
+        mask = inputs.open_input(data_dir, params.mask, "mask", mode="L")
+    return ImageInput(
+        image=inputs.open_input(data_dir, params.init_image, "init_image"),
+        strength=params.strength, resize_mode=params.resize_mode, mask=mask,
+        mask_blur=params.mask_blur, mask_invert=params.mask_invert,
+        inpainting_fill=params.inpainting_fill, full_res=params.inpaint_full_res,
+        full_res_padding=params.inpaint_full_res_padding,
+    )  # fmt: skip
+
+
+_FILL_NAMES = {"fill": "fill", "original": "original", "latent_noise": "latent noise",
+               "latent_nothing": "latent nothing"}  # fmt: skip
+
+
+def image_infotext(params: GenerateParams) -> dict[str, Any]:
+    """The infotext keys A1111 writes for img2img and inpainting."""
+    fields: dict[str, Any] = {"Denoising strength": params.strength}
+    if params.mask is not None:
+        fields["Mask blur"] = params.mask_blur
+        fields["Inpaint area"] = "Only masked" if params.inpaint_full_res else None
+        fields["Masked area padding"] = (
+            params.inpaint_full_res_padding if params.inpaint_full_res else None
+        )
+        fields["Mask mode"] = "Inpaint not masked" if params.mask_invert else None
+        fields["Masked content"] = _FILL_NAMES[params.inpainting_fill]
+    return fields
+
+
 def prepare(params: GenerateParams, ctx: SubmitContext) -> GenerateParams:
     """Submit-time checks and defaults (see _resolved); the worker's run repeats them."""
-    return _resolved(params, ctx.models_dir)[0]
+    return _resolved(params, ctx.models_dir, ctx.data_dir)[0]
 
 
 @functools.cache
@@ -215,8 +346,10 @@ class _StepWriter:
                     kind="image",
                     step=s.index, meta={"view": "image", "series": key, "timestep": s.timestep},
                 )  # fmt: skip
+            skipped = {"skipped": self.params.steps - s.total} if self.params.init_image else {}
             self.sink.event(
-                "denoise", {"step": s.index, "total": s.total, "timestep": s.timestep, **names}
+                "denoise",
+                {"step": s.index, "total": s.total, "timestep": s.timestep, **skipped, **names},
             )
         if s.attention is not None:
             positions = list(range(1, len(self.tokens) + 1))  # skip the start token
@@ -273,7 +406,7 @@ def _text_artifact(sink: Sink, pipe: Any, prompt: str) -> None:
 
 def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     """Generate params.batch_size images (and the guidance sweep) and store every step."""
-    params, model_dir = _resolved(params, ctx.models_dir)
+    params, model_dir = _resolved(params, ctx.models_dir, ctx.data_dir)
     assert params.width is not None and params.height is not None
     width, height, seed = params.width, params.height, params.seed
     pipe = load_pipeline(model_dir, ctx.device)
@@ -291,6 +424,7 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     watching = to_rgb is not None or params.attention
     every = params.preview_every
 
+    init = _image_input(params, ctx.data_dir)
     scales = list(params.guidance_sweep or [])
     runs = 1 + len(scales)
     offset = [0]  # U-Net evaluations done by earlier runs (progress across the sweep)
@@ -302,7 +436,8 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         scheduler = make_scheduler(
             params.sampler, pipe.scheduler.config, schedule=schedule, seeds=run_seeds
         )
-        out = generate(
+        start = generate if init is None else functools.partial(generate_from_image, init=init)
+        out = start(
             pipe,
             scheduler,
             prompt=params.prompt, negative_prompt=params.negative_prompt, steps=params.steps,
@@ -315,15 +450,17 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         return out
 
     def infotext(i: int, s: int, guidance: float, batch: int) -> str:
-        return format_infotext(
-            params.prompt, params.negative_prompt,
-            generation_params(
-                steps=params.steps, sampler=params.sampler, schedule=schedule,
-                cfg_scale=guidance, seed=s, width=width, height=height, model=params.model,
-                eta=params.eta if takes_eta(params.sampler) else None,
-                batch_size=batch, batch_pos=i, version=_version(),
-            ),
+        fields = generation_params(
+            steps=params.steps, sampler=params.sampler, schedule=schedule,
+            cfg_scale=guidance, seed=s, width=width, height=height, model=params.model,
+            eta=params.eta if takes_eta(params.sampler) else None,
+            batch_size=batch, batch_pos=i, version=_version(),
         )  # fmt: skip
+        if init is not None:  # A1111's img2img keys, after Model
+            at = list(fields).index("Model") + 1
+            items = list(fields.items())
+            fields = dict(items[:at] + list(image_infotext(params).items()) + items[at:])
+        return format_infotext(params.prompt, params.negative_prompt, fields)
 
     def meta(s: int, guidance: float) -> dict[str, Any]:
         return {**params.model_dump(), "seed": s, "guidance_scale": guidance,
@@ -372,6 +509,7 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         "images": names, "seed": seed, "seeds": seeds, "infotexts": texts,
         "model": params.model, "sampler": params.sampler, "scheduler": schedule,
         "width": width, "height": height, "steps": out.steps, "sweep": sweep_names,
+        **({"strength": params.strength} if init is not None else {}),
     }  # fmt: skip
 
 

@@ -55,3 +55,20 @@ export function artifactUrl(jobId: string, name: string): string {
   const segments = name.split("/").map(encodeURIComponent).join("/");
   return `/api/v1/jobs/${encodeURIComponent(jobId)}/artifacts/${segments}`;
 }
+
+/**
+ * Upload an init image or an inpainting mask (POST /api/v1/images, multipart). The API re-encodes
+ * it as a PNG (a mask as grayscale) and answers its id, pixel size and URL.
+ */
+export function uploadImage(file: Blob, kind: "image" | "mask" = "image") {
+  return api.POST("/api/v1/images", {
+    // the schema types the file part as a string (format: binary); the serializer sends the Blob
+    body: { file: file as unknown as string, kind },
+    bodySerializer: (body) => {
+      const form = new FormData();
+      form.append("file", file, file instanceof File ? file.name : `${kind}.png`);
+      form.append("kind", body.kind);
+      return form;
+    },
+  });
+}

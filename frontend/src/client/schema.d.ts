@@ -171,6 +171,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload
+         * @description Upload a PNG, JPEG or WebP (at most 4096x4096 pixels) to start an img2img or inpainting
+         *     generation from; `kind=mask` stores it as a grayscale mask (white = repaint).
+         */
+        post: operations["upload_api_v1_images_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/images/{image_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download
+         * @description An uploaded image, as the PNG difflab stored.
+         */
+        get: operations["download_api_v1_images__image_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/job-kinds": {
         parameters: {
             query?: never;
@@ -533,6 +574,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sdapi/v1/img2img": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Img2Img
+         * @description A1111's img2img and inpainting (with `mask`): a `generate` job with an init image.
+         */
+        post: operations["img2img_sdapi_v1_img2img_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sdapi/v1/interrupt": {
         parameters: {
             query?: never;
@@ -553,6 +614,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sdapi/v1/latent-upscale-modes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Latent Upscale Modes
+         * @description Latent upscale modes for hires fix: none while hires fix is not supported.
+         */
+        get: operations["latent_upscale_modes_sdapi_v1_latent_upscale_modes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sdapi/v1/options": {
         parameters: {
             query?: never;
@@ -564,6 +645,26 @@ export interface paths {
         get: operations["options_sdapi_v1_options_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/png-info": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Png Info
+         * @description The generation parameters (infotext) stored in an image, as A1111 reads them.
+         */
+        post: operations["png_info_sdapi_v1_png_info_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -621,6 +722,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sdapi/v1/sd-vae": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sd Vae
+         * @description VAE overrides: none yet (every model uses the VAE in its own directory).
+         */
+        get: operations["sd_vae_sdapi_v1_sd_vae_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sdapi/v1/txt2img": {
         parameters: {
             query?: never;
@@ -632,6 +753,26 @@ export interface paths {
         put?: never;
         /** Txt2Img */
         post: operations["txt2img_sdapi_v1_txt2img_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/upscalers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Upscalers
+         * @description The upscalers difflab can run: none yet (A1111 always lists "None").
+         */
+        get: operations["upscalers_sdapi_v1_upscalers_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -750,6 +891,17 @@ export interface components {
             /** Username */
             username: string;
         };
+        /** Body_upload_api_v1_images_post */
+        Body_upload_api_v1_images_post: {
+            /** File */
+            file: string;
+            /**
+             * Kind
+             * @default image
+             * @enum {string}
+             */
+            kind: "image" | "mask";
+        };
         /** DatasetPublic */
         DatasetPublic: {
             /** Description */
@@ -790,6 +942,11 @@ export interface components {
              * @description predicted noise preview
              */
             eps?: string | null;
+            /**
+             * Skipped
+             * @description img2img: steps of the full schedule not run (the noised init image stands in for them); step and total count the steps that run
+             */
+            skipped?: number | null;
             /** Step */
             step: number;
             /**
@@ -865,6 +1022,47 @@ export interface components {
              */
             height?: number | null;
             /**
+             * Init Image
+             * @description img2img: the id of an uploaded image (POST /api/v1/images) to start from.
+             */
+            init_image?: string | null;
+            /**
+             * Inpaint Full Res
+             * @description Inpainting: redraw only the masked region, cropped and scaled up to width x height, then pasted back (A1111's 'only masked').
+             * @default false
+             */
+            inpaint_full_res: boolean;
+            /**
+             * Inpaint Full Res Padding
+             * @description Inpainting: pixels kept around the masked region.
+             * @default 32
+             */
+            inpaint_full_res_padding: number;
+            /**
+             * Inpainting Fill
+             * @description Inpainting: what the masked area starts from: the picture (original), its surrounding colours (fill), noise (latent_noise) or zeros (latent_nothing).
+             * @default original
+             * @enum {string}
+             */
+            inpainting_fill: "fill" | "original" | "latent_noise" | "latent_nothing";
+            /**
+             * Mask
+             * @description Inpainting: the id of an uploaded grayscale mask, white = repaint (needs init_image, same size).
+             */
+            mask?: string | null;
+            /**
+             * Mask Blur
+             * @description Inpainting: Gaussian blur of the mask.
+             * @default 4
+             */
+            mask_blur: number;
+            /**
+             * Mask Invert
+             * @description Inpainting: repaint the black part instead.
+             * @default false
+             */
+            mask_invert: boolean;
+            /**
              * Model
              * @description A model directory name.
              * @default house
@@ -896,6 +1094,13 @@ export interface components {
              */
             prompt: string;
             /**
+             * Resize Mode
+             * @description img2img: how the init image is brought to width x height.
+             * @default just_resize
+             * @enum {string}
+             */
+            resize_mode: "just_resize" | "crop_and_resize" | "resize_and_fill";
+            /**
              * Sampler
              * @description AUTOMATIC1111 sampler name; k-diffusion aliases accepted.
              * @default DPM++ 2M
@@ -921,6 +1126,12 @@ export interface components {
              * @default 25
              */
             steps: number;
+            /**
+             * Strength
+             * @description img2img: how much of the init image is redrawn; the last int(strength * steps) steps run, from the init image noised to that step.
+             * @default 0.75
+             */
+            strength: number;
             /**
              * Width
              * @description Pixels; null = the model's native size.
@@ -1004,6 +1215,135 @@ export interface components {
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /** ImagePublic */
+        ImagePublic: {
+            /** Height */
+            height: number;
+            /**
+             * Id
+             * @description The image's id: name it as init_image or mask in a generation.
+             */
+            id: string;
+            /**
+             * Mode
+             * @description RGB for an image, L (grayscale) for a mask.
+             */
+            mode: string;
+            /** Url */
+            url: string;
+            /** Width */
+            width: number;
+        };
+        /**
+         * Img2ImgRequest
+         * @description A1111's StableDiffusionImg2ImgProcessingAPI: txt2img's fields, the init image and the
+         *     inpainting options (images are base64, with or without a data: prefix).
+         */
+        Img2ImgRequest: {
+            /**
+             * Batch Size
+             * @default 1
+             */
+            batch_size: number;
+            /**
+             * Cfg Scale
+             * @default 7
+             */
+            cfg_scale: number;
+            /**
+             * Denoising Strength
+             * @default 0.75
+             */
+            denoising_strength: number;
+            /** Eta */
+            eta?: number | null;
+            /** Height */
+            height?: number | null;
+            /**
+             * Include Init Images
+             * @default false
+             */
+            include_init_images: boolean;
+            /** Init Images */
+            init_images: string[];
+            /**
+             * Inpaint Full Res
+             * @default true
+             */
+            inpaint_full_res: boolean | number;
+            /**
+             * Inpaint Full Res Padding
+             * @default 0
+             */
+            inpaint_full_res_padding: number;
+            /**
+             * Inpainting Fill
+             * @default 0
+             */
+            inpainting_fill: number;
+            /**
+             * Inpainting Mask Invert
+             * @default 0
+             */
+            inpainting_mask_invert: number;
+            /** Mask */
+            mask?: string | null;
+            /** Mask Blur */
+            mask_blur?: number | null;
+            /** Mask Blur X */
+            mask_blur_x?: number | null;
+            /** Mask Blur Y */
+            mask_blur_y?: number | null;
+            /**
+             * N Iter
+             * @default 1
+             */
+            n_iter: number;
+            /**
+             * Negative Prompt
+             * @default
+             */
+            negative_prompt: string;
+            /** Override Settings */
+            override_settings?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Prompt
+             * @default
+             */
+            prompt: string;
+            /**
+             * Resize Mode
+             * @default 0
+             */
+            resize_mode: number;
+            /** Sampler Index */
+            sampler_index?: string | null;
+            /** Sampler Name */
+            sampler_name?: string | null;
+            /** Scheduler */
+            scheduler?: string | null;
+            /**
+             * Seed
+             * @default -1
+             */
+            seed: number;
+            /**
+             * Send Images
+             * @default true
+             */
+            send_images: boolean;
+            /**
+             * Steps
+             * @default 20
+             */
+            steps: number;
+            /** Width */
+            width?: number | null;
+        } & {
+            [key: string]: unknown;
         };
         /** JobCreate */
         JobCreate: {
@@ -1199,6 +1539,27 @@ export interface components {
             /** New Password */
             new_password: string;
         };
+        /** PngInfoRequest */
+        PngInfoRequest: {
+            /**
+             * Image
+             * @description A PNG (or JPEG, WebP), base64, with or without data: prefix.
+             */
+            image: string;
+        };
+        /** PngInfoResponse */
+        PngInfoResponse: {
+            /** Info */
+            info: string;
+            /** Items */
+            items: {
+                [key: string]: unknown;
+            };
+            /** Parameters */
+            parameters: {
+                [key: string]: unknown;
+            };
+        };
         /** ProgressEvent */
         ProgressEvent: {
             /**
@@ -1322,9 +1683,11 @@ export interface components {
         };
         /**
          * Txt2ImgRequest
-         * @description The fields of A1111's StableDiffusionTxt2ImgProcessingAPI that difflab honours; any
-         *     other field a client sends (styles, restore_faces, alwayson_scripts, ...) is accepted and
-         *     ignored.
+         * @description The fields of A1111's StableDiffusionTxt2ImgProcessingAPI that difflab honours. Fields
+         *     A1111 has that change nothing here (do_not_save_samples, save_images, ...) are accepted;
+         *     those whose effect difflab does not have yet (restore_faces, tiling, enable_hr, styles,
+         *     scripts, ...) are refused with a 422 naming them unless they hold their do-nothing value
+         *     (UNSUPPORTED).
          */
         Txt2ImgRequest: {
             /**
@@ -1819,6 +2182,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthPublic"];
+                };
+            };
+        };
+    };
+    upload_api_v1_images_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_upload_api_v1_images_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImagePublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    download_api_v1_images__image_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                image_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -2516,6 +2941,39 @@ export interface operations {
             };
         };
     };
+    img2img_sdapi_v1_img2img_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Img2ImgRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Txt2ImgResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     interrupt_sdapi_v1_interrupt_post: {
         parameters: {
             query?: never;
@@ -2538,6 +2996,28 @@ export interface operations {
             };
         };
     };
+    latent_upscale_modes_sdapi_v1_latent_upscale_modes_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    }[];
+                };
+            };
+        };
+    };
     options_sdapi_v1_options_get: {
         parameters: {
             query?: never;
@@ -2556,6 +3036,39 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+        };
+    };
+    png_info_sdapi_v1_png_info_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PngInfoRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PngInfoResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -2637,6 +3150,28 @@ export interface operations {
             };
         };
     };
+    sd_vae_sdapi_v1_sd_vae_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    }[];
+                };
+            };
+        };
+    };
     txt2img_sdapi_v1_txt2img_post: {
         parameters: {
             query?: never;
@@ -2666,6 +3201,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    upscalers_sdapi_v1_upscalers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    }[];
                 };
             };
         };

@@ -26,6 +26,8 @@ export type WorkerInfo = WorkersInfo["workers"][number];
 export type GenerationPublic = Ok<paths["/api/v1/generations"]["get"]>["data"][number];
 export type GenerationCreate = Body<paths["/api/v1/generations"]["post"]>;
 export type DatasetInfo = Ok<paths["/api/v1/datasets"]["get"]>[number];
+/** An uploaded init image or mask (POST /api/v1/images). */
+export type StoredImage = Ok<paths["/api/v1/images"]["post"]>;
 
 export type SamplerInfo = Ok<paths["/api/v1/samplers"]["get"]>[number];
 export type ModelInfo = Ok<paths["/api/v1/models"]["get"]>[number];

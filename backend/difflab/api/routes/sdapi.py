@@ -21,23 +21,30 @@ from sqlalchemy import select
 from difflab.api.deps import BasicUser, DbRoute
 from difflab.api.generation_service import create_generation
 from difflab.api.ratelimit import BasicGenerationLimit
+from difflab.api.routes.images import field_loc, store_image
 from difflab.api.routes.jobs import artifact_path
+from difflab.api.submit import field_error
 from difflab.config import get_settings
 from difflab.db.engine import read_scope, session_scope
 from difflab.db.models import TERMINAL_STATES, Job, JobEvent, User
+from difflab.diffusion import inputs
 from difflab.diffusion.generate import GenerateParams
+from difflab.diffusion.infotext import parse_infotext
 from difflab.diffusion.models import DEFAULT_MODEL, list_models
 from difflab.diffusion.schedulers import list_samplers
 from difflab.jobs import notify
 from difflab.jobs.lifecycle import as_utc, request_cancel
+from difflab.runtime import ParamError
 
 router = APIRouter(prefix="/sdapi/v1", tags=["automatic1111"], route_class=DbRoute)
 
 
 class Txt2ImgRequest(BaseModel):
-    """The fields of A1111's StableDiffusionTxt2ImgProcessingAPI that difflab honours; any
-    other field a client sends (styles, restore_faces, alwayson_scripts, ...) is accepted and
-    ignored."""
+    """The fields of A1111's StableDiffusionTxt2ImgProcessingAPI that difflab honours. Fields
+    A1111 has that change nothing here (do_not_save_samples, save_images, ...) are accepted;
+    those whose effect difflab does not have yet (restore_faces, tiling, enable_hr, styles,
+    scripts, ...) are refused with a 422 naming them unless they hold their do-nothing value
+    (UNSUPPORTED)."""
 
     model_config = ConfigDict(extra="allow")
     prompt: str = ""
@@ -61,6 +68,24 @@ class Txt2ImgResponse(BaseModel):
     images: list[str]
     parameters: dict[str, Any]
     info: str
+
+
+class Img2ImgRequest(Txt2ImgRequest):
+    """A1111's StableDiffusionImg2ImgProcessingAPI: txt2img's fields, the init image and the
+    inpainting options (images are base64, with or without a data: prefix)."""
+
+    init_images: list[str] = Field(min_length=1)
+    mask: str | None = None
+    denoising_strength: float = 0.75
+    resize_mode: int = Field(0, ge=0, le=3)
+    mask_blur: int | None = None
+    mask_blur_x: int | None = None
+    mask_blur_y: int | None = None
+    inpainting_fill: int = Field(0, ge=0, le=3)
+    inpaint_full_res: bool | int = True
+    inpaint_full_res_padding: int = 0
+    inpainting_mask_invert: int = Field(0, ge=0, le=1)
+    include_init_images: bool = False
 
 
 def _model_from(req: Txt2ImgRequest) -> str:
@@ -90,7 +115,84 @@ def _live_previews(req: Txt2ImgRequest) -> dict[str, Any]:
     return {"preview": "approx", "preview_every": every}
 
 
-def to_generate_params(req: Txt2ImgRequest) -> GenerateParams:
+# A1111 fields whose effect difflab does not have: refused (422) unless they hold one of
+# these do-nothing values (what A1111's own clients send by default)
+UNSUPPORTED: dict[str, tuple[Any, ...]] = {
+    "restore_faces": (False, None),
+    "tiling": (False, None),
+    "enable_hr": (False, None),
+    "styles": ([], None),
+    "subseed_strength": (0, None),
+    "seed_resize_from_h": (-1, 0, None),
+    "seed_resize_from_w": (-1, 0, None),
+    "script_name": (None, ""),
+    "script_args": ([], None),
+    "alwayson_scripts": ({}, None),
+    "s_churn": (0, None),
+    "s_noise": (1, None),
+    "s_tmin": (0, None),
+    "initial_noise_multiplier": (1, None),
+    "refiner_checkpoint": (None, ""),
+}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):  # False is not 0 here
+        return a is b
+    return bool(a == b)
+
+
+def _refuse_unsupported(req: Txt2ImgRequest) -> None:
+    extra = req.model_extra or {}
+    for name, allowed in UNSUPPORTED.items():
+        if name in extra and not any(_same(extra[name], ok) for ok in allowed):
+            raise RequestValidationError([{
+                "loc": ("body", name),
+                "msg": f"not supported by difflab yet; send {allowed[0]!r} or leave it out",
+                "type": "value_error",
+            }])  # fmt: skip
+
+
+_RESIZE_MODES = {0: "just_resize", 1: "crop_and_resize", 2: "resize_and_fill"}
+_FILLS = {0: "fill", 1: "original", 2: "latent_noise", 3: "latent_nothing"}
+# GenerateParams field -> the A1111 field a request names it by (in 422 locations)
+A1111_NAMES = {
+    "guidance_scale": "cfg_scale", "sampler": "sampler_name", "init_image": "init_images",
+    "strength": "denoising_strength", "mask_invert": "inpainting_mask_invert",
+}  # fmt: skip
+
+
+def _refuse(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
+
+
+def image_fields(req: Img2ImgRequest, init_id: str, mask_id: str | None) -> dict[str, Any]:
+    """The img2img and inpainting fields of GenerateParams from A1111's (ids of the stored
+    images). Inpainting options count only with a mask, as in A1111."""
+    if req.resize_mode not in _RESIZE_MODES:
+        raise _refuse("resize_mode", "3 (just resize, latent upscale) is not supported yet")
+    fields: dict[str, Any] = {
+        "init_image": init_id, "strength": req.denoising_strength,
+        "resize_mode": _RESIZE_MODES[req.resize_mode],
+    }  # fmt: skip
+    if mask_id is None:
+        return fields
+    blur = req.mask_blur
+    if blur is None:
+        blur_x, blur_y = req.mask_blur_x, req.mask_blur_y
+        if blur_x is not None and blur_y is not None and blur_x != blur_y:
+            raise _refuse("mask_blur_y", "a blur different from mask_blur_x is not supported")
+        blur = next((b for b in (blur_x, blur_y) if b is not None), 4)
+    return fields | {
+        "mask": mask_id, "mask_blur": blur, "mask_invert": bool(req.inpainting_mask_invert),
+        "inpainting_fill": _FILLS[req.inpainting_fill],
+        "inpaint_full_res": bool(req.inpaint_full_res),
+        "inpaint_full_res_padding": req.inpaint_full_res_padding,
+    }  # fmt: skip
+
+
+def to_generate_params(req: Txt2ImgRequest, images: dict[str, Any] | None = None) -> GenerateParams:
+    _refuse_unsupported(req)
     unknown = sorted(set(req.override_settings or {}) - set(OVERRIDES))
     if unknown:
         raise RequestValidationError([{
@@ -109,6 +211,7 @@ def to_generate_params(req: Txt2ImgRequest) -> GenerateParams:
         "batch_size": req.batch_size * req.n_iter,
         "attention": False,
         **_live_previews(req),
+        **(images or {}),
     }
     if "cfg_scale" in req.model_fields_set:  # left out: the model's own (default_guidance)
         fields["guidance_scale"] = req.cfg_scale
@@ -122,10 +225,9 @@ def to_generate_params(req: Txt2ImgRequest) -> GenerateParams:
     try:
         return GenerateParams.model_validate(fields)
     except ValidationError as exc:
-        a1111_names = {"guidance_scale": "cfg_scale", "sampler": "sampler_name"}
         errors = []
         for e in exc.errors(include_url=False):
-            loc = [a1111_names.get(str(p), p) for p in e["loc"]]
+            loc = [A1111_NAMES.get(str(p), p) for p in e["loc"]]
             if loc == ["batch_size"] and req.n_iter > 1:
                 loc = ["n_iter"]
             errors.append({"loc": ("body", *loc), "msg": e["msg"], "type": e["type"]})
@@ -152,11 +254,8 @@ def _b64(job_id: str, name: str) -> str:
     return base64.b64encode(artifact_path(job_id, name).read_bytes()).decode()
 
 
-@router.post("/txt2img", response_model=Txt2ImgResponse)
-async def txt2img(
-    req: Txt2ImgRequest, user: BasicUser, _limits: BasicGenerationLimit
-) -> Txt2ImgResponse:
-    params = await run_in_threadpool(to_generate_params, req)
+async def _generate(req: Txt2ImgRequest, params: GenerateParams, user: User) -> Txt2ImgResponse:
+    """Submit the generate job, wait for its end (woken by the worker), answer as A1111."""
     job_id = await run_in_threadpool(_submit, user, params)
     deadline = time.monotonic() + get_settings().job_time_limit_s
     async with notify.listener().watch(job_id) as news:  # the worker says when it ends
@@ -197,9 +296,81 @@ async def txt2img(
         "job_timestamp": _timestamp(job),
         "difflab_job_id": job_id,
     }
+    if params.init_image is not None:
+        info["denoising_strength"] = params.strength
+    echoed = req.model_dump()
+    if isinstance(req, Img2ImgRequest) and not req.include_init_images:
+        echoed["init_images"], echoed["mask"] = None, None  # as A1111 answers
     return Txt2ImgResponse(
-        images=images if req.send_images else [], parameters=req.model_dump(), info=json.dumps(info)
+        images=images if req.send_images else [], parameters=echoed, info=json.dumps(info)
     )
+
+
+@router.post("/txt2img", response_model=Txt2ImgResponse)
+async def txt2img(
+    req: Txt2ImgRequest, user: BasicUser, _limits: BasicGenerationLimit
+) -> Txt2ImgResponse:
+    params = await run_in_threadpool(to_generate_params, req)
+    return await _generate(req, params, user)
+
+
+def _b64_image(text: str, field: str) -> bytes:
+    try:
+        return inputs.b64_bytes(text, field)
+    except ParamError as exc:
+        raise field_error(field_loc(field), exc.message) from None
+
+
+def _img2img_params(req: Img2ImgRequest) -> GenerateParams:
+    """Check the request, then store its images (only then: bad input stores nothing)."""
+    if len(req.init_images) > 1:
+        raise _refuse("init_images", "one init image per request is supported")
+    to_generate_params(req)  # the txt2img fields first: nothing is stored for their errors
+    init = store_image(_b64_image(req.init_images[0], "init_images.0"), "init_images.0", "image")
+    mask = None
+    if req.mask:
+        mask = store_image(_b64_image(req.mask, "mask"), "mask", "mask")
+    return to_generate_params(req, image_fields(req, init.id, mask.id if mask else None))
+
+
+@router.post("/img2img", response_model=Txt2ImgResponse)
+async def img2img(
+    req: Img2ImgRequest, user: BasicUser, _limits: BasicGenerationLimit
+) -> Txt2ImgResponse:
+    """A1111's img2img and inpainting (with `mask`): a `generate` job with an init image."""
+    params = await run_in_threadpool(_img2img_params, req)
+    return await _generate(req, params, user)
+
+
+class PngInfoRequest(BaseModel):
+    image: str = Field(description="A PNG (or JPEG, WebP), base64, with or without data: prefix.")
+
+
+class PngInfoResponse(BaseModel):
+    info: str
+    items: dict[str, Any]
+    parameters: dict[str, Any]
+
+
+def _png_info(req: PngInfoRequest) -> PngInfoResponse:
+    blob = _b64_image(req.image, "image")
+    try:
+        text = inputs.read_text(blob, "image")
+    except ParamError as exc:
+        raise field_error(("body", "image"), exc.message) from None
+    info = text.pop("parameters", "")
+    parsed = parse_infotext(info) if info else None
+    parameters: dict[str, Any] = {}
+    if parsed is not None:
+        parameters = {"Prompt": parsed.prompt, "Negative prompt": parsed.negative_prompt,
+                      **parsed.params}  # fmt: skip
+    return PngInfoResponse(info=info, items=text, parameters=parameters)
+
+
+@router.post("/png-info", response_model=PngInfoResponse)
+async def png_info(req: PngInfoRequest, user: BasicUser) -> PngInfoResponse:
+    """The generation parameters (infotext) stored in an image, as A1111 reads them."""
+    return await run_in_threadpool(_png_info, req)
 
 
 def _current_job(user_id: int) -> tuple[Job | None, list[JobEvent]]:
@@ -336,3 +507,22 @@ def options(user: BasicUser) -> dict[str, Any]:
         "eta_ddim": 0.0,
         "sd_checkpoint_hash": None,
     }
+
+
+@router.get("/upscalers")
+def upscalers(user: BasicUser) -> list[dict[str, Any]]:
+    """The upscalers difflab can run: none yet (A1111 always lists "None")."""
+    return [{"name": "None", "model_name": None, "model_path": None, "model_url": None,
+             "scale": 4}]  # fmt: skip
+
+
+@router.get("/latent-upscale-modes")
+def latent_upscale_modes(user: BasicUser) -> list[dict[str, Any]]:
+    """Latent upscale modes for hires fix: none while hires fix is not supported."""
+    return []
+
+
+@router.get("/sd-vae")
+def sd_vae(user: BasicUser) -> list[dict[str, Any]]:
+    """VAE overrides: none yet (every model uses the VAE in its own directory)."""
+    return []

@@ -2,6 +2,8 @@ import { useTranslation } from "react-i18next";
 import type { GenerationPublic } from "../../client/types";
 import { StateBadge } from "../../components/StateBadge";
 import { formatDateTime, formatValue } from "../../lib/format";
+import { SendButtons } from "./SendButtons";
+import type { StudioMode } from "./settings";
 
 const SHOWN_PARAMS = ["model", "sampler", "steps", "guidance_scale", "width", "height", "batch_size"];
 
@@ -11,12 +13,15 @@ export function Gallery({
   onUse,
   onOpen,
   onMore,
+  onSend,
 }: {
   items: readonly GenerationPublic[];
   count: number;
   onUse: (g: GenerationPublic) => void;
   onOpen: (g: GenerationPublic) => void;
   onMore?: () => void;
+  /** "Send to img2img / inpaint" with the generation's first image */
+  onSend?: (url: string, mode: StudioMode) => void;
 }) {
   const { t, i18n } = useTranslation();
   if (items.length === 0) return <p className="muted">{t("studio.galleryEmpty")}</p>;
@@ -56,6 +61,7 @@ export function Gallery({
                       {g.images.length > 1 ? t("studio.downloadN", { n: i + 1 }) : t("studio.download")}
                     </a>
                   ))}
+                  {onSend && g.images[0] && <SendButtons onSend={(mode) => onSend(g.images[0]!, mode)} />}
                 </div>
               </div>
             </li>

@@ -2,7 +2,17 @@ import type { FormEvent, ReactNode } from "react";
 import { useTranslation } from "react-i18next";
 import type { ModelInfo, SamplerInfo } from "../../client/types";
 import { randomSeed } from "../../lib/format";
-import { SCHEDULE_TYPES, type ScheduleType, type StudioSettings } from "./settings";
+import {
+  img2imgSteps,
+  INPAINTING_FILLS,
+  MODES,
+  RESIZE_MODES,
+  SCHEDULE_TYPES,
+  type InpaintingFill,
+  type ResizeMode,
+  type ScheduleType,
+  type StudioSettings,
+} from "./settings";
 
 const SIZES = [32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024];
 
@@ -73,8 +83,23 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
     </select>
   );
 
+  const { skipped, run } = img2imgSteps(settings.strength, settings.steps);
+
   return (
     <form className="card studio-form" onSubmit={submit} noValidate>
+      <div className="segmented studio-form__modes" role="group" aria-label={t("studio.modeLabel")}>
+        {MODES.map((m) => (
+          <button
+            key={m}
+            type="button"
+            data-testid={`mode-${m}`}
+            aria-pressed={settings.mode === m}
+            onClick={() => set("mode", m)}
+          >
+            {t(`studio.mode_${m}`)}
+          </button>
+        ))}
+      </div>
       <Field label={t("studio.prompt")} error={errors.prompt}>
         <textarea
           data-testid="prompt"
@@ -169,7 +194,84 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
         </Field>
       </div>
       {native && (settings.width == null || settings.height == null) && (
-        <small className="muted">{t("studio.nativeHelp", { size: native })}</small>
+        <small className="muted">
+          {t("studio.nativeHelp", { size: native })}
+          {settings.mode !== "txt2img" && ` · ${t("studio.nativeInit")}`}
+        </small>
+      )}
+      {settings.mode !== "txt2img" && (
+        <>
+          <Field label={`${t("studio.strength")}: ${settings.strength.toFixed(2)}`} error={errors.strength}>
+            <input
+              data-testid="strength"
+              type="range"
+              min={0}
+              max={1}
+              step={0.01}
+              value={settings.strength}
+              onChange={num("strength")}
+            />
+            <small className="muted" data-testid="strength-help">
+              {run > 0
+                ? t("studio.strengthHelp", { strength: settings.strength, steps: settings.steps, skipped, run })
+                : t("studio.strengthNone", { strength: settings.strength, steps: settings.steps })}
+            </small>
+          </Field>
+          <Field label={t("studio.resizeMode")} error={errors.resize_mode}>
+            <select
+              data-testid="resize-mode"
+              value={settings.resize_mode}
+              onChange={(e) => set("resize_mode", e.target.value as ResizeMode)}
+            >
+              {RESIZE_MODES.map((m) => (
+                <option key={m} value={m}>
+                  {t(`studio.resize_${m}`)}
+                </option>
+              ))}
+            </select>
+          </Field>
+        </>
+      )}
+      {settings.mode === "inpaint" && (
+        <div className="grid2">
+          <Field label={t("studio.maskBlur")} error={errors.mask_blur}>
+            <input data-testid="mask-blur" type="number" min={0} max={64} value={settings.mask_blur} onChange={num("mask_blur")} />
+          </Field>
+          <Field label={t("studio.inpaintingFill")} error={errors.inpainting_fill}>
+            <select
+              data-testid="inpainting-fill"
+              value={settings.inpainting_fill}
+              onChange={(e) => set("inpainting_fill", e.target.value as InpaintingFill)}
+            >
+              {INPAINTING_FILLS.map((f) => (
+                <option key={f} value={f}>
+                  {t(`studio.fill_${f}`)}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <label className="field__check" title={t("studio.onlyMaskedHelp")}>
+            <input
+              type="checkbox"
+              data-testid="inpaint-full-res"
+              checked={settings.inpaint_full_res}
+              onChange={(e) => set("inpaint_full_res", e.target.checked)}
+            />
+            {t("studio.onlyMasked")}
+          </label>
+          {settings.inpaint_full_res && (
+            <Field label={t("studio.onlyMaskedPadding")} error={errors.inpaint_full_res_padding}>
+              <input
+                data-testid="inpaint-padding"
+                type="number"
+                min={0}
+                max={256}
+                value={settings.inpaint_full_res_padding}
+                onChange={num("inpaint_full_res_padding")}
+              />
+            </Field>
+          )}
+        </div>
       )}
       <details className="advanced">
         <summary>{t("studio.advanced")}</summary>

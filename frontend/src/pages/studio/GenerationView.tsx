@@ -14,6 +14,8 @@ import { useJobEvents } from "../../hooks/useJobEvents";
 import { estimateRemaining, formatDuration, parseTime } from "../../lib/format";
 import { AttentionView } from "./AttentionView";
 import { FrameStrip, type FrameKind } from "./FrameStrip";
+import { SendButtons } from "./SendButtons";
+import type { StudioMode } from "./settings";
 import { SweepView } from "./SweepView";
 
 export interface GenerationViewProps {
@@ -25,11 +27,13 @@ export interface GenerationViewProps {
   /** just created: no stored history to load, follow the live stream from its start */
   fresh?: boolean;
   onEnded?: () => void;
+  /** "Send to img2img / inpaint" for a final image */
+  onSend?: (url: string, mode: StudioMode) => void;
 }
 
 type Tab = "replay" | "attention" | "noise" | "sweep";
 
-export function GenerationView({ jobId, prompt, negativePrompt, initialState, fresh = false, onEnded }: GenerationViewProps) {
+export function GenerationView({ jobId, prompt, negativePrompt, initialState, fresh = false, onEnded, onSend }: GenerationViewProps) {
   const { t } = useTranslation();
   const { events, ended, error } = useJobEvents(jobId, { history: !fresh });
   const [kind, setKind] = useState<FrameKind>("xt");
@@ -140,6 +144,7 @@ export function GenerationView({ jobId, prompt, negativePrompt, initialState, fr
                 <a href={url(a)} download={`difflab-${jobId.slice(0, 8)}-${a.name.split("/").pop()}`}>
                   {t("studio.download")}
                 </a>
+                {onSend && <SendButtons onSend={(mode) => onSend(url(a), mode)} />}
               </figcaption>
             </figure>
           ))}

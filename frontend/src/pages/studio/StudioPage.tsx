@@ -1,14 +1,24 @@
 import { useCallback, useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
-import { api } from "../../client";
+import { api, uploadImage } from "../../client";
 import { errorMessage, fieldErrors } from "../../client/errors";
-import type { GenerationCreate, GenerationPublic, ModelInfo, SamplerInfo } from "../../client/types";
+import type { GenerationCreate, GenerationPublic, ModelInfo, SamplerInfo, StoredImage } from "../../client/types";
 import { randomSeed } from "../../lib/format";
 import { rememberGeneration } from "../../lib/lastGeneration";
 import { Gallery } from "./Gallery";
 import { GenerateForm } from "./GenerateForm";
 import { GenerationView } from "./GenerationView";
-import { fromParams, loadSettings, saveSettings, toRequest, type StudioSettings } from "./settings";
+import { InitImagePanel } from "./InitImagePanel";
+import { exportMask, hasPaint, type Stroke } from "./mask";
+import {
+  fromParams,
+  loadSettings,
+  saveSettings,
+  toRequest,
+  type RequestImages,
+  type StudioMode,
+  type StudioSettings,
+} from "./settings";
 
 interface Current {
   jobId: string;
@@ -30,6 +40,11 @@ export function StudioPage() {
   const [current, setCurrent] = useState<Current | null>(null);
   const [gallery, setGallery] = useState<{ items: GenerationPublic[]; count: number }>({ items: [], count: 0 });
   const [limit, setLimit] = useState(PAGE);
+  // img2img and inpaint: the uploaded init image and the mask painted over it (kept across modes)
+  const [init, setInit] = useState<StoredImage | null>(null);
+  const [strokes, setStrokes] = useState<Stroke[]>([]);
+  const [uploading, setUploading] = useState(false);
+  const [imageError, setImageError] = useState<string | undefined>();
 
   useEffect(() => saveSettings(settings), [settings]);
 
@@ -58,14 +73,60 @@ export function StudioPage() {
     void loadGallery();
   }, [loadGallery]);
 
+  /** Upload an image (a file, a drop, a result) as the init image; a new image starts a new mask. */
+  const takeInitImage = async (blob: Blob | Promise<Blob>, mode: StudioMode | null) => {
+    setImageError(undefined);
+    setUploading(true);
+    if (mode) setSettings((s) => ({ ...s, mode }));
+    try {
+      const { data, error, response } = await uploadImage(await blob);
+      if (!data) {
+        setImageError(errorMessage(error, `${response.status}`));
+        return;
+      }
+      setInit(data);
+      setStrokes([]);
+    } catch (e) {
+      setImageError(errorMessage(e));
+    } finally {
+      setUploading(false);
+    }
+  };
+
+  /** "Send to img2img / inpaint": the result's image becomes the init image. */
+  const send = (url: string, mode: StudioMode) => {
+    window.scrollTo?.({ top: 0, behavior: "smooth" });
+    const blob = fetch(url, { credentials: "include" }).then((r) => {
+      if (!r.ok) throw new Error(`${r.status} ${r.statusText}`);
+      return r.blob();
+    });
+    void takeInitImage(blob, mode);
+  };
+
+  /** The uploaded images the request names: the init image, and in inpaint mode the mask, uploaded now. */
+  const requestImages = async (s: StudioSettings): Promise<RequestImages | string> => {
+    if (s.mode === "txt2img") return {};
+    if (!init) return t("studio.needInit");
+    if (s.mode === "img2img") return { init_image: init.id };
+    if (!hasPaint(strokes) && !s.mask_invert) return t("studio.needMask");
+    const { data, error, response } = await uploadImage(await exportMask(strokes, init.width, init.height), "mask");
+    if (!data) return errorMessage(error, `${response.status}`);
+    return { init_image: init.id, mask: data.id };
+  };
+
   const generate = async () => {
     const next = settings.seedLocked ? settings : { ...settings, seed: randomSeed() };
     setSettings(next);
     setErrors({});
     setBusy(true);
     try {
+      const images = await requestImages(next);
+      if (typeof images === "string") {
+        setErrors({ "": images });
+        return;
+      }
       // fields left out take the API's defaults (the generated type marks defaulted fields required)
-      const body = toRequest(next) as GenerationCreate;
+      const body = toRequest(next, images) as GenerationCreate;
       const { data, error, response } = await api.POST("/api/v1/generations", { body });
       if (!data) {
         const fields = response.status === 422 ? fieldErrors(error, [["body"]]) : {};
@@ -95,7 +156,18 @@ export function StudioPage() {
   };
 
   return (
-    <div className="page studio">
+    <div
+      className="page studio"
+      onDragOver={(e) => {
+        if (e.dataTransfer.types.includes("Files")) e.preventDefault();
+      }}
+      onDrop={(e) => {
+        const file = e.dataTransfer.files[0];
+        if (!file) return;
+        e.preventDefault(); // not: the browser opens the file instead
+        void takeInitImage(file, settings.mode === "txt2img" ? "img2img" : null);
+      }}
+    >
       <div className="studio__main">
         <GenerateForm
           settings={settings}
@@ -107,6 +179,23 @@ export function StudioPage() {
           errors={errors}
         />
         <div className="studio__result">
+          {settings.mode !== "txt2img" && (
+            <InitImagePanel
+              image={init}
+              inpaint={settings.mode === "inpaint"}
+              uploading={uploading}
+              error={imageError ?? errors.init_image ?? errors.mask}
+              onFile={(file) => void takeInitImage(file, null)}
+              onRemove={() => {
+                setInit(null);
+                setStrokes([]);
+              }}
+              strokes={strokes}
+              onStrokes={setStrokes}
+              invert={settings.mask_invert}
+              onInvert={(mask_invert) => setSettings((s) => ({ ...s, mask_invert }))}
+            />
+          )}
           {current ? (
             <GenerationView
               key={current.jobId}
@@ -116,6 +205,7 @@ export function StudioPage() {
               initialState={current.state}
               fresh={current.fresh}
               onEnded={() => void loadGallery()}
+              onSend={send}
             />
           ) : (
             <div className="card empty-state">
@@ -131,6 +221,7 @@ export function StudioPage() {
           count={gallery.count}
           onUse={(g) => setSettings((s) => fromParams(s, g.params as Record<string, unknown>, g.seed))}
           onOpen={open}
+          onSend={send}
           onMore={() => setLimit((l) => l + PAGE)}
         />
       </section>

@@ -5,6 +5,14 @@ import { randomSeed } from "../../lib/format";
 export type Sampler = GenerationCreate["sampler"];
 export type ScheduleType = NonNullable<GenerationCreate["scheduler"]>;
 export const SCHEDULE_TYPES: ScheduleType[] = ["Automatic", "Uniform", "Karras", "Exponential", "Beta", "SGM Uniform"];
+export type ResizeMode = GenerationCreate["resize_mode"];
+export const RESIZE_MODES: ResizeMode[] = ["just_resize", "crop_and_resize", "resize_and_fill"];
+export type InpaintingFill = GenerationCreate["inpainting_fill"];
+export const INPAINTING_FILLS: InpaintingFill[] = ["fill", "original", "latent_noise", "latent_nothing"];
+
+/** txt2img starts from noise; img2img from an init image; inpaint repaints the masked part of it. */
+export type StudioMode = "txt2img" | "img2img" | "inpaint";
+export const MODES: StudioMode[] = ["txt2img", "img2img", "inpaint"];
 
 export interface StudioSettings {
   prompt: string;
@@ -29,6 +37,18 @@ export interface StudioSettings {
   preview_every: number;
   /** comma-separated guidance scales for a sweep; empty: no sweep */
   guidance_sweep: string;
+  mode: StudioMode;
+  /** img2img and inpaint: the share of the steps that run, from the init image noised to that point */
+  strength: number;
+  resize_mode: ResizeMode;
+  /** inpaint: Gaussian blur of the mask, in pixels */
+  mask_blur: number;
+  /** inpaint: repaint what is not painted */
+  mask_invert: boolean;
+  inpainting_fill: InpaintingFill;
+  /** inpaint: redraw only the masked region at full size ("only masked") */
+  inpaint_full_res: boolean;
+  inpaint_full_res_padding: number;
 }
 
 export const DEFAULT_SETTINGS: StudioSettings = {
@@ -48,6 +68,14 @@ export const DEFAULT_SETTINGS: StudioSettings = {
   preview: "full",
   preview_every: 1,
   guidance_sweep: "",
+  mode: "txt2img",
+  strength: 0.75,
+  resize_mode: "just_resize",
+  mask_blur: 4,
+  mask_invert: false,
+  inpainting_fill: "original",
+  inpaint_full_res: false,
+  inpaint_full_res_padding: 32,
 };
 
 // v2: the guidance scale became "the model's own" by default (stored 7s were the old default)
@@ -77,8 +105,18 @@ export function parseSweep(text: string): number[] | null {
   return parts.every(Number.isFinite) ? parts : null;
 }
 
-/** The request body; fields left at "server default" are left out so the API's defaults apply. */
-export function toRequest(s: StudioSettings): Partial<GenerationCreate> {
+/** The uploaded images (ids from POST /api/v1/images) a request in img2img or inpaint mode starts from. */
+export interface RequestImages {
+  init_image?: string | null;
+  mask?: string | null;
+}
+
+/**
+ * The request body; fields left at "server default" are left out so the API's defaults apply.
+ * img2img fields go only with an init image, inpainting fields only with a mask too: the API
+ * refuses them otherwise.
+ */
+export function toRequest(s: StudioSettings, images: RequestImages = {}): Partial<GenerationCreate> {
   const body: Partial<GenerationCreate> = {
     prompt: s.prompt,
     negative_prompt: s.negative_prompt,
@@ -98,18 +136,51 @@ export function toRequest(s: StudioSettings): Partial<GenerationCreate> {
   if (s.height != null) body.height = s.height;
   const sweep = parseSweep(s.guidance_sweep);
   if (sweep) body.guidance_sweep = sweep;
+  if (s.mode === "txt2img" || !images.init_image) return body;
+  body.init_image = images.init_image;
+  body.strength = s.strength;
+  body.resize_mode = s.resize_mode;
+  if (s.mode !== "inpaint" || !images.mask) return body;
+  body.mask = images.mask;
+  body.mask_blur = s.mask_blur;
+  body.mask_invert = s.mask_invert;
+  body.inpainting_fill = s.inpainting_fill;
+  body.inpaint_full_res = s.inpaint_full_res;
+  if (s.inpaint_full_res) body.inpaint_full_res_padding = s.inpaint_full_res_padding;
   return body;
+}
+
+/**
+ * How img2img splits the steps, as the API does: int(strength * steps) steps run, from the init
+ * image noised to the step where they start; the first `skipped` steps are not run.
+ */
+export function img2imgSteps(strength: number, steps: number): { skipped: number; run: number } {
+  const run = Math.min(steps, Math.max(0, Math.trunc(strength * steps)));
+  return { skipped: steps - run, run };
 }
 
 /** Settings from a past generation's params ("use these settings again"); the seed is locked. */
 export function fromParams(current: StudioSettings, params: Record<string, unknown>, seed?: number): StudioSettings {
   const next: StudioSettings = { ...current, seedLocked: true };
   const set = next as unknown as Record<string, unknown>;
-  for (const k of ["prompt", "negative_prompt", "model", "sampler", "scheduler", "preview"] as const) {
+  for (const k of ["prompt", "negative_prompt", "model", "sampler", "scheduler", "preview", "resize_mode", "inpainting_fill"] as const) {
     if (typeof params[k] === "string") set[k] = params[k];
   }
-  for (const k of ["steps", "guidance_scale", "batch_size", "eta", "preview_every", "seed"] as const) {
+  for (const k of [
+    "steps",
+    "guidance_scale",
+    "batch_size",
+    "eta",
+    "preview_every",
+    "seed",
+    "strength",
+    "mask_blur",
+    "inpaint_full_res_padding",
+  ] as const) {
     if (typeof params[k] === "number") set[k] = params[k];
+  }
+  for (const k of ["mask_invert", "inpaint_full_res"] as const) {
+    if (typeof params[k] === "boolean") set[k] = params[k];
   }
   for (const k of ["width", "height"] as const) {
     if (typeof params[k] === "number" || params[k] === null) set[k] = params[k];
