@@ -16,18 +16,35 @@ guidance, size and seed):
           attention maps, the SSE stream followed to its end, the PNG downloaded. <= 1.25x.
   full    as studio with `full` previews: the VAE decodes x_t and x0 every step. <= 2x.
   batch16 16 images in one request through /sdapi/v1/txt2img: images/s >= 0.9x bare.
-Also: job start latency (job created -> worker running, from the job's own timestamps) and
-event latency (the worker's event time -> the SSE client has it), p50 <= 20 ms and <= 50 ms.
+  a1111-img2img  POST /sdapi/v1/img2img as a1111 (its live previews), denoising_strength 0.75,
+          a drawn init image at the model's size, against a bare
+          `StableDiffusionImg2ImgPipeline` call (strength 0.75: int(0.75 * steps) steps run).
+  a1111-inpaint  as a1111-img2img with a mask over the left half and the inpainting fields
+          webuiapi sends by default (mask_blur 4, inpaint_full_res True with padding 0) but
+          inpainting_fill 1 ("original"; webuiapi's default 0 "fill" is a preprocessing step
+          diffusers has no counterpart for), against the mask blurred as diffusers does
+          (mask_processor.blur(4)) and a bare `StableDiffusionInpaintPipeline` call with
+          padding_mask_crop=0 (A1111's "only masked": crop, then the result pasted back through
+          the blurred mask with image_processor.apply_overlay, as difflab does).
+          Both target a ratio <= the a1111 (txt2img) case's ratio in the same run.
+The bare img2img and inpainting pipelines share the bare txt2img pipeline's modules (from_pipe
+on the pipeline loaded from the same model directory) and get their scheduler from
+make_scheduler as it does. Also: job start latency (job created -> worker running, from the
+job's own timestamps) and event latency (the worker's event time -> the SSE client has it),
+p50 <= 20 ms and <= 50 ms.
 
 Prints a markdown section (bench/run_all.py puts it into docs/performance.md).
 
     python bench/bench_api_generate.py [--backend both|embedded|redis-pg] [--repeats 5]
+        [--cases a1111,studio,full,batch16,a1111-img2img,a1111-inpaint]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -41,7 +58,12 @@ from pathlib import Path
 
 import httpx
 import torch
-from diffusers import StableDiffusionPipeline
+from diffusers import (
+    StableDiffusionImg2ImgPipeline,
+    StableDiffusionInpaintPipeline,
+    StableDiffusionPipeline,
+)
+from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -64,10 +86,40 @@ from difflab.diffusion.schedulers import make_scheduler  # noqa: E402
 from difflab.diffusion.tiny import build_tiny_pipeline_dir  # noqa: E402
 
 PROMPT = "a red circle on the left"
+STRENGTH = 0.75  # denoising_strength of the img2img and inpainting cases (A1111's default)
+MASK_BLUR = 4  # webuiapi's default
+IMG2IMG_ROW = "A1111 img2img, strength 0.75 (its live previews)"
+INPAINT_ROW = "A1111 inpaint, half mask, blur 4, fill original, only masked (its live previews)"
+TXT2IMG_ROW = "A1111 txt2img (its live previews)"
+TXT2IMG_TARGET = "<= A1111 txt2img's"  # completed with that row's ratio when it was measured
+CASES = ("a1111", "studio", "full", "batch16", "a1111-img2img", "a1111-inpaint")
 TITLES = {
     "embedded": "Embedded (`make run`: SQLite, serve's own worker)",
     "redis-pg": "Production shape (PostgreSQL, Redis, a separate worker process)",
 }
+
+
+def init_picture(size: int) -> Image.Image:
+    """The img2img cases' init image: a drawn size x size picture (sky, ground, a blue disc on
+    the right)."""
+    image = Image.new("RGB", (size, size), (135, 180, 230))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, size * 2 // 3, size, size), fill=(90, 150, 70))
+    draw.ellipse((size // 2, size // 6, size * 7 // 8, size * 13 // 24), fill=(40, 60, 200))
+    return image
+
+
+def half_mask(size: int) -> Image.Image:
+    """The inpainting case's mask: white (repaint) over the left half."""
+    mask = Image.new("L", (size, size), 0)
+    mask.paste(255, (0, 0, size // 2, size))
+    return mask
+
+
+def b64_png(image: Image.Image) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -151,8 +203,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sampler", default="DPM++ 2M")
-    parser.add_argument("--cases", default="a1111,studio,full,batch16")
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES)
+    )
     args = parser.parse_args()
+    unknown = sorted(set(args.cases.split(",")) - set(CASES))
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
     backends = ["embedded", "redis-pg"] if args.backend == "both" else [args.backend]
     for backend in backends:
         measure(backend, args)
@@ -177,6 +234,13 @@ def measure(backend: str, args: argparse.Namespace) -> None:
         models / "house", use_safetensors=True, safety_checker=None
     )
     bare.set_progress_bar_config(disable=True)
+    # img2img and inpainting: diffusers' own pipelines on the same modules (no second copy)
+    bare_img2img = StableDiffusionImg2ImgPipeline.from_pipe(bare)
+    bare_img2img.set_progress_bar_config(disable=True)
+    bare_inpaint = StableDiffusionInpaintPipeline.from_pipe(bare)
+    bare_inpaint.set_progress_bar_config(disable=True)
+    init_image, mask_image = init_picture(size), half_mask(size)
+    init_b64, mask_b64 = b64_png(init_image), b64_png(mask_image)
     threads = torch.get_num_threads()
 
     def bare_call(batch: int = 1) -> float:
@@ -189,6 +253,30 @@ def measure(backend: str, args: argparse.Namespace) -> None:
             generator=[torch.Generator().manual_seed(1 + i) for i in range(batch)],
         )  # fmt: skip
         return time.perf_counter() - t0
+
+    def bare_img2img_call() -> float:
+        t0 = time.perf_counter()
+        bare_img2img.scheduler = make_scheduler(args.sampler, bare_img2img.scheduler.config)
+        out = bare_img2img(
+            PROMPT, image=init_image, strength=STRENGTH, num_inference_steps=args.steps,
+            guidance_scale=guidance, generator=[torch.Generator().manual_seed(1)],
+        )  # fmt: skip
+        took = time.perf_counter() - t0
+        assert out.images[0].size == (size, size)
+        return took
+
+    def bare_inpaint_call() -> float:
+        t0 = time.perf_counter()
+        bare_inpaint.scheduler = make_scheduler(args.sampler, bare_inpaint.scheduler.config)
+        blurred = bare_inpaint.mask_processor.blur(mask_image, blur_factor=MASK_BLUR)
+        out = bare_inpaint(  # padding_mask_crop: crop to the mask, paste back (apply_overlay)
+            PROMPT, image=init_image, mask_image=blurred, strength=STRENGTH,
+            num_inference_steps=args.steps, guidance_scale=guidance, width=size, height=size,
+            padding_mask_crop=0, generator=[torch.Generator().manual_seed(1)],
+        )  # fmt: skip
+        took = time.perf_counter() - t0
+        assert out.images[0].size == (size, size)
+        return took
 
     starts: list[float] = []
     record = [False]  # warm-up runs are not counted
@@ -206,14 +294,14 @@ def measure(backend: str, args: argparse.Namespace) -> None:
                 if record[0]:
                     starts.append((started - created).total_seconds())
 
-            def a1111(batch: int = 1) -> float:
+            def a1111(batch: int = 1, route: str = "txt2img", **extra: object) -> float:
                 body = {
                     "prompt": PROMPT, "steps": args.steps, "cfg_scale": guidance, "seed": 1,
                     "width": size, "height": size, "sampler_name": args.sampler,
-                    "batch_size": batch,
+                    "batch_size": batch, **extra,
                 }  # fmt: skip
                 t0 = time.perf_counter()
-                r = basic.post("/sdapi/v1/txt2img", json=body)
+                r = basic.post(f"/sdapi/v1/{route}", json=body)
                 took = time.perf_counter() - t0
                 r.raise_for_status()
                 out = r.json()
@@ -244,7 +332,7 @@ def measure(backend: str, args: argparse.Namespace) -> None:
 
             plan: list[tuple[str, Callable[[], float], Callable[[], float], int, str]] = []
             if "a1111" in cases:
-                plan.append(("A1111 txt2img (its live previews)", a1111, bare_call, 1, "<= 1.10x"))
+                plan.append((TXT2IMG_ROW, a1111, bare_call, 1, "<= 1.10x"))
             if "studio" in cases:
                 plan.append(
                     ("studio: approx previews + attention, SSE", lambda: studio("approx"),
@@ -259,6 +347,21 @@ def measure(backend: str, args: argparse.Namespace) -> None:
                 plan.append(
                     ("batch 16, A1111 txt2img", lambda: a1111(16), lambda: bare_call(16), 16,
                      "images/s >= 0.9x")
+                )  # fmt: skip
+            img2img = {"init_images": [init_b64], "denoising_strength": STRENGTH}
+            if "a1111-img2img" in cases:
+                plan.append(
+                    (IMG2IMG_ROW, lambda: a1111(1, "img2img", **img2img), bare_img2img_call, 1,
+                     TXT2IMG_TARGET)
+                )  # fmt: skip
+            if "a1111-inpaint" in cases:
+                inpaint = img2img | {
+                    "mask": mask_b64, "mask_blur": MASK_BLUR, "inpainting_fill": 1,
+                    "inpaint_full_res": True, "inpaint_full_res_padding": 0,
+                }  # fmt: skip
+                plan.append(
+                    (INPAINT_ROW, lambda: a1111(1, "img2img", **inpaint), bare_inpaint_call, 1,
+                     TXT2IMG_TARGET)
                 )  # fmt: skip
             for name, through, baseline, batch, target in plan:
                 record[0] = False
@@ -278,17 +381,50 @@ def measure(backend: str, args: argparse.Namespace) -> None:
         f"Model {model_label} ({size}x{size}), {args.steps} steps, {args.sampler}, guidance "
         f"{guidance:g} (the model's default), seed 1; worker and bare pipeline at the default "
         f"torch thread count ({threads}); {args.repeats} interleaved repeats (batch 16: "
-        f"{max(2, args.repeats // 2)}).\n"
+        f"{max(2, args.repeats // 2)})."
     )
+    image_rows = [r for r in rows if r[0] in (IMG2IMG_ROW, INPAINT_ROW)]
+    if image_rows:
+        print(
+            f"img2img and inpainting: a drawn {size}x{size} init image, denoising strength "
+            f"{STRENGTH:g} (int({STRENGTH:g} x {args.steps}) = {int(STRENGTH * args.steps)} "
+            "steps run); their bare calls are diffusers' StableDiffusionImg2ImgPipeline and, "
+            f"for inpainting, mask_processor.blur({MASK_BLUR}) of the mask then "
+            "StableDiffusionInpaintPipeline with padding_mask_crop=0 (crop to the mask, then "
+            "the result pasted back through the blurred mask with apply_overlay), on the same "
+            "model's modules, scheduler from make_scheduler, same strength, steps, guidance, "
+            "seed and threads. Target: a ratio no higher than A1111 txt2img's in this run."
+        )
+    print()
+    txt2img = next((r for r in rows if r[0] == TXT2IMG_ROW), None)
+    txt2img_ratios = (
+        (statistics.median(txt2img[1]) / statistics.median(txt2img[2]),
+         min(txt2img[1]) / min(txt2img[2]))
+        if txt2img else None
+    )  # fmt: skip
     print("| case | API median | API min | bare median | bare min | ratio (median) "
           "| ratio (min) | target |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     for name, a_s, b_s, target, _ in rows:
         am, bm = statistics.median(a_s), statistics.median(b_s)
+        if target == TXT2IMG_TARGET:
+            target += (
+                f" ({txt2img_ratios[0]:.3f}x / {txt2img_ratios[1]:.3f}x)"
+                if txt2img_ratios else " (not measured in this run)"
+            )  # fmt: skip
         print(
             f"| {name} | {am:.3f} s | {min(a_s):.3f} s | {bm:.3f} s | {min(b_s):.3f} s "
             f"| {am / bm:.3f}x | {min(a_s) / min(b_s):.3f}x | {target} |"
         )
+    if image_rows and txt2img_ratios:
+        print()
+        for name, a_s, b_s, _, _ in image_rows:
+            ratios = (statistics.median(a_s) / statistics.median(b_s), min(a_s) / min(b_s))
+            verdict = ", ".join(
+                f"{which} {r:.3f}x vs {t:.3f}x: {'met' if r <= t else 'not met'}"
+                for which, r, t in zip(("median", "min"), ratios, txt2img_ratios, strict=True)
+            )
+            print(f"- {name.split(' (')[0]} against A1111 txt2img, ratio to bare: {verdict}.")
     if starts:
         print(
             f"\nJob start latency (created -> running), {len(starts)} jobs: p50 "

@@ -46,10 +46,7 @@ from difflab.diffusion.models import (
 )
 from difflab.diffusion.pipeline import (
     StepOutput,
-    encode_text,
     generate,
-    prompt_ids,
-    prompt_tokens,
 )
 from difflab.diffusion.previews import (
     decode_full,
@@ -58,6 +55,8 @@ from difflab.diffusion.previews import (
     png_bytes,
     to_uint8,
 )
+from difflab.diffusion.prompts import EncodedPrompt, PromptSyntaxError, encode_weighted
+from difflab.diffusion.prompts import chunks as prompt_chunks
 from difflab.diffusion.schedulers import (
     DEFAULT_SAMPLER,
     SamplerName,
@@ -239,8 +238,8 @@ def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Pat
     )
     for name, text in (("prompt", params.prompt), ("negative_prompt", params.negative_prompt)):
         try:
-            prompt_ids(tok, text, name)
-        except ValueError as e:
+            prompt_chunks(tok, text, name)  # the weight syntax reads, the chunks are few enough
+        except PromptSyntaxError as e:
             raise InvalidRequest(name, str(e)) from None
     return model_dir, width, height
 
@@ -335,6 +334,7 @@ class _StepWriter:
     ) -> None:  # fmt: skip
         self.sink, self.params, self.size, self.to_rgb = sink, params, size, to_rgb
         self.tokens: list[str] = []
+        self.positions: list[int] = []  # each token's place in the conditioning
         self.attention_steps: list[int] = []
 
     def __call__(self, s: StepOutput) -> None:
@@ -352,8 +352,7 @@ class _StepWriter:
                 {"step": s.index, "total": s.total, "timestep": s.timestep, **skipped, **names},
             )
         if s.attention is not None:
-            positions = list(range(1, len(self.tokens) + 1))  # skip the start token
-            for j, heat in enumerate(token_maps(s.attention[0], positions, self.size)):
+            for j, heat in enumerate(token_maps(s.attention[0], self.positions, self.size)):
                 self.sink.artifact(
                     f"attention/step_{s.index:03d}_tok_{j:02d}.png",
                     functools.partial(png_bytes, heat),
@@ -389,17 +388,25 @@ class _StepWriter:
         )  # fmt: skip
 
 
-def _text_artifact(sink: Sink, pipe: Any, prompt: str) -> None:
-    """What the text encoder made of the prompt: tokens, ids and the norm of each token's
-    final hidden state (the conditioning the U-Net's cross-attention reads)."""
-    ids = prompt_ids(pipe.tokenizer, prompt)
-    states = encode_text(pipe, prompt, "prompt")[0, : len(ids)]  # (tokens, D)
-    decode = pipe.tokenizer.decode
+def _text_artifact(sink: Sink, pipe: Any, encoded: EncodedPrompt) -> None:
+    """What the text encoder made of the prompt: per chunk its start token, the prompt's tokens
+    (with their weights) and its end token, each with the norm of its final hidden state (the
+    conditioning the U-Net's cross-attention reads)."""
+    tok = pipe.tokenizer
+    context = int(tok.model_max_length)
+    states = encoded.embeds[0]  # (L, D)
+    rows: list[tuple[int, int, float]] = []  # (id, position, weight)
+    for k in range(states.shape[0] // context):
+        inside = [j for j, p in enumerate(encoded.positions) if p // context == k]
+        rows.append((tok.bos_token_id, k * context, 1.0))
+        rows += [(encoded.ids[j], encoded.positions[j], encoded.weights[j]) for j in inside]
+        rows.append((tok.eos_token_id, k * context + 1 + len(inside), 1.0))
     sink.artifact(
         "text/tokens.json",
-        {"tokens": [decode([i]).strip() or "?" for i in ids], "ids": ids,
-         "norms": [round(float(n), 4) for n in states.norm(dim=-1)],
-         "hidden_size": int(states.shape[-1])},
+        {"tokens": [tok.decode([i]).strip() or "?" for i, _, _ in rows],
+         "ids": [i for i, _, _ in rows], "weights": [w for _, _, w in rows],
+         "norms": [round(float(states[p].norm()), 4) for _, p, _ in rows],
+         "chunks": states.shape[0] // context, "hidden_size": int(states.shape[-1])},
         kind="json", meta={"view": "tokens"},
     )  # fmt: skip
 
@@ -466,8 +473,9 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         return {**params.model_dump(), "seed": s, "guidance_scale": guidance,
                 "width": width, "height": height, "scheduler": schedule}  # fmt: skip
 
-    writer.tokens = prompt_tokens(pipe.tokenizer, params.prompt)
-    _text_artifact(sink, pipe, params.prompt)
+    encoded = encode_weighted(pipe, params.prompt)
+    writer.tokens, writer.positions = encoded.tokens, encoded.positions
+    _text_artifact(sink, pipe, encoded)
     try:
         out = one_run(params.guidance_scale, seeds, watching)
     finally:  # a cancelled run keeps its attention maps findable

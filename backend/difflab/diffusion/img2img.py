@@ -49,11 +49,10 @@ from difflab.diffusion.pipeline import (
     Pipeline,
     StepOutput,
     alpha_bar,
-    encode_text,
     log_sigmas,
-    prompt_tokens,
     split_prediction,
 )
+from difflab.diffusion.prompts import encode_pair
 from difflab.diffusion.schedulers import Scheduler
 
 ResizeMode = Literal["just_resize", "crop_and_resize", "resize_and_fill"]
@@ -202,9 +201,8 @@ def generate_from_image(
     """pipeline.generate's contract, starting from `init` (img2img, or inpainting with a
     mask). The output's `steps` is the number of steps run: int(strength·steps)."""
     batch = len(seeds)
-    tokens = prompt_tokens(pipe.tokenizer, prompt)
-    cond = encode_text(pipe, prompt, "prompt")
-    uncond = encode_text(pipe, negative_prompt, "negative_prompt")
+    cond_prompt, uncond_prompt = encode_pair(pipe, prompt, negative_prompt)  # A1111 weights
+    tokens, cond, uncond = cond_prompt.tokens, cond_prompt.embeds, uncond_prompt.embeds
     generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
     image = resize(pipe, init.image.convert("RGB"), width, height, init.resize_mode)
 

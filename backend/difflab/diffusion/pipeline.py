@@ -11,10 +11,10 @@ step) comes from torch.Generator objects on the CPU, one per image seeded with s
 global RNG is never used. The same model, prompt, parameters and seeds give the same pixels on
 the same machine, whatever runs beside them.
 
-Prompts longer than the text encoder's context (tokenizer.model_max_length tokens, start and
-end tokens included) are refused with PromptTooLongError (the API answers 422 naming the
-limit) rather than silently truncated as diffusers does: a learner should see which words the
-model never read.
+Prompts are encoded by prompts.encode_pair: AUTOMATIC1111's weight syntax ((word), [word],
+(word:1.3), BREAK) and prompts longer than the text encoder's context, encoded in chunks of
+context - 2 tokens and concatenated, as A1111 does. A plain prompt that fits the context is
+encoded exactly as diffusers encodes it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from difflab.diffusion.attention import AttentionRecorder, recording
+from difflab.diffusion.prompts import encode_pair
 from difflab.diffusion.schedulers import Scheduler, step_kwargs
 
 # A diffusers StableDiffusionPipeline; it registers its parts (unet, vae, ...) at run time, so
@@ -167,17 +168,13 @@ def generate(
     if width % factor or height % factor:
         raise ValueError(f"width and height must be multiples of {factor}")
     latent_size = (height // factor, width // factor)
-    tokens = prompt_tokens(pipe.tokenizer, prompt)
-
-    # Text conditioning: (B, L, D) each; CFG batch order is [unconditional, conditional].
-    cond = encode_text(pipe, prompt, "prompt").repeat(batch, 1, 1)
+    # Text conditioning (prompts.py: A1111's weights and chunks; plain prompts as diffusers):
+    # (B, L, D) each; CFG batch order is [unconditional, conditional].
+    cond_prompt, uncond_prompt = encode_pair(pipe, prompt, negative_prompt)
+    tokens = cond_prompt.tokens
+    cond = cond_prompt.embeds.repeat(batch, 1, 1)
     cfg = guidance_scale != 1.0
-    if cfg:
-        uncond = encode_text(pipe, negative_prompt, "negative_prompt").repeat(batch, 1, 1)
-        context = torch.cat([uncond, cond])
-    else:
-        prompt_ids(pipe.tokenizer, negative_prompt, "negative_prompt")
-        context = cond
+    context = torch.cat([uncond_prompt.embeds.repeat(batch, 1, 1), cond]) if cfg else cond
 
     scheduler.set_timesteps(steps, device=device)
     timesteps = scheduler.timesteps

@@ -83,8 +83,9 @@ def test_checks_that_need_the_model_name_the_field(models_dir: Path) -> None:
         (_params(model="nope"), "model", "available: tiny"),
         (_params(width=256), "width", "between 32 and 128"),
         (_params(height=24), "height", "between 32 and 128"),
-        (_params(prompt="red " * 20), "prompt", "at most 16 tokens"),
-        (_params(negative_prompt="red " * 20), "negative_prompt", "at most 16 tokens"),
+        (_params(prompt="red " * 200), "prompt", "at most 8 are encoded"),
+        (_params(negative_prompt="red " * 200), "negative_prompt", "at most 8 are encoded"),
+        (_params(prompt="a (red:1.2.3) circle"), "prompt", "is not a number"),
     ]
     for params, field, message in cases:
         with pytest.raises(InvalidRequest, match=message) as e:

@@ -11,13 +11,13 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from difflab.diffusion.pipeline import (
-    PromptTooLongError,
     StepOutput,
     alpha_bar,
     generate,
     prompt_tokens,
     split_prediction,
 )
+from difflab.diffusion.prompts import PromptSyntaxError
 from difflab.diffusion.schedulers import make_scheduler
 
 
@@ -124,13 +124,13 @@ def test_alpha_bar_and_prediction_types() -> None:
         torch.testing.assert_close(got_eps, eps, rtol=1e-4, atol=1e-4)
 
 
-def test_prompt_longer_than_the_context_is_refused(tiny_pipe: Any) -> None:
-    long = " ".join(["red"] * 15)  # 15 words + start + end = 17 tokens > 16
-    with pytest.raises(PromptTooLongError, match=r"prompt is 17 tokens long; .* at most 16") as e:
-        _run(tiny_pipe, prompt=long)
-    assert (e.value.field, e.value.limit) == ("prompt", 16)
-    with pytest.raises(PromptTooLongError) as e:
-        _run(tiny_pipe, negative_prompt=long)
+def test_prompt_longer_than_the_context_is_encoded_in_chunks(tiny_pipe: Any) -> None:
+    long = " ".join(["red"] * 15)  # 15 words: two chunks of 14 tokens on the tiny model
+    out = _run(tiny_pipe, prompt=long)
+    assert out.tokens == ["red"] * 15
+    _run(tiny_pipe, negative_prompt=long)  # padded with empty chunks to the prompt's length
+    with pytest.raises(PromptSyntaxError, match="at most 8") as e:
+        _run(tiny_pipe, negative_prompt="red " * 200)
     assert e.value.field == "negative_prompt"
     assert prompt_tokens(tiny_pipe.tokenizer, "a red circle") == ["a", "red", "circle"]
 
