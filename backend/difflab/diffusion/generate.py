@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import secrets
 from collections.abc import Callable
 from importlib import metadata
@@ -27,7 +28,9 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 from transformers import AutoTokenizer
 
 from difflab.diffusion import inputs
@@ -124,6 +127,23 @@ class GenerateParams(BaseModel):
         None, min_length=1, max_length=8, description="Guidance scales for a same-seed sweep."
     )
     attention: bool = Field(True, description="Store per-token cross-attention maps.")
+    clip_skip: int = Field(
+        1,
+        ge=1,
+        le=12,
+        description="Conditioning from the N-th text-encoder layer from the end (A1111's Clip "
+        "skip; 1 = the last layer).",
+    )
+    subseed: int = Field(
+        -1, ge=-1, le=MAX_SEED, description="Variation seed (-1: random); image i uses subseed + i."
+    )
+    subseed_strength: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Variation strength: the start noise is slerp(strength, noise(seed), "
+        "noise(subseed)); 0 = the seed alone.",
+    )
     init_image: str | None = Field(
         None,
         description="img2img: the id of an uploaded image (POST /api/v1/images) to start from.",
@@ -173,6 +193,15 @@ class GenerateParams(BaseModel):
             raise ValueError(f"{name} applies to inpainting: send mask too")
         return v
 
+    @model_validator(mode="after")
+    def _variation_is_txt2img(self) -> GenerateParams:
+        if self.subseed_strength > 0 and self.init_image is not None:
+            raise PydanticCustomError(
+                "variation_txt2img",
+                "subseed_strength: variation seeds apply to text-to-image only (no init_image)",
+            )
+        return self
+
     @field_validator("init_image", "mask")
     @classmethod
     def _image_id(cls, v: str | None, info: ValidationInfo) -> str | None:
@@ -205,6 +234,12 @@ class GenerateParams(BaseModel):
         return check_model_name(v)
 
 
+def text_encoder_layers(model_dir: Path) -> int:
+    """Hidden layers of a model's text encoder (its config.json)."""
+    config = json.loads((model_dir / "text_encoder" / "config.json").read_text())
+    return int(config.get("num_hidden_layers", 12))
+
+
 @functools.lru_cache(maxsize=16)
 def _tokenizer(path: str, stamp: int) -> Any:
     return AutoTokenizer.from_pretrained(Path(path) / "tokenizer", local_files_only=True)
@@ -232,6 +267,11 @@ def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Pat
             res.check(name, value)
         except ValueError as e:
             raise InvalidRequest(name, str(e)) from None
+    layers = text_encoder_layers(model_dir)
+    if params.clip_skip > layers:
+        raise InvalidRequest(
+            "clip_skip", f"the model's text encoder has {layers} layers: clip_skip 1 to {layers}"
+        )
     index = model_dir / "tokenizer"
     tok = _tokenizer(
         str(model_dir), max((p.stat().st_mtime_ns for p in index.iterdir()), default=0)
@@ -275,7 +315,10 @@ def _resolved(
     check_inputs(params, data_dir)
     params = with_model_defaults(params, model_dir)
     seed = params.seed if params.seed >= 0 else secrets.randbelow(2**32)
-    return params.model_copy(update={"seed": seed, "width": width, "height": height}), model_dir
+    update: dict[str, Any] = {"seed": seed, "width": width, "height": height}
+    if params.subseed_strength > 0 and params.subseed < 0:
+        update["subseed"] = secrets.randbelow(2**32)
+    return params.model_copy(update=update), model_dir
 
 
 def _image_input(params: GenerateParams, data_dir: Path) -> ImageInput | None:
@@ -444,6 +487,10 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             params.sampler, pipe.scheduler.config, schedule=schedule, seeds=run_seeds
         )
         start = generate if init is None else functools.partial(generate_from_image, init=init)
+        variation: dict[str, Any] = {}
+        if params.subseed_strength > 0:
+            variation = {"subseeds": [params.subseed + k for k in range(len(run_seeds))],
+                         "subseed_strength": params.subseed_strength}  # fmt: skip
         out = start(
             pipe,
             scheduler,
@@ -451,7 +498,7 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             guidance_scale=guidance, seeds=run_seeds, width=width, height=height, eta=params.eta,
             watch=lambda i, total: i % every == 0 or i == total - 1,
             on_step=writer if observe else None, attention=observe and params.attention,
-            check=sink.check, progress=progress,
+            check=sink.check, progress=progress, clip_skip=params.clip_skip, **variation,
         )  # fmt: skip
         offset[0] += out.steps
         return out
@@ -463,6 +510,14 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             eta=params.eta if takes_eta(params.sampler) else None,
             batch_size=batch, batch_pos=i, version=_version(),
         )  # fmt: skip
+        if params.clip_skip > 1:
+            fields["Clip skip"] = params.clip_skip
+        if params.subseed_strength > 0:
+            at = list(fields).index("Seed") + 1
+            items = list(fields.items())
+            variation = [("Variation seed", params.subseed + i),
+                         ("Variation seed strength", params.subseed_strength)]  # fmt: skip
+            fields = dict(items[:at] + variation + items[at:])
         if init is not None:  # A1111's img2img keys, after Model
             at = list(fields).index("Model") + 1
             items = list(fields.items())
@@ -518,6 +573,9 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         "model": params.model, "sampler": params.sampler, "scheduler": schedule,
         "width": width, "height": height, "steps": out.steps, "sweep": sweep_names,
         **({"strength": params.strength} if init is not None else {}),
+        **({"subseed": params.subseed,
+            "subseeds": [params.subseed + i for i in range(params.batch_size)]}
+           if params.subseed_strength > 0 else {}),
     }  # fmt: skip
 
 

@@ -197,11 +197,12 @@ def generate_from_image(
     attention: bool = False,
     check: Callable[[], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    clip_skip: int = 1,
 ) -> GenerationOutput:
     """pipeline.generate's contract, starting from `init` (img2img, or inpainting with a
     mask). The output's `steps` is the number of steps run: int(strength·steps)."""
     batch = len(seeds)
-    cond_prompt, uncond_prompt = encode_pair(pipe, prompt, negative_prompt)  # A1111 weights
+    cond_prompt, uncond_prompt = encode_pair(pipe, prompt, negative_prompt, clip_skip)
     tokens, cond, uncond = cond_prompt.tokens, cond_prompt.embeds, uncond_prompt.embeds
     generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
     image = resize(pipe, init.image.convert("RGB"), width, height, init.resize_mode)

@@ -88,8 +88,10 @@ def prompt_tokens(tokenizer: Any, text: str) -> list[str]:
 
 
 @torch.no_grad()
-def encode_text(pipe: Pipeline, text: str, field: str) -> torch.Tensor:
-    """(1, L, D) last hidden states of CLIP's text encoder for `text` padded to L tokens."""
+def encode_text(pipe: Pipeline, text: str, field: str, clip_skip: int = 1) -> torch.Tensor:
+    """(1, L, D) hidden states of CLIP's text encoder for `text` padded to L tokens: the last
+    layer's, or with clip_skip N > 1 (A1111's "Clip skip") the N-th layer from the end through
+    the final layer norm (diffusers' clip_skip N - 1)."""
     prompt_ids(pipe.tokenizer, text, field)
     enc = pipe.tokenizer(
         text, padding="max_length", max_length=pipe.tokenizer.model_max_length,
@@ -99,7 +101,32 @@ def encode_text(pipe: Pipeline, text: str, field: str) -> torch.Tensor:
     mask = None
     if getattr(pipe.text_encoder.config, "use_attention_mask", False):
         mask = enc.attention_mask.to(device)
-    return pipe.text_encoder(enc.input_ids.to(device), attention_mask=mask)[0]
+    return text_states(pipe.text_encoder, enc.input_ids.to(device), clip_skip, mask)
+
+
+def text_states(
+    text_encoder: Any, ids: torch.Tensor, clip_skip: int = 1, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The encoder's last hidden states, or the clip_skip-th from the end normalised."""
+    if clip_skip <= 1:
+        return text_encoder(ids, attention_mask=mask)[0]  # type: ignore[no-any-return]
+    out = text_encoder(ids, attention_mask=mask, output_hidden_states=True)
+    hidden = out.hidden_states[-clip_skip]
+    model = getattr(text_encoder, "text_model", text_encoder)  # transformers 4 nests it
+    return model.final_layer_norm(hidden)  # type: ignore[no-any-return]
+
+
+def slerp(t: float, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation from a (t = 0) to b (t = 1), over the whole tensor: how
+    A1111's variation seeds blend two seeds' noise; linear where they are nearly parallel."""
+    a64, b64 = a.double().flatten(), b.double().flatten()
+    dot = torch.dot(a64 / a64.norm(), b64 / b64.norm()).clamp(-1, 1)
+    if dot > 0.9995:
+        return (1 - t) * a + t * b
+    omega = torch.acos(dot)
+    so = torch.sin(omega)
+    wa, wb = torch.sin((1 - t) * omega) / so, torch.sin(t * omega) / so
+    return (wa * a.double() + wb * b.double()).to(a.dtype)
 
 
 def log_sigmas(alphas_cumprod: torch.Tensor) -> list[float]:
@@ -152,8 +179,15 @@ def generate(
     attention: bool = False,
     check: Callable[[], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    clip_skip: int = 1,
+    subseeds: Sequence[int] = (),
+    subseed_strength: float = 0.0,
 ) -> GenerationOutput:
     """Generate len(seeds) images of `prompt`; `scheduler` is a fresh scheduler for this run.
+
+    Variation seeds: with `subseed_strength` s > 0 image i starts from
+    slerp(s, noise(seeds[i]), noise(subseeds[i])) (A1111's variation seed); the sampler's own
+    noise still comes from seeds[i].
 
     `check()` runs before each step (a cancelled job's sink raises there); `progress(done,
     total)` after each. At each step i
@@ -170,7 +204,7 @@ def generate(
     latent_size = (height // factor, width // factor)
     # Text conditioning (prompts.py: A1111's weights and chunks; plain prompts as diffusers):
     # (B, L, D) each; CFG batch order is [unconditional, conditional].
-    cond_prompt, uncond_prompt = encode_pair(pipe, prompt, negative_prompt)
+    cond_prompt, uncond_prompt = encode_pair(pipe, prompt, negative_prompt, clip_skip)
     tokens = cond_prompt.tokens
     cond = cond_prompt.embeds.repeat(batch, 1, 1)
     cfg = guidance_scale != 1.0
@@ -182,6 +216,11 @@ def generate(
     generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
     shape = (batch, int(pipe.unet.config.in_channels), *latent_size)
     latents = randn_tensor(shape, generator=generators, device=device, dtype=dtype)
+    if subseed_strength > 0:
+        for i, sub in enumerate(subseeds):
+            other = randn_tensor(shape[1:], generator=torch.Generator("cpu").manual_seed(int(sub)),
+                                 device=device, dtype=dtype)  # fmt: skip
+            latents[i] = slerp(subseed_strength, latents[i], other)
     latents = latents * scheduler.init_noise_sigma
     extra = step_kwargs(scheduler, eta=eta, generator=generators)
     logs = log_sigmas(scheduler.alphas_cumprod)

@@ -192,19 +192,20 @@ def apply_weights(z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode_weighted(pipe: Any, text: str, field: str = "prompt") -> EncodedPrompt:
+def encode_weighted(
+    pipe: Any, text: str, field: str = "prompt", clip_skip: int = 1
+) -> EncodedPrompt:
     """The conditioning of `text` as A1111 computes it (see the module text)."""
-    from difflab.diffusion.pipeline import encode_text  # the plain path
+    from difflab.diffusion.pipeline import encode_text, text_states
 
     tok = pipe.tokenizer
     context = int(tok.model_max_length)
     decode = tok.decode
     if is_plain(tok, text):
         ids = tok(text, truncation=False).input_ids[1:-1]
-        return EncodedPrompt(
-            encode_text(pipe, text, field), ids, [decode([i]).strip() or "?" for i in ids],
-            list(range(1, len(ids) + 1)), [1.0] * len(ids),
-        )  # fmt: skip
+        words = [decode([i]).strip() or "?" for i in ids]
+        embeds = encode_text(pipe, text, field, clip_skip)
+        return EncodedPrompt(embeds, ids, words, list(range(1, len(ids) + 1)), [1.0] * len(ids))
     parts, all_ids, tokens, positions, weights = [], [], [], [], []
     device = pipe.text_encoder.device
     start, end = tok.bos_token_id, tok.eos_token_id
@@ -214,7 +215,7 @@ def encode_weighted(pipe: Any, text: str, field: str = "prompt") -> EncodedPromp
         # one end token, then padding (SD-1.x pads with the end token itself)
         ids = torch.tensor([[start, *chunk.ids, end, *([pad_id] * pad)]], device=device)
         w = torch.tensor([1.0, *chunk.weights, *([1.0] * (pad + 1))], device=device)
-        parts.append(apply_weights(pipe.text_encoder(ids)[0], w))  # (1, context, D)
+        parts.append(apply_weights(text_states(pipe.text_encoder, ids, clip_skip), w))
         for j, (i, wt) in enumerate(zip(chunk.ids, chunk.weights, strict=True)):
             all_ids.append(i)
             tokens.append(decode([i]).strip() or "?")
@@ -250,14 +251,14 @@ __all__ = [
 
 
 def encode_pair(
-    pipe: Any, prompt: str, negative_prompt: str
+    pipe: Any, prompt: str, negative_prompt: str, clip_skip: int = 1
 ) -> tuple[EncodedPrompt, EncodedPrompt]:
     """The prompt's and the negative prompt's conditionings, padded to the same length."""
     from difflab.diffusion.pipeline import encode_text
 
-    cond = encode_weighted(pipe, prompt, "prompt")
-    uncond = encode_weighted(pipe, negative_prompt, "negative_prompt")
+    cond = encode_weighted(pipe, prompt, "prompt", clip_skip)
+    uncond = encode_weighted(pipe, negative_prompt, "negative_prompt", clip_skip)
     if cond.embeds.shape[1] != uncond.embeds.shape[1]:
-        empty = encode_text(pipe, "", "negative_prompt")
+        empty = encode_text(pipe, "", "negative_prompt", clip_skip)
         cond.embeds, uncond.embeds = same_length(cond.embeds, uncond.embeds, empty)
     return cond, uncond

@@ -209,7 +209,8 @@ def test_an_imagefolder_with_an_unreadable_image_is_refused_at_submit(door, tmp_
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"CLIP_stop_at_last_layers": 2}, "CLIP_stop_at_last_layers"),
+        ({"CLIP_stop_at_last_layers": 0}, "CLIP_stop_at_last_layers"),
+        ({"sd_vae": "other"}, "sd_vae"),
         ({"show_progress_every_n_steps": "often"}, "show_progress_every_n_steps"),
         ({"show_progress_every_n_steps": -2}, "show_progress_every_n_steps"),
     ],
@@ -239,3 +240,16 @@ def test_a1111_live_previews_follow_its_display_period() -> None:
     assert (one.preview, one.preview_every) == ("approx", 1)
     off = {"show_progress_every_n_steps": -1}
     assert to_generate_params(Txt2ImgRequest(prompt="a", override_settings=off)).preview == "none"
+
+
+def test_a1111_variation_seeds_and_clip_skip_are_carried_out() -> None:
+    from difflab.api.routes.sdapi import Txt2ImgRequest, to_generate_params
+
+    req = Txt2ImgRequest(
+        prompt="a", subseed=9, subseed_strength=0.4,
+        override_settings={"CLIP_stop_at_last_layers": 2},
+    )  # fmt: skip
+    p = to_generate_params(req)
+    assert (p.subseed, p.subseed_strength, p.clip_skip) == (9, 0.4, 2)
+    plain = to_generate_params(Txt2ImgRequest(prompt="a", subseed=9))  # strength 0: no variation
+    assert plain.subseed_strength == 0

@@ -62,6 +62,8 @@ class Txt2ImgRequest(BaseModel):
     eta: float | None = None
     override_settings: dict[str, Any] | None = None
     send_images: bool = True
+    subseed: int = -1
+    subseed_strength: float = 0.0
 
 
 class Txt2ImgResponse(BaseModel):
@@ -97,7 +99,7 @@ def _model_from(req: Txt2ImgRequest) -> str:
 
 
 # override_settings this route carries out; any other is refused (422), never ignored
-OVERRIDES = ("sd_model_checkpoint", "show_progress_every_n_steps")
+OVERRIDES = ("sd_model_checkpoint", "show_progress_every_n_steps", "CLIP_stop_at_last_layers")
 LIVE_PREVIEW_EVERY = 10  # A1111's "Live preview display period" default, in sampling steps
 
 
@@ -122,7 +124,6 @@ UNSUPPORTED: dict[str, tuple[Any, ...]] = {
     "tiling": (False, None),
     "enable_hr": (False, None),
     "styles": ([], None),
-    "subseed_strength": (0, None),
     "seed_resize_from_h": (-1, 0, None),
     "seed_resize_from_w": (-1, 0, None),
     "script_name": (None, ""),
@@ -222,6 +223,10 @@ def to_generate_params(req: Txt2ImgRequest, images: dict[str, Any] | None = None
         fields["scheduler"] = req.scheduler
     if req.eta is not None:
         fields["eta"] = req.eta
+    if req.subseed_strength:
+        fields["subseed"], fields["subseed_strength"] = req.subseed, req.subseed_strength
+    if "CLIP_stop_at_last_layers" in (req.override_settings or {}):
+        fields["clip_skip"] = (req.override_settings or {})["CLIP_stop_at_last_layers"]
     try:
         return GenerateParams.model_validate(fields)
     except ValidationError as exc:
@@ -230,6 +235,8 @@ def to_generate_params(req: Txt2ImgRequest, images: dict[str, Any] | None = None
             loc = [A1111_NAMES.get(str(p), p) for p in e["loc"]]
             if loc == ["batch_size"] and req.n_iter > 1:
                 loc = ["n_iter"]
+            if loc == ["clip_skip"]:
+                loc = ["override_settings", "CLIP_stop_at_last_layers"]
             errors.append({"loc": ("body", *loc), "msg": e["msg"], "type": e["type"]})
         raise RequestValidationError(errors) from None
 
@@ -280,8 +287,9 @@ async def _generate(req: Txt2ImgRequest, params: GenerateParams, user: User) -> 
         "all_negative_prompts": [params.negative_prompt] * len(images),
         "seed": result.get("seed"),
         "all_seeds": result.get("seeds", []),
-        "subseed": -1,
-        "all_subseeds": [-1] * len(images),
+        "subseed": result.get("subseed", -1),
+        "all_subseeds": result.get("subseeds", [-1] * len(images)),
+        "subseed_strength": params.subseed_strength,
         "width": result.get("width"),
         "height": result.get("height"),
         "sampler_name": result.get("sampler"),
