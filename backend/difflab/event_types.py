@@ -75,6 +75,9 @@ class DenoisePayload(_Payload):
     xt: str | None = Field(None, description="x_t preview (artifact name; a URL in the API)")
     x0: str | None = Field(None, description="predicted x_0 preview")
     eps: str | None = Field(None, description="predicted noise preview")
+    phase: str | None = Field(
+        None, description="hires: the second pass of hires fix (its steps follow the first's)"
+    )
     skipped: int | None = Field(
         None,
         description="img2img: steps of the full schedule not run (the noised init image "

@@ -162,12 +162,23 @@ def test_bad_uploads_store_nothing(gen_deployment) -> None:
     assert _stored(gen_deployment) == before
 
 
-def test_a1111_listings_of_what_is_not_there_yet(gen_deployment) -> None:
+def test_a1111_hires_fix_and_its_listings(gen_deployment) -> None:
     with _a1111(gen_deployment) as c:
-        assert [u["name"] for u in c.get("/sdapi/v1/upscalers").json()] == ["None"]
-        assert c.get("/sdapi/v1/latent-upscale-modes").json() == []
+        upscalers = [u["name"] for u in c.get("/sdapi/v1/upscalers").json()]
+        assert upscalers == ["None", "Lanczos", "Nearest"]
+        modes = [m["name"] for m in c.get("/sdapi/v1/latent-upscale-modes").json()]
+        assert modes[0] == "Latent" and "Latent (nearest-exact)" in modes
         assert c.get("/sdapi/v1/sd-vae").json() == []
-        r = c.post("/sdapi/v1/txt2img", json={"prompt": "x", "steps": 2, "enable_hr": True})
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "enable_hr"]
+        body = {"prompt": "a red circle", "steps": 4, "width": 32, "height": 32, "seed": 2,
+                "enable_hr": True, "hr_scale": 2, "hr_upscaler": "Latent",
+                "denoising_strength": 0.5}  # fmt: skip
+        r = c.post("/sdapi/v1/txt2img", json=body)
+        assert r.status_code == 200, r.text
+        img = Image.open(io.BytesIO(base64.b64decode(r.json()["images"][0])))
+        assert img.size == (64, 64) and "Hires upscale: 2" in img.info["parameters"]
+        r = c.post("/sdapi/v1/txt2img", json={**body, "hr_resize_x": 96})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "hr_resize_x"]
+        r = c.post("/sdapi/v1/txt2img", json={**body, "hr_sampler_name": "Euler"})
+        assert r.status_code == 422
         info = c.post("/sdapi/v1/png-info", json={"image": _b64(_png(_init()))}).json()
         assert (info["info"], info["parameters"]) == ("", {}), json.dumps(info)

@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -78,6 +80,18 @@ MAX_SEED = 2**53 - 1  # exact in JSON numbers and JavaScript
 InvalidRequest = ParamError  # the name this module's callers knew
 
 
+# A1111's hires upscalers: latent interpolation modes (torch) and picture resampling (PIL)
+LATENT_UPSCALE = {
+    "Latent": ("bilinear", False), "Latent (antialiased)": ("bilinear", True),
+    "Latent (bicubic)": ("bicubic", False), "Latent (bicubic antialiased)": ("bicubic", True),
+    "Latent (nearest)": ("nearest", False), "Latent (nearest-exact)": ("nearest-exact", False),
+}  # fmt: skip
+PIXEL_UPSCALE = {"Lanczos": Image.Resampling.LANCZOS, "Nearest": Image.Resampling.NEAREST}
+HrUpscaler = Literal[
+    "Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
+    "Latent (nearest)", "Latent (nearest-exact)", "Lanczos", "Nearest",
+]  # fmt: skip
+HIRES_FIELDS = frozenset({"hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_strength"})
 IMG2IMG_FIELDS = frozenset({"init_image", "strength", "resize_mode"})
 INPAINT_FIELDS = frozenset({
     "mask", "mask_blur", "mask_invert", "inpainting_fill", "inpaint_full_res",
@@ -144,6 +158,23 @@ class GenerateParams(BaseModel):
         description="Variation strength: the start noise is slerp(strength, noise(seed), "
         "noise(subseed)); 0 = the seed alone.",
     )
+    enable_hr: bool = Field(
+        False,
+        description="Hires fix: generate, upscale by hr_scale, then an img2img pass at the "
+        "larger size (both passes in the live view).",
+    )
+    hr_scale: float = Field(2.0, gt=1, le=4, description="Hires fix: the upscale factor.")
+    hr_upscaler: HrUpscaler = Field(
+        "Latent",
+        description="Hires fix: upscale the latent (Latent modes) or the decoded image (Lanczos, "
+        "Nearest).",
+    )
+    hr_second_pass_steps: int = Field(
+        0, ge=0, le=150, description="Hires fix: steps of the second pass (0 = steps)."
+    )
+    hr_strength: float = Field(
+        0.7, ge=0, le=1, description="Hires fix: denoising strength of the second pass."
+    )
     init_image: str | None = Field(
         None,
         description="img2img: the id of an uploaded image (POST /api/v1/images) to start from.",
@@ -193,6 +224,26 @@ class GenerateParams(BaseModel):
             raise ValueError(f"{name} applies to inpainting: send mask too")
         return v
 
+    @field_validator(*sorted(HIRES_FIELDS))
+    @classmethod
+    def _needs_hires(cls, v: Any, info: ValidationInfo) -> Any:
+        name = str(info.field_name)
+        if v != GenerateParams.model_fields[name].default and not info.data.get("enable_hr"):
+            raise ValueError(f"{name} applies to hires fix: send enable_hr: true too")
+        return v
+
+    @model_validator(mode="after")
+    def _hires_is_txt2img(self) -> GenerateParams:
+        if self.enable_hr and self.init_image is not None:
+            raise PydanticCustomError(
+                "hires_txt2img", "enable_hr: hires fix applies to text-to-image (no init_image)"
+            )
+        if self.enable_hr and self.guidance_sweep:
+            raise PydanticCustomError(
+                "hires_sweep", "enable_hr: a guidance sweep with hires fix is not supported"
+            )
+        return self
+
     @model_validator(mode="after")
     def _variation_is_txt2img(self) -> GenerateParams:
         if self.subseed_strength > 0 and self.init_image is not None:
@@ -234,6 +285,11 @@ class GenerateParams(BaseModel):
         return check_model_name(v)
 
 
+def hires_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """The second pass's size: width and height times scale, down to multiples of 8."""
+    return int(width * scale) // 8 * 8, int(height * scale) // 8 * 8
+
+
 def text_encoder_layers(model_dir: Path) -> int:
     """Hidden layers of a model's text encoder (its config.json)."""
     config = json.loads((model_dir / "text_encoder" / "config.json").read_text())
@@ -267,6 +323,13 @@ def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Pat
             res.check(name, value)
         except ValueError as e:
             raise InvalidRequest(name, str(e)) from None
+    if params.enable_hr:
+        w2, h2 = hires_size(width, height, params.hr_scale)
+        try:
+            res.check("width", w2)
+            res.check("height", h2)
+        except ValueError as e:
+            raise InvalidRequest("hr_scale", f"the hires size {w2}x{h2}: {e}") from None
     layers = text_encoder_layers(model_dir)
     if params.clip_skip > layers:
         raise InvalidRequest(
@@ -378,6 +441,7 @@ class _StepWriter:
         self.sink, self.params, self.size, self.to_rgb = sink, params, size, to_rgb
         self.tokens: list[str] = []
         self.positions: list[int] = []  # each token's place in the conditioning
+        self.phase: str | None = None  # "hires" during hires fix's second pass
         self.attention_steps: list[int] = []
 
     def __call__(self, s: StepOutput) -> None:
@@ -389,7 +453,11 @@ class _StepWriter:
                     kind="image",
                     step=s.index, meta={"view": "image", "series": key, "timestep": s.timestep},
                 )  # fmt: skip
-            skipped = {"skipped": self.params.steps - s.total} if self.params.init_image else {}
+            skipped: dict[str, Any] = {}
+            if self.params.init_image:
+                skipped["skipped"] = self.params.steps - s.total
+            if self.phase is not None:
+                skipped["phase"] = self.phase
             self.sink.event(
                 "denoise",
                 {"step": s.index, "total": s.total, "timestep": s.timestep, **skipped, **names},
@@ -454,6 +522,80 @@ def _text_artifact(sink: Sink, pipe: Any, encoded: EncodedPrompt) -> None:
     )  # fmt: skip
 
 
+def steps_run(sampler: str, config: Any, schedule: str, steps: int, strength: float = 1.0) -> int:
+    """How many U-Net steps a run takes: len(scheduler.timesteps), cut to the last
+    int(strength * steps) as diffusers' img2img get_timesteps cuts them."""
+    scheduler = make_scheduler(sampler, config, schedule=schedule)
+    scheduler.set_timesteps(steps)
+    if strength >= 1.0:
+        return len(scheduler.timesteps)
+    t_start = max(steps - min(int(steps * strength), steps), 0)
+    return len(scheduler.timesteps[t_start * scheduler.order :])
+
+
+def upscale(out: Any, params: GenerateParams, size: tuple[int, int]) -> Any:
+    """Hires fix's first pass brought to `size` (width, height): its latents interpolated
+    (Latent modes) or its pictures resampled (Lanczos, Nearest)."""
+    width, height = size
+    if params.hr_upscaler in LATENT_UPSCALE:
+        mode, antialias = LATENT_UPSCALE[params.hr_upscaler]
+        factor = out.images[0].width // out.latents.shape[-1]  # the VAE's downsampling
+        kwargs: dict[str, Any] = {}
+        if mode in ("bilinear", "bicubic"):
+            kwargs = {"antialias": antialias, "align_corners": False}
+        latents = F.interpolate(
+            out.latents.float(), size=(height // factor, width // factor), mode=mode, **kwargs
+        )
+        return latents.to(out.latents.dtype)
+    resample = PIXEL_UPSCALE[params.hr_upscaler]
+    return [im.resize((width, height), resample) for im in out.images]
+
+
+def _hires(
+    params: GenerateParams, pipe: Any, schedule: str, sink: Sink, writer: _StepWriter,
+    watching: bool, grand_total: list[int], offset: list[int],
+    one_run: Callable[..., Any], progress: Callable[[int, int], None],
+) -> Any:  # fmt: skip
+    """Hires fix: the first pass at the requested size, then an img2img pass from its upscaled
+    latents or pictures at hr_scale times the size; the live view numbers the second pass's
+    steps after the first's (phase "hires")."""
+    assert params.width is not None and params.height is not None
+    config = pipe.scheduler.config
+    hr_steps = params.hr_second_pass_steps or params.steps
+    first = steps_run(params.sampler, config, schedule, params.steps)
+    second = steps_run(params.sampler, config, schedule, hr_steps, params.hr_strength)
+    grand_total.append(first + second)
+    seeds = [params.seed + i for i in range(params.batch_size)]
+
+    def renumbered(shift: int) -> Callable[[StepOutput], None]:
+        def on_step(s: StepOutput) -> None:
+            writer(dataclasses.replace(s, index=s.index + shift, total=first + second))
+
+        return on_step
+
+    try:
+        out = one_run(params.guidance_scale, seeds, watching, on_step=renumbered(0))
+        w2, h2 = hires_size(params.width, params.height, params.hr_scale)
+        start = upscale(out, params, (w2, h2))
+        sink.log(f"hires fix: {params.hr_upscaler} to {w2}x{h2}, strength {params.hr_strength}")
+        writer.phase = "hires"
+        every = params.preview_every
+        scheduler = make_scheduler(params.sampler, config, schedule=schedule, seeds=seeds)
+        out2 = generate_from_image(
+            pipe, scheduler, ImageInput(image=start, strength=params.hr_strength),
+            prompt=params.prompt, negative_prompt=params.negative_prompt, steps=hr_steps,
+            guidance_scale=params.guidance_scale, seeds=seeds, width=w2, height=h2,
+            eta=params.eta, watch=lambda i, total: i % every == 0 or i == total - 1,
+            on_step=renumbered(out.steps) if watching else None,
+            attention=watching and params.attention, check=sink.check, progress=progress,
+            clip_skip=params.clip_skip,
+        )  # fmt: skip
+        offset[0] += out2.steps
+        return dataclasses.replace(out2, steps=out.steps + out2.steps)
+    finally:
+        writer.phase = None
+
+
 def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     """Generate params.batch_size images (and the guidance sweep) and store every step."""
     params, model_dir = _resolved(params, ctx.models_dir, ctx.data_dir)
@@ -479,10 +621,20 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     runs = 1 + len(scales)
     offset = [0]  # U-Net evaluations done by earlier runs (progress across the sweep)
 
-    def progress(done: int, total: int) -> None:
-        sink.progress(offset[0] + done, total * runs)
+    grand_total: list[int] = []  # hires fix: the steps of both passes, known beforehand
 
-    def one_run(guidance: float, run_seeds: list[int], observe: bool) -> Any:
+    def progress(done: int, total: int) -> None:
+        if grand_total:
+            sink.progress(offset[0] + done, grand_total[0])
+        else:
+            sink.progress(offset[0] + done, total * runs)
+
+    def one_run(
+        guidance: float,
+        run_seeds: list[int],
+        observe: bool,
+        on_step: Callable[[StepOutput], None] | None = None,
+    ) -> Any:
         scheduler = make_scheduler(
             params.sampler, pipe.scheduler.config, schedule=schedule, seeds=run_seeds
         )
@@ -497,8 +649,9 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             prompt=params.prompt, negative_prompt=params.negative_prompt, steps=params.steps,
             guidance_scale=guidance, seeds=run_seeds, width=width, height=height, eta=params.eta,
             watch=lambda i, total: i % every == 0 or i == total - 1,
-            on_step=writer if observe else None, attention=observe and params.attention,
-            check=sink.check, progress=progress, clip_skip=params.clip_skip, **variation,
+            on_step=(on_step or writer) if observe else None,
+            attention=observe and params.attention, check=sink.check, progress=progress,
+            clip_skip=params.clip_skip, **variation,
         )  # fmt: skip
         offset[0] += out.steps
         return out
@@ -518,6 +671,15 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             variation = [("Variation seed", params.subseed + i),
                          ("Variation seed strength", params.subseed_strength)]  # fmt: skip
             fields = dict(items[:at] + variation + items[at:])
+        if params.enable_hr:  # A1111's hires keys, after Model
+            hr: dict[str, Any] = {
+                "Denoising strength": params.hr_strength, "Hires upscale": params.hr_scale,
+                "Hires steps": params.hr_second_pass_steps or None,
+                "Hires upscaler": params.hr_upscaler,
+            }  # fmt: skip
+            at = list(fields).index("Model") + 1
+            items = list(fields.items())
+            fields = dict(items[:at] + list(hr.items()) + items[at:])
         if init is not None:  # A1111's img2img keys, after Model
             at = list(fields).index("Model") + 1
             items = list(fields.items())
@@ -528,14 +690,20 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         return {**params.model_dump(), "seed": s, "guidance_scale": guidance,
                 "width": width, "height": height, "scheduler": schedule}  # fmt: skip
 
-    encoded = encode_weighted(pipe, params.prompt)
+    encoded = encode_weighted(pipe, params.prompt, clip_skip=params.clip_skip)
     writer.tokens, writer.positions = encoded.tokens, encoded.positions
     _text_artifact(sink, pipe, encoded)
     try:
-        out = one_run(params.guidance_scale, seeds, watching)
+        if params.enable_hr:
+            out = _hires(params, pipe, schedule, sink, writer, watching, grand_total, offset,
+                         one_run, progress)  # fmt: skip
+        else:
+            out = one_run(params.guidance_scale, seeds, watching)
     finally:  # a cancelled run keeps its attention maps findable
         writer.write_attention_index()
 
+    if params.enable_hr:
+        w2, h2 = hires_size(width, height, params.hr_scale)
     names, texts = [], []
     for i, (image, s) in enumerate(zip(out.images, seeds, strict=True)):
         text = infotext(i, s, params.guidance_scale, params.batch_size)
@@ -573,6 +741,8 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         "model": params.model, "sampler": params.sampler, "scheduler": schedule,
         "width": width, "height": height, "steps": out.steps, "sweep": sweep_names,
         **({"strength": params.strength} if init is not None else {}),
+        **({"hires": {"width": w2, "height": h2, "upscaler": params.hr_upscaler}}
+           if params.enable_hr else {}),
         **({"subseed": params.subseed,
             "subseeds": [params.subseed + i for i in range(params.batch_size)]}
            if params.subseed_strength > 0 else {}),

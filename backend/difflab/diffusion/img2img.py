@@ -130,7 +130,9 @@ def fill_masked(image: Image.Image, mask: Image.Image) -> Image.Image:
 class ImageInput:
     """The init image and, for inpainting, its mask and A1111's inpainting options."""
 
-    image: Image.Image  # RGB, any size
+    # RGB, any size; or one per batch item (a list of pictures, or (B, C, h, w) latents, as
+    # hires fix's second pass starts from), already at the output size
+    image: Image.Image | list[Image.Image] | torch.Tensor
     strength: float = 0.75
     resize_mode: ResizeMode = "just_resize"
     mask: Image.Image | None = None  # L, the image's size; white = repaint
@@ -205,14 +207,21 @@ def generate_from_image(
     cond_prompt, uncond_prompt = encode_pair(pipe, prompt, negative_prompt, clip_skip)
     tokens, cond, uncond = cond_prompt.tokens, cond_prompt.embeds, uncond_prompt.embeds
     generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
-    image = resize(pipe, init.image.convert("RGB"), width, height, init.resize_mode)
-
     kwargs: dict[str, Any] = {}
     overlay: Callable[[Image.Image], Image.Image] | None = None
-    if init.mask is None:
-        runner: Any = img2img_pipeline(pipe, scheduler)
-        kwargs["image"] = image
+    per_item = not isinstance(init.image, Image.Image)  # one init per batch item
+    runner: Any
+    if not isinstance(init.image, Image.Image):
+        if init.mask is not None:
+            raise ValueError("a mask needs a single init image")
+        runner = img2img_pipeline(pipe, scheduler)
+        kwargs["image"] = init.image
+        cond, uncond = cond.repeat(batch, 1, 1), uncond.repeat(batch, 1, 1)
+    elif init.mask is None:
+        runner = img2img_pipeline(pipe, scheduler)
+        kwargs["image"] = resize(pipe, init.image.convert("RGB"), width, height, init.resize_mode)
     else:
+        image = resize(pipe, init.image.convert("RGB"), width, height, init.resize_mode)
         runner = inpaint_pipeline(pipe, scheduler)
         kwargs, overlay = _inpaint_inputs(runner, image, init, width, height, generators)
     cfg = guidance_scale != 1.0
@@ -261,7 +270,8 @@ def generate_from_image(
     with _observing(pipe.unet) as calls, tap:
         result = runner(
             prompt_embeds=cond, negative_prompt_embeds=uncond if cfg else None,
-            num_images_per_prompt=batch, num_inference_steps=steps, strength=init.strength,
+            num_images_per_prompt=1 if per_item else batch, num_inference_steps=steps,
+            strength=init.strength,
             guidance_scale=guidance_scale, eta=eta, generator=generators, output_type="pil",
             callback_on_step_end=after_step, **kwargs,
         )  # fmt: skip

@@ -28,7 +28,7 @@ from difflab.config import get_settings
 from difflab.db.engine import read_scope, session_scope
 from difflab.db.models import TERMINAL_STATES, Job, JobEvent, User
 from difflab.diffusion import inputs
-from difflab.diffusion.generate import GenerateParams
+from difflab.diffusion.generate import LATENT_UPSCALE, PIXEL_UPSCALE, GenerateParams
 from difflab.diffusion.infotext import parse_infotext
 from difflab.diffusion.models import DEFAULT_MODEL, list_models
 from difflab.diffusion.schedulers import list_samplers
@@ -122,7 +122,10 @@ def _live_previews(req: Txt2ImgRequest) -> dict[str, Any]:
 UNSUPPORTED: dict[str, tuple[Any, ...]] = {
     "restore_faces": (False, None),
     "tiling": (False, None),
-    "enable_hr": (False, None),
+    "hr_resize_x": (0, None),
+    "hr_resize_y": (0, None),
+    "hr_checkpoint_name": (None, ""),
+    "hr_additional_modules": ([], None),
     "styles": ([], None),
     "seed_resize_from_h": (-1, 0, None),
     "seed_resize_from_w": (-1, 0, None),
@@ -160,6 +163,7 @@ _FILLS = {0: "fill", 1: "original", 2: "latent_noise", 3: "latent_nothing"}
 A1111_NAMES = {
     "guidance_scale": "cfg_scale", "sampler": "sampler_name", "init_image": "init_images",
     "strength": "denoising_strength", "mask_invert": "inpainting_mask_invert",
+    "hr_strength": "denoising_strength",
 }  # fmt: skip
 
 
@@ -190,6 +194,27 @@ def image_fields(req: Img2ImgRequest, init_id: str, mask_id: str | None) -> dict
         "inpaint_full_res": bool(req.inpaint_full_res),
         "inpaint_full_res_padding": req.inpaint_full_res_padding,
     }  # fmt: skip
+
+
+def _hires_fields(req: Txt2ImgRequest) -> dict[str, Any]:
+    """Hires fix from A1111's txt2img fields (enable_hr, hr_scale, hr_upscaler,
+    hr_second_pass_steps, denoising_strength); a second-pass prompt or sampler other than the
+    first pass's is refused."""
+    extra = req.model_extra or {}
+    if not extra.get("enable_hr") or isinstance(req, Img2ImgRequest):
+        return {}
+    for name, same in (("hr_prompt", req.prompt), ("hr_negative_prompt", req.negative_prompt),
+                       ("hr_sampler_name", req.sampler_name or req.sampler_index)):  # fmt: skip
+        value = extra.get(name)
+        if value not in (None, "", same):
+            raise _refuse(name, "a second pass different from the first is not supported yet")
+    fields: dict[str, Any] = {"enable_hr": True}
+    for a1111, ours in (("hr_scale", "hr_scale"), ("hr_upscaler", "hr_upscaler"),
+                        ("hr_second_pass_steps", "hr_second_pass_steps"),
+                        ("denoising_strength", "hr_strength")):  # fmt: skip
+        if extra.get(a1111) is not None:
+            fields[ours] = extra[a1111]
+    return fields
 
 
 def to_generate_params(req: Txt2ImgRequest, images: dict[str, Any] | None = None) -> GenerateParams:
@@ -225,6 +250,7 @@ def to_generate_params(req: Txt2ImgRequest, images: dict[str, Any] | None = None
         fields["eta"] = req.eta
     if req.subseed_strength:
         fields["subseed"], fields["subseed_strength"] = req.subseed, req.subseed_strength
+    fields.update(_hires_fields(req))
     if "CLIP_stop_at_last_layers" in (req.override_settings or {}):
         fields["clip_skip"] = (req.override_settings or {})["CLIP_stop_at_last_layers"]
     try:
@@ -519,15 +545,16 @@ def options(user: BasicUser) -> dict[str, Any]:
 
 @router.get("/upscalers")
 def upscalers(user: BasicUser) -> list[dict[str, Any]]:
-    """The upscalers difflab can run: none yet (A1111 always lists "None")."""
-    return [{"name": "None", "model_name": None, "model_path": None, "model_url": None,
-             "scale": 4}]  # fmt: skip
+    """The picture upscalers hires fix can use (A1111 lists "None" first); the latent ones are
+    at /latent-upscale-modes."""
+    return [{"name": name, "model_name": None, "model_path": None, "model_url": None,
+             "scale": 4} for name in ("None", *PIXEL_UPSCALE)]  # fmt: skip
 
 
 @router.get("/latent-upscale-modes")
 def latent_upscale_modes(user: BasicUser) -> list[dict[str, Any]]:
-    """Latent upscale modes for hires fix: none while hires fix is not supported."""
-    return []
+    """Latent upscale modes for hires fix (hr_upscaler)."""
+    return [{"name": name} for name in LATENT_UPSCALE]
 
 
 @router.get("/sd-vae")
