@@ -85,6 +85,16 @@ class DenoisePayload(_Payload):
     )
 
 
+class CellPayload(_Payload):
+    """A cell of an X/Y/Z plot was submitted: its generate job (follow its own events)."""
+
+    index: int = Field(description="the cell's place in plot order (z, then y, x fastest)")
+    job_id: str
+    x: int
+    y: int
+    z: int
+
+
 PAYLOADS: dict[str, type[_Payload]] = {
     "state": StatePayload,
     "progress": ProgressPayload,
@@ -92,8 +102,9 @@ PAYLOADS: dict[str, type[_Payload]] = {
     "artifact": ArtifactPayload,
     "log": LogPayload,
     "denoise": DenoisePayload,
+    "cell": CellPayload,
 }
-EventType = Literal["state", "progress", "metric", "artifact", "log", "denoise"]
+EventType = Literal["state", "progress", "metric", "artifact", "log", "denoise", "cell"]
 
 
 class UnknownEventType(ValueError):

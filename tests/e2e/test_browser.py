@@ -161,3 +161,99 @@ def test_inpaint_an_uploaded_image_streams_frames_then_the_image(page, tmp_path)
     sent = page.get_by_test_id("init-image")
     expect(sent).not_to_have_attribute("src", f"/api/v1/images/{body['init_image']}")
     expect(sent).to_have_attribute("src", re.compile(r"^/api/v1/images/[0-9a-f]{64}$"))
+
+
+def test_gallery_search_finds_an_image_that_opens_large_with_its_settings(page, site) -> None:
+    api = site.api()
+    made = {}
+    for prompt, seed in (("a zebra circle on the left", 11), ("a yak square at the top", 12)):
+        body = {"prompt": prompt, "steps": 2, "seed": seed, "sampler": "Euler a", "preview": "none"}
+        r = api.post("/api/v1/generations", json=body)
+        assert r.status_code == 202, r.text
+        made[prompt] = r.json()["job"]["id"]
+    for job_id in made.values():
+        api.wait_state(job_id, ("succeeded",), timeout=120)
+
+    sign_in(page)
+    gallery = page.get_by_test_id("gallery")
+    gallery.get_by_test_id("gallery-item").first.wait_for()
+    page.get_by_test_id("gallery-search").fill("ZEBRA")  # case-insensitive, debounced
+    expect(gallery.get_by_test_id("gallery-item")).to_have_count(1)
+    expect(gallery.get_by_test_id("gallery-item")).to_contain_text("a zebra circle on the left")
+    expect(page.get_by_test_id("gallery-range")).to_have_text("1–1 of 1")
+    page.get_by_test_id("gallery-sampler").select_option("DDIM")
+    expect(page.get_by_test_id("gallery-empty")).to_be_visible()
+    page.get_by_test_id("gallery-sampler").select_option("Euler a")
+    expect(gallery.get_by_test_id("gallery-item")).to_have_count(1)
+
+    gallery.get_by_test_id("gallery-thumb").first.click()
+    box = page.get_by_test_id("lightbox")
+    expect(box).to_be_visible()
+    expect(box.get_by_test_id("lightbox-image")).to_have_attribute(
+        "src", re.compile(r"final/image_0\.png$")
+    )
+    infotext = box.get_by_test_id("lightbox-infotext")  # read from the PNG's parameters chunk
+    expect(infotext).to_contain_text("a zebra circle on the left")
+    expect(infotext).to_contain_text("Sampler: Euler a")
+    expect(infotext).to_contain_text("Seed: 11")
+    shot(page, "gallery-lightbox")
+    box.get_by_test_id("lightbox-use").click()
+    expect(box).to_have_count(0)
+    expect(page.get_by_test_id("prompt")).to_have_value("a zebra circle on the left")
+    expect(page.get_by_test_id("seed")).to_have_value("11")
+    expect(page.get_by_test_id("steps")).to_have_value("2")
+    expect(page.get_by_test_id("drop-banner")).to_be_visible()
+
+    # the seed is sent as typed, not replaced by a random one
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/v1/generations")
+    ) as request:
+        page.get_by_test_id("generate").click()
+    assert request.value.post_data_json["seed"] == 11
+
+
+def test_xyz_plot_fills_its_cells_then_shows_the_grid(page) -> None:
+    sign_in(page)
+    page.get_by_test_id("prompt").fill("a blue square at the top")
+    page.get_by_test_id("seed").fill("5")
+    panel = page.get_by_test_id("xyz-panel")
+    panel.locator("summary").click()
+    page.get_by_test_id("xyz-field-x").select_option("steps")
+    page.get_by_test_id("xyz-values-x").fill("2, 3")
+    expect(page.get_by_test_id("xyz-count")).to_contain_text("2")
+    # a value the server refuses is shown at its axis
+    page.get_by_test_id("xyz-values-x").fill("2, 500")
+    page.get_by_test_id("xyz-run").click()
+    expect(page.get_by_test_id("xyz-axis-x").get_by_test_id("field-error")).to_contain_text("steps")
+    page.get_by_test_id("xyz-values-x").fill("2, 3")
+    # too many cells are refused before anything is sent
+    page.get_by_test_id("xyz-field-y").select_option("seed")
+    page.get_by_test_id("xyz-values-y").fill("1-51")
+    expect(page.get_by_test_id("xyz-count")).to_contain_text("102")
+    expect(page.get_by_test_id("xyz-run")).to_be_disabled()
+    page.get_by_test_id("xyz-field-y").select_option("")
+
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/v1/jobs")
+    ) as request:
+        page.get_by_test_id("xyz-run").click()
+    body = request.value.post_data_json
+    assert body["kind"] == "xyz"
+    assert body["params"]["x"] == {"field": "steps", "values": [2, 3]}
+    assert body["params"]["base"]["prompt"] == "a blue square at the top"
+    assert body["params"]["base"]["seed"] == 5
+
+    view = page.get_by_test_id("xyz-view")
+    expect(view.get_by_test_id("xyz-cell")).to_have_count(2)
+    grid = view.get_by_test_id("xyz-grid")
+    grid.wait_for(timeout=120_000)
+    expect(grid).to_have_attribute("src", re.compile(r"xyz/grid\.png$"))
+    expect(view.get_by_test_id("xyz-download")).to_be_visible()
+    expect(view.get_by_test_id("xyz-cell").locator("img")).to_have_count(2)
+    expect(view).to_have_attribute("data-state", "succeeded")
+    shot(page, "xyz-plot")
+    # a cell opens its own generation, with its steps
+    view.get_by_test_id("xyz-cell").nth(1).click()
+    cell = view.get_by_test_id("xyz-open-cell")
+    expect(cell.get_by_test_id("final-image")).to_be_visible()
+    expect(cell.get_by_test_id("frame-strip").get_by_test_id("frame")).to_have_count(3)

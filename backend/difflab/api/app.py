@@ -26,7 +26,13 @@ log = logging.getLogger(__name__)
 # route modules mounted under /api/v1; each exposes `router`
 API_ROUTES = ("auth", "users", "jobs", "workers", "audit")
 # routes whose bodies carry images: max_image_body_bytes instead of max_body_bytes
-IMAGE_BODY_PATHS = ("/api/v1/images", "/sdapi/v1/img2img", "/sdapi/v1/png-info")
+IMAGE_BODY_PATHS = (
+    "/api/v1/images",
+    "/sdapi/v1/img2img",
+    "/sdapi/v1/png-info",
+    "/sdapi/v1/extra-single-image",
+    "/sdapi/v1/extra-batch-images",
+)
 # optional feature routes (mounted when the module exists)
 FEATURE_ROUTES = ("generations", "images", "datasets", "learn")
 
@@ -117,7 +123,10 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
         if exc.name != "difflab.api.routes.sdapi":
             raise
     else:
+        from difflab.api.routes.sdapi_extras import router as extras_router
+
         app.include_router(sdapi_router)
+        app.include_router(extras_router)
     mount_frontend(app, settings.frontend_dist)
     return app
 

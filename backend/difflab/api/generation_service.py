@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime as _datetime
 from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from difflab.api.presenters import artifact_url, job_public, owner_names
@@ -14,6 +17,7 @@ from difflab.api.schemas import JobPublic, datetime
 from difflab.api.submit import kind_for, prepare_params, submit
 from difflab.db.models import Generation, Job, User
 from difflab.diffusion.generate import GenerateParams
+from difflab.jobs.generations import record_generation
 
 
 class GenerationPublic(BaseModel):
@@ -47,17 +51,51 @@ def create_generation(
         gen = session.scalar(select(Generation).where(Generation.job_id == job.id))
         if gen is not None:
             return gen, job
-    gen = Generation(
-        job_id=job.id,
-        owner_id=user.id,
-        model=params.model,
-        prompt=params.prompt,
-        seed=params.seed,
-        params=params.model_dump(mode="json"),
-    )
-    session.add(gen)
-    session.commit()
-    return gen, job
+    return record_generation(session, job, user.id, params), job
+
+
+@dataclass(frozen=True)
+class GalleryFilter:
+    """What the gallery is narrowed to; None: no condition. Times are aware (UTC)."""
+
+    text: str | None = None  # a case-insensitive substring of the prompt
+    model: str | None = None
+    sampler: str | None = None  # the registry name (aliases resolved by the caller)
+    width: int | None = None
+    height: int | None = None
+    since: _datetime | None = None  # created_at >= since
+    until: _datetime | None = None  # created_at < until
+
+
+def as_utc(dt: _datetime) -> _datetime:
+    """An aware time in UTC; a naive one is taken to be UTC already (as stored times are)."""
+    return dt.astimezone(UTC) if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def gallery_select(user: User, f: GalleryFilter) -> Select[Generation]:
+    """The user's generations (an admin's: everyone's) that pass the filter; unordered.
+
+    Columns only (no JSON paths), so SQLite and PostgreSQL answer alike. The prompt match is
+    ILIKE on PostgreSQL and LIKE on SQLite, whose case folding covers ASCII only.
+    """
+    q = select(Generation)
+    if user.role != "admin":
+        q = q.where(Generation.owner_id == user.id)
+    if f.text:
+        q = q.where(Generation.prompt.icontains(f.text, autoescape=True))
+    if f.model:
+        q = q.where(Generation.model == f.model)
+    if f.sampler:
+        q = q.where(Generation.sampler == f.sampler)
+    if f.width is not None:
+        q = q.where(Generation.width == f.width)
+    if f.height is not None:
+        q = q.where(Generation.height == f.height)
+    if f.since is not None:
+        q = q.where(Generation.created_at >= f.since)
+    if f.until is not None:
+        q = q.where(Generation.created_at < f.until)
+    return q
 
 
 def generation_public(

@@ -142,9 +142,14 @@ class DenoiseEvent(_EventBase):
     payload: ev.DenoisePayload
 
 
+class CellEvent(_EventBase):
+    type: Literal["cell"]
+    payload: ev.CellPayload
+
+
 # One event of a job, as GET /jobs/{id}/events lists and streams it (event_types.py)
 EventPublic = Annotated[
-    StateEvent | ProgressEvent | MetricEvent | ArtifactEvent | LogEvent | DenoiseEvent,
+    StateEvent | ProgressEvent | MetricEvent | ArtifactEvent | LogEvent | DenoiseEvent | CellEvent,
     Field(discriminator="type"),
 ]
 

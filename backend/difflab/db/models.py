@@ -151,6 +151,11 @@ class Generation(Base):
     prompt: Mapped[str] = mapped_column(Text)
     seed: Mapped[int] = mapped_column(BigInteger)
     params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # copies of params' sampler and size, as columns so the gallery filters on them the same
+    # way on SQLite and PostgreSQL (JSON paths differ per dialect); set by create_generation
+    sampler: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -319,6 +319,18 @@ def execute_job(job_id: str, worker: str, device: str) -> str:
         _set_worker_job(worker, None)
 
 
+def run_here_if_queued(job_id: str, worker: str, device: str) -> str | None:
+    """Claim a job that is still queued and run it in this process (as a job that runs other
+    jobs, the X/Y/Z plot, runs the cells no other worker took); None if it is not queued
+    (another worker has it, or it ended). Its message, when a worker gets it, finds nothing to
+    run and is dropped."""
+    with session_scope() as s:
+        claim = claim_job(s, job_id, worker)
+    if claim is None:
+        return None
+    return _run_claimed(claim, device, get_settings().heartbeat_s)
+
+
 def _run_claimed(claim: Claim, device: str, heartbeat_s: float) -> str:
     settings = get_settings()
 

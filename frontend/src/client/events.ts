@@ -17,7 +17,8 @@ export type JobEvent =
   | Schemas["MetricEvent"]
   | Schemas["ArtifactEvent"]
   | Schemas["LogEvent"]
-  | Schemas["DenoiseEvent"];
+  | Schemas["DenoiseEvent"]
+  | Schemas["CellEvent"];
 export type JobEventType = JobEvent["type"];
 export type EventOf<T extends JobEventType> = Extract<JobEvent, { type: T }>;
 export type StatePayload = Schemas["StatePayload"];
@@ -27,9 +28,10 @@ export type ArtifactPayload = Schemas["ArtifactPayload"];
 export type ArtifactMeta = ArtifactPayload["meta"];
 export type DenoisePayload = Schemas["DenoisePayload"];
 export type LogPayload = Schemas["LogPayload"];
+export type CellPayload = Schemas["CellPayload"];
 
 /** Event names the server sends; EventSource has no wildcard listener, so each is named. */
-export const EVENT_TYPES: readonly JobEventType[] = ["state", "progress", "metric", "artifact", "log", "denoise"];
+export const EVENT_TYPES: readonly JobEventType[] = ["state", "progress", "metric", "artifact", "log", "denoise", "cell"];
 
 export function eventsOfType<T extends JobEventType>(events: readonly JobEvent[], type: T): EventOf<T>[] {
   return events.filter((e): e is EventOf<T> => e.type === type);

@@ -118,7 +118,8 @@ export interface paths {
         };
         /**
          * Gallery
-         * @description Past generations, newest first: the user's own (an admin's view holds everyone's).
+         * @description Past generations, newest first: the user's own (an admin's view holds everyone's),
+         *     narrowed by the filters given; `count` is how many pass them.
          */
         get: operations["gallery_api_v1_generations_get"];
         put?: never;
@@ -574,6 +575,106 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sdapi/v1/cmd-flags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Cmd Flags
+         * @description The A1111 command-line flags that describe this server (the rest do not apply).
+         */
+        get: operations["cmd_flags_sdapi_v1_cmd_flags_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/extra-batch-images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Extra Batch Images
+         * @description Upscale several pictures with the same settings.
+         */
+        post: operations["extra_batch_images_sdapi_v1_extra_batch_images_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/extra-single-image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Extra Single Image
+         * @description Upscale one picture (Lanczos or Nearest; by a factor or to a size).
+         */
+        post: operations["extra_single_image_sdapi_v1_extra_single_image_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/face-restorers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Face Restorers
+         * @description Installed face restorers: none (restore_faces is refused while this is empty).
+         */
+        get: operations["face_restorers_sdapi_v1_face_restorers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/hypernetworks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Hypernetworks
+         * @description Hypernetworks: not supported, so none.
+         */
+        get: operations["hypernetworks_sdapi_v1_hypernetworks_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sdapi/v1/img2img": {
         parameters: {
             query?: never;
@@ -623,7 +724,7 @@ export interface paths {
         };
         /**
          * Latent Upscale Modes
-         * @description Latent upscale modes for hires fix: none while hires fix is not supported.
+         * @description Latent upscale modes for hires fix (hr_upscaler).
          */
         get: operations["latent_upscale_modes_sdapi_v1_latent_upscale_modes_get"];
         put?: never;
@@ -680,6 +781,26 @@ export interface paths {
         };
         /** Progress */
         get: operations["progress_sdapi_v1_progress_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/realesrgan-models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Realesrgan Models
+         * @description Installed Real-ESRGAN models: none (Lanczos and Nearest are the upscalers).
+         */
+        get: operations["realesrgan_models_sdapi_v1_realesrgan_models_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -768,7 +889,8 @@ export interface paths {
         };
         /**
          * Upscalers
-         * @description The upscalers difflab can run: none yet (A1111 always lists "None").
+         * @description The picture upscalers hires fix can use (A1111 lists "None" first); the latent ones are
+         *     at /latent-upscale-modes.
          */
         get: operations["upscalers_sdapi_v1_upscalers_get"];
         put?: never;
@@ -902,6 +1024,41 @@ export interface components {
              */
             kind: "image" | "mask";
         };
+        /** CellEvent */
+        CellEvent: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            payload: components["schemas"]["CellPayload"];
+            /** Seq */
+            seq: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "cell";
+        };
+        /**
+         * CellPayload
+         * @description A cell of an X/Y/Z plot was submitted: its generate job (follow its own events).
+         */
+        CellPayload: {
+            /**
+             * Index
+             * @description the cell's place in plot order (z, then y, x fastest)
+             */
+            index: number;
+            /** Job Id */
+            job_id: string;
+            /** X */
+            x: number;
+            /** Y */
+            y: number;
+            /** Z */
+            z: number;
+        };
         /** DatasetPublic */
         DatasetPublic: {
             /** Description */
@@ -943,6 +1100,11 @@ export interface components {
              */
             eps?: string | null;
             /**
+             * Phase
+             * @description hires: the second pass of hires fix (its steps follow the first's)
+             */
+            phase?: string | null;
+            /**
              * Skipped
              * @description img2img: steps of the full schedule not run (the noised init image stands in for them); step and total count the steps that run
              */
@@ -982,6 +1144,165 @@ export interface components {
              */
             min_free_mb: number;
         };
+        /** ExtrasBatchRequest */
+        ExtrasBatchRequest: {
+            /**
+             * Codeformer Visibility
+             * @default 0
+             */
+            codeformer_visibility: number;
+            /**
+             * Codeformer Weight
+             * @default 0
+             */
+            codeformer_weight: number;
+            /**
+             * Extras Upscaler 2 Visibility
+             * @default 0
+             */
+            extras_upscaler_2_visibility: number;
+            /**
+             * Gfpgan Visibility
+             * @default 0
+             */
+            gfpgan_visibility: number;
+            /** Imagelist */
+            imageList: components["schemas"]["ImageData"][];
+            /**
+             * Resize Mode
+             * @description 0: by upscaling_resize; 1: to w x h.
+             * @default 0
+             */
+            resize_mode: number;
+            /**
+             * Show Extras Results
+             * @default true
+             */
+            show_extras_results: boolean;
+            /**
+             * Upscale First
+             * @default false
+             */
+            upscale_first: boolean;
+            /**
+             * Upscaler 1
+             * @default None
+             */
+            upscaler_1: string;
+            /**
+             * Upscaler 2
+             * @default None
+             */
+            upscaler_2: string;
+            /**
+             * Upscaling Crop
+             * @default true
+             */
+            upscaling_crop: boolean;
+            /**
+             * Upscaling Resize
+             * @default 2
+             */
+            upscaling_resize: number;
+            /**
+             * Upscaling Resize H
+             * @default 512
+             */
+            upscaling_resize_h: number;
+            /**
+             * Upscaling Resize W
+             * @default 512
+             */
+            upscaling_resize_w: number;
+        };
+        /** ExtrasBatchResponse */
+        ExtrasBatchResponse: {
+            /** Html Info */
+            html_info: string;
+            /** Images */
+            images: string[];
+        };
+        /** ExtrasSingleRequest */
+        ExtrasSingleRequest: {
+            /**
+             * Codeformer Visibility
+             * @default 0
+             */
+            codeformer_visibility: number;
+            /**
+             * Codeformer Weight
+             * @default 0
+             */
+            codeformer_weight: number;
+            /**
+             * Extras Upscaler 2 Visibility
+             * @default 0
+             */
+            extras_upscaler_2_visibility: number;
+            /**
+             * Gfpgan Visibility
+             * @default 0
+             */
+            gfpgan_visibility: number;
+            /**
+             * Image
+             * @description A PNG, JPEG or WebP, base64 (a data: prefix is allowed).
+             */
+            image: string;
+            /**
+             * Resize Mode
+             * @description 0: by upscaling_resize; 1: to w x h.
+             * @default 0
+             */
+            resize_mode: number;
+            /**
+             * Show Extras Results
+             * @default true
+             */
+            show_extras_results: boolean;
+            /**
+             * Upscale First
+             * @default false
+             */
+            upscale_first: boolean;
+            /**
+             * Upscaler 1
+             * @default None
+             */
+            upscaler_1: string;
+            /**
+             * Upscaler 2
+             * @default None
+             */
+            upscaler_2: string;
+            /**
+             * Upscaling Crop
+             * @default true
+             */
+            upscaling_crop: boolean;
+            /**
+             * Upscaling Resize
+             * @default 2
+             */
+            upscaling_resize: number;
+            /**
+             * Upscaling Resize H
+             * @default 512
+             */
+            upscaling_resize_h: number;
+            /**
+             * Upscaling Resize W
+             * @default 512
+             */
+            upscaling_resize_w: number;
+        };
+        /** ExtrasSingleResponse */
+        ExtrasSingleResponse: {
+            /** Html Info */
+            html_info: string;
+            /** Image */
+            image: string;
+        };
         /**
          * GenerateParams
          * @description One text-to-image request.
@@ -999,6 +1320,18 @@ export interface components {
              * @default 1
              */
             batch_size: number;
+            /**
+             * Clip Skip
+             * @description Conditioning from the N-th text-encoder layer from the end (A1111's Clip skip; 1 = the last layer).
+             * @default 1
+             */
+            clip_skip: number;
+            /**
+             * Enable Hr
+             * @description Hires fix: generate, upscale by hr_scale, then an img2img pass at the larger size (both passes in the live view).
+             * @default false
+             */
+            enable_hr: boolean;
             /**
              * Eta
              * @description DDIM's eta (0 = deterministic DDIM).
@@ -1021,6 +1354,31 @@ export interface components {
              * @description Pixels; null = the model's native size.
              */
             height?: number | null;
+            /**
+             * Hr Scale
+             * @description Hires fix: the upscale factor.
+             * @default 2
+             */
+            hr_scale: number;
+            /**
+             * Hr Second Pass Steps
+             * @description Hires fix: steps of the second pass (0 = steps).
+             * @default 0
+             */
+            hr_second_pass_steps: number;
+            /**
+             * Hr Strength
+             * @description Hires fix: denoising strength of the second pass.
+             * @default 0.7
+             */
+            hr_strength: number;
+            /**
+             * Hr Upscaler
+             * @description Hires fix: upscale the latent (Latent modes) or the decoded image (Lanczos, Nearest).
+             * @default Latent
+             * @enum {string}
+             */
+            hr_upscaler: "Latent" | "Latent (antialiased)" | "Latent (bicubic)" | "Latent (bicubic antialiased)" | "Latent (nearest)" | "Latent (nearest-exact)" | "Lanczos" | "Nearest";
             /**
              * Init Image
              * @description img2img: the id of an uploaded image (POST /api/v1/images) to start from.
@@ -1133,6 +1491,18 @@ export interface components {
              */
             strength: number;
             /**
+             * Subseed
+             * @description Variation seed (-1: random); image i uses subseed + i.
+             * @default -1
+             */
+            subseed: number;
+            /**
+             * Subseed Strength
+             * @description Variation strength: the start noise is slerp(strength, noise(seed), noise(subseed)); 0 = the seed alone.
+             * @default 0
+             */
+            subseed_strength: number;
+            /**
              * Width
              * @description Pixels; null = the model's native size.
              */
@@ -1215,6 +1585,16 @@ export interface components {
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /** ImageData */
+        ImageData: {
+            /** Data */
+            data: string;
+            /**
+             * Name
+             * @default
+             */
+            name: string;
         };
         /** ImagePublic */
         ImagePublic: {
@@ -1340,6 +1720,16 @@ export interface components {
              * @default 20
              */
             steps: number;
+            /**
+             * Subseed
+             * @default -1
+             */
+            subseed: number;
+            /**
+             * Subseed Strength
+             * @default 0
+             */
+            subseed_strength: number;
             /** Width */
             width?: number | null;
         } & {
@@ -1744,6 +2134,16 @@ export interface components {
              * @default 20
              */
             steps: number;
+            /**
+             * Subseed
+             * @default -1
+             */
+            subseed: number;
+            /**
+             * Subseed Strength
+             * @default 0
+             */
+            subseed_strength: number;
             /** Width */
             width?: number | null;
         } & {
@@ -2064,8 +2464,24 @@ export interface operations {
     gallery_api_v1_generations_get: {
         parameters: {
             query?: {
+                /** @description Image height, pixels. */
+                height?: number | null;
                 limit?: number;
+                /** @description A model name. */
+                model?: string | null;
                 offset?: number;
+                /** @description A case-insensitive substring of the prompt. */
+                q?: string | null;
+                /** @description A sampler name or alias (GET /samplers). */
+                sampler?: string | null;
+                /** @description Created at or after (ISO 8601; no zone: UTC). */
+                since?: string | null;
+                /** @description WIDTHxHEIGHT, e.g. 64x64. */
+                size?: string | null;
+                /** @description Created before (ISO 8601; no zone: UTC). */
+                until?: string | null;
+                /** @description Image width, pixels. */
+                width?: number | null;
             };
             header?: never;
             path?: never;
@@ -2495,7 +2911,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": (components["schemas"]["StateEvent"] | components["schemas"]["ProgressEvent"] | components["schemas"]["MetricEvent"] | components["schemas"]["ArtifactEvent"] | components["schemas"]["LogEvent"] | components["schemas"]["DenoiseEvent"])[];
+                    "application/json": (components["schemas"]["StateEvent"] | components["schemas"]["ProgressEvent"] | components["schemas"]["MetricEvent"] | components["schemas"]["ArtifactEvent"] | components["schemas"]["LogEvent"] | components["schemas"]["DenoiseEvent"] | components["schemas"]["CellEvent"])[];
                     "text/event-stream": unknown;
                 };
             };
@@ -2941,6 +3357,138 @@ export interface operations {
             };
         };
     };
+    cmd_flags_sdapi_v1_cmd_flags_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    extra_batch_images_sdapi_v1_extra_batch_images_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExtrasBatchRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExtrasBatchResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    extra_single_image_sdapi_v1_extra_single_image_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExtrasSingleRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExtrasSingleResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    face_restorers_sdapi_v1_face_restorers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    }[];
+                };
+            };
+        };
+    };
+    hypernetworks_sdapi_v1_hypernetworks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    }[];
+                };
+            };
+        };
+    };
     img2img_sdapi_v1_img2img_post: {
         parameters: {
             query?: never;
@@ -3102,6 +3650,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    realesrgan_models_sdapi_v1_realesrgan_models_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    }[];
                 };
             };
         };

@@ -75,7 +75,7 @@ def test_an_event_unlike_its_types_model_fails_where_it_is_emitted() -> None:
         sink.event("metric", {"step": 1, "values": {"loss": "low"}})
     with pytest.raises(UnknownEventType):
         sink.event("telemetry", {})
-    assert set(PAYLOADS) == {"state", "progress", "metric", "artifact", "log", "denoise"}
+    assert set(PAYLOADS) == {"state", "progress", "metric", "artifact", "log", "denoise", "cell"}
 
 
 def test_the_events_route_publishes_every_event_type_in_openapi() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -13,20 +15,24 @@ from sqlalchemy import func, select
 from difflab.api.cache import Cached, KeyedCache, models_fingerprint
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep
 from difflab.api.generation_service import (
+    GalleryFilter,
     GenerationCreated,
     GenerationPublic,
+    as_utc,
     create_generation,
     created_public,
+    gallery_select,
     generation_public,
     generations_public,
 )
 from difflab.api.ratelimit import GenerationLimit
 from difflab.api.schemas import ListPublic
+from difflab.api.submit import field_error
 from difflab.config import get_settings
 from difflab.db.models import Generation
 from difflab.diffusion.generate import GenerateParams
 from difflab.diffusion.models import ModelError, list_models, resolve_model
-from difflab.diffusion.schedulers import list_samplers
+from difflab.diffusion.schedulers import list_samplers, resolve_sampler
 
 router = APIRouter(tags=["generations"], route_class=DbRoute)
 
@@ -72,19 +78,80 @@ def create(
     return created_public(session, gen, job)
 
 
+_SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
+
+
+def _gallery_filter(
+    q: str | None,
+    model: str | None,
+    sampler: str | None,
+    width: int | None,
+    height: int | None,
+    size: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> GalleryFilter:
+    """The query parameters checked and combined; a bad one is a 422 naming it."""
+    if sampler:
+        try:
+            sampler = resolve_sampler(sampler)
+        except ValueError as exc:
+            raise field_error(("query", "sampler"), str(exc), sampler) from None
+    if size:
+        found = _SIZE.match(size)
+        if found is None:
+            raise field_error(("query", "size"), "size must be WIDTHxHEIGHT, e.g. 512x768", size)
+        w, h = int(found[1]), int(found[2])
+        if (width is not None and width != w) or (height is not None and height != h):
+            raise field_error(("query", "size"), "size disagrees with width/height", size)
+        width, height = w, h
+    since = as_utc(since) if since is not None else None
+    until = as_utc(until) if until is not None else None
+    if since is not None and until is not None and until < since:
+        raise field_error(("query", "until"), "until is before since", until.isoformat())
+    return GalleryFilter(
+        text=q or None, model=model or None, sampler=sampler or None,
+        width=width, height=height, since=since, until=until,
+    )  # fmt: skip
+
+
 @router.get("/generations", response_model=ListPublic[GenerationPublic])
 def gallery(
     session: SessionDep,
     user: CurrentUser,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 24,
+    q: Annotated[
+        str | None, Query(max_length=500, description="A case-insensitive substring of the prompt.")
+    ] = None,
+    model: Annotated[str | None, Query(max_length=128, description="A model name.")] = None,
+    sampler: Annotated[
+        str | None, Query(max_length=64, description="A sampler name or alias (GET /samplers).")
+    ] = None,
+    width: Annotated[int | None, Query(ge=1, le=65535, description="Image width, pixels.")] = None,
+    height: Annotated[
+        int | None, Query(ge=1, le=65535, description="Image height, pixels.")
+    ] = None,
+    size: Annotated[
+        str | None, Query(max_length=16, description="WIDTHxHEIGHT, e.g. 64x64.")
+    ] = None,
+    since: Annotated[
+        datetime | None, Query(description="Created at or after (ISO 8601; no zone: UTC).")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Created before (ISO 8601; no zone: UTC).")
+    ] = None,
 ) -> ListPublic[GenerationPublic]:
-    """Past generations, newest first: the user's own (an admin's view holds everyone's)."""
-    q = select(Generation)
-    if user.role != "admin":
-        q = q.where(Generation.owner_id == user.id)
-    count = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.scalars(q.order_by(Generation.created_at.desc()).offset(offset).limit(limit))
+    """Past generations, newest first: the user's own (an admin's view holds everyone's),
+    narrowed by the filters given; `count` is how many pass them."""
+    f = _gallery_filter(q, model, sampler, width, height, size, since, until)
+    query = gallery_select(user, f)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Generation.created_at.desc(), Generation.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
     return ListPublic[GenerationPublic](data=generations_public(session, list(rows)), count=count)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from difflab.api.deps import BasicUser, DbRoute
 from difflab.api.generation_service import create_generation
 from difflab.api.ratelimit import BasicGenerationLimit
-from difflab.api.routes.images import field_loc, store_image
+from difflab.api.routes.images import b64_image, store_image
 from difflab.api.routes.jobs import artifact_path
 from difflab.api.submit import field_error
 from difflab.config import get_settings
@@ -140,6 +140,16 @@ UNSUPPORTED: dict[str, tuple[Any, ...]] = {
 }
 
 
+# why a field is refused, where there is more to say than "not supported yet"
+REFUSED_BECAUSE = {
+    "restore_faces": "no face-restoration model is installed (GET /sdapi/v1/face-restorers)",
+    "script_name": "scripts are not run here; for an X/Y/Z plot submit the `xyz` job kind "
+    "(POST /api/v1/jobs)",
+    "tiling": "seamless tiling is not supported yet",
+    "styles": "saved prompt styles are not supported yet",
+}
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):  # False is not 0 here
         return a is b
@@ -152,7 +162,8 @@ def _refuse_unsupported(req: Txt2ImgRequest) -> None:
         if name in extra and not any(_same(extra[name], ok) for ok in allowed):
             raise RequestValidationError([{
                 "loc": ("body", name),
-                "msg": f"not supported by difflab yet; send {allowed[0]!r} or leave it out",
+                "msg": f"{REFUSED_BECAUSE.get(name, 'not supported by difflab yet')}; "
+                f"send {allowed[0]!r} or leave it out",
                 "type": "value_error",
             }])  # fmt: skip
 
@@ -348,22 +359,15 @@ async def txt2img(
     return await _generate(req, params, user)
 
 
-def _b64_image(text: str, field: str) -> bytes:
-    try:
-        return inputs.b64_bytes(text, field)
-    except ParamError as exc:
-        raise field_error(field_loc(field), exc.message) from None
-
-
 def _img2img_params(req: Img2ImgRequest) -> GenerateParams:
     """Check the request, then store its images (only then: bad input stores nothing)."""
     if len(req.init_images) > 1:
         raise _refuse("init_images", "one init image per request is supported")
     to_generate_params(req)  # the txt2img fields first: nothing is stored for their errors
-    init = store_image(_b64_image(req.init_images[0], "init_images.0"), "init_images.0", "image")
+    init = store_image(b64_image(req.init_images[0], "init_images.0"), "init_images.0", "image")
     mask = None
     if req.mask:
-        mask = store_image(_b64_image(req.mask, "mask"), "mask", "mask")
+        mask = store_image(b64_image(req.mask, "mask"), "mask", "mask")
     return to_generate_params(req, image_fields(req, init.id, mask.id if mask else None))
 
 
@@ -387,7 +391,7 @@ class PngInfoResponse(BaseModel):
 
 
 def _png_info(req: PngInfoRequest) -> PngInfoResponse:
-    blob = _b64_image(req.image, "image")
+    blob = b64_image(req.image, "image")
     try:
         text = inputs.read_text(blob, "image")
     except ParamError as exc:

@@ -17,12 +17,17 @@ import { useJson } from "../../hooks/useJson";
 import { artifactView } from "../../lib/artifacts";
 import { formatNumber, formatValue } from "../../lib/format";
 import { lastGeneration } from "../../lib/lastGeneration";
+import { WeightBadge } from "../studio/WeightBadge";
 import { TEX } from "./math";
 
 interface TokensInfo {
   tokens: string[];
   ids?: number[];
   norms?: number[];
+  /** per token: its prompt weight, (word:1.3) -> 1.3; 1 = unweighted */
+  weights?: number[];
+  /** 75-token chunks the prompt was encoded in (BREAK or a long prompt makes more than one) */
+  chunks?: number;
 }
 
 function Stage({ n, title, what, children }: { n: number; title: string; what: string; children: React.ReactNode }) {
@@ -39,14 +44,23 @@ function Stage({ n, title, what, children }: { n: number; title: string; what: s
 }
 
 function Tokens({ url }: { url: string }) {
+  const { t } = useTranslation();
   const { data } = useJson<TokensInfo>(url);
   if (!data) return null;
   const max = Math.max(...(data.norms ?? [1]), 1e-9);
   return (
     <ol className="token-list">
+      {data.chunks != null && data.chunks > 1 && (
+        <li className="muted small" data-testid="token-chunks">
+          {t("learn.tokenChunks", { count: data.chunks })}
+        </li>
+      )}
       {data.tokens.map((tok, i) => (
         <li key={i} className="token-list__item">
-          <span className="token">{tok}</span>
+          <span className="token">
+            {tok}
+            <WeightBadge weight={data.weights?.[i]} />
+          </span>
           {data.ids?.[i] != null && <span className="muted small mono">{data.ids[i]}</span>}
           {data.norms?.[i] != null && (
             <span className="bar" title={`‖e‖ = ${formatNumber(data.norms[i])}`}>

@@ -4,6 +4,8 @@ import { useTranslation } from "react-i18next";
 import { artifactUrl } from "../../client";
 import { useJson } from "../../hooks/useJson";
 import { fillPattern } from "../../lib/pattern";
+import { promptTokenWeights, type TokensJson } from "./tokenWeights";
+import { WeightBadge } from "./WeightBadge";
 
 export interface AttentionIndex {
   tokens: string[];
@@ -27,6 +29,9 @@ export function AttentionView({
 }) {
   const { t } = useTranslation();
   const { data, error } = useJson<AttentionIndex>(indexUrl);
+  // the prompt weights, (word:1.3), from the text encoder's artifact (absent in older generations)
+  const { data: tokensJson } = useJson<TokensJson>(artifactUrl(jobId, "text/tokens.json"));
+  const weights = data && tokensJson ? promptTokenWeights(tokensJson, data.tokens) : null;
   const [tok, setTok] = useState<number | null>(null);
   const [stepIdx, setStepIdx] = useState<number | null>(null);
   const [opacity, setOpacity] = useState(0.65);
@@ -57,6 +62,7 @@ export function AttentionView({
               onClick={() => setTok(i)}
             >
               {word}
+              <WeightBadge weight={weights?.[i]} />
             </button>
           ) : null,
         )}

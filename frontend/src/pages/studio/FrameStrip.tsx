@@ -1,3 +1,4 @@
+import type { CSSProperties } from "react";
 import { useTranslation } from "react-i18next";
 import type { DenoisePayload } from "../../client/events";
 
@@ -10,12 +11,15 @@ export function FrameStrip({
   onKind,
   selected,
   onSelect,
+  imageStyle,
 }: {
   frames: readonly DenoisePayload[];
   kind: FrameKind;
   onKind: (k: FrameKind) => void;
   selected?: number | null;
   onSelect?: (index: number) => void;
+  /** a batch's previews hold every item side by side: this style crops one (batchCrop.itemStyle) */
+  imageStyle?: CSSProperties;
 }) {
   const { t } = useTranslation();
   return (
@@ -37,10 +41,11 @@ export function FrameStrip({
             key={`${f.step}-${i}`}
             data-testid="frame"
             data-step={f.step}
-            className={selected === i ? "frame frame--selected" : "frame"}
+            data-phase={f.phase ?? undefined}
+            className={["frame", selected === i && "frame--selected", f.phase === "hires" && "frame--hires"].filter(Boolean).join(" ")}
           >
             <button type="button" onClick={() => onSelect?.(i)} title={t("studio.stepOf", { step: f.step + 1, total: f.total })}>
-              <img src={(kind === "xt" ? f.xt : f.x0) ?? undefined} alt={`${kind} ${f.step}`} loading="lazy" />
+              <img src={(kind === "xt" ? f.xt : f.x0) ?? undefined} alt={`${kind} ${f.step}`} loading="lazy" style={imageStyle} />
               <span>{f.step + 1}</span>
             </button>
           </li>

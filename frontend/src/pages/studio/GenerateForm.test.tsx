@@ -29,4 +29,23 @@ describe("GenerateForm modes", () => {
     expect(screen.getByTestId("inpainting-fill")).toBeTruthy();
     expect(screen.getByTestId("inpaint-padding")).toBeTruthy();
   });
+
+  it("offers hires fix and variation seeds in txt2img only, with a note otherwise", () => {
+    const { rerender } = render(<Form settings={{ ...DEFAULT_SETTINGS, enable_hr: true }} onChange={() => undefined} />);
+    expect((screen.getByTestId("enable-hr") as HTMLInputElement).disabled).toBe(false);
+    expect((screen.getByTestId("hr-scale") as HTMLInputElement).closest("fieldset")!.disabled).toBe(false);
+    expect(screen.getByTestId("hires-on").textContent).toBe("×2");
+    expect(screen.queryByTestId("hires-note")).toBeNull();
+
+    rerender(<Form settings={{ ...DEFAULT_SETTINGS, enable_hr: true, mode: "img2img" }} onChange={() => undefined} />);
+    const box = screen.getByTestId("enable-hr") as HTMLInputElement;
+    expect(box.disabled).toBe(true);
+    expect(box.checked).toBe(false);
+    expect(screen.getByTestId("hires-note").textContent).toMatch(/not with an init image/);
+    expect((screen.getByTestId("subseed-strength") as HTMLInputElement).closest("fieldset")!.disabled).toBe(true);
+    expect(screen.getByTestId("variation-note")).toBeTruthy();
+
+    rerender(<Form settings={{ ...DEFAULT_SETTINGS, enable_hr: true, guidance_sweep: "3, 7" }} onChange={() => undefined} />);
+    expect(screen.getByTestId("hires-note").textContent).toMatch(/guidance sweep/);
+  });
 });

@@ -1,13 +1,16 @@
-import type { FormEvent, ReactNode } from "react";
+import { useState, type FormEvent, type ReactNode } from "react";
 import { useTranslation } from "react-i18next";
 import type { ModelInfo, SamplerInfo } from "../../client/types";
 import { randomSeed } from "../../lib/format";
 import {
+  HR_UPSCALERS,
+  hiresSize,
   img2imgSteps,
   INPAINTING_FILLS,
   MODES,
   RESIZE_MODES,
   SCHEDULE_TYPES,
+  type HrUpscaler,
   type InpaintingFill,
   type ResizeMode,
   type ScheduleType,
@@ -84,6 +87,16 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
   );
 
   const { skipped, run } = img2imgSteps(settings.strength, settings.steps);
+  // hires fix and variation seeds are text-to-image only (the API refuses them with an init image)
+  const txt2img = settings.mode === "txt2img";
+  const sweeping = settings.guidance_sweep.trim() !== "";
+  const hiresOff = !txt2img ? t("studio.hiresTxt2imgOnly") : sweeping ? t("studio.hiresNoSweep") : null;
+  const [hiresOpen, setHiresOpen] = useState(settings.enable_hr);
+  const [variationOpen, setVariationOpen] = useState(settings.subseed_strength > 0);
+  const baseW = settings.width ?? native;
+  const baseH = settings.height ?? native;
+  const hiresTo = baseW && baseH ? hiresSize(baseW, baseH, settings.hr_scale) : null;
+  const hiresOn = settings.enable_hr && !hiresOff;
 
   return (
     <form className="card studio-form" onSubmit={submit} noValidate>
@@ -111,6 +124,9 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
             if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) onSubmit();
           }}
         />
+        <small className="muted small" data-testid="prompt-syntax">
+          {t("studio.promptSyntax")}
+        </small>
       </Field>
       <Field label={t("studio.negativePrompt")} error={errors.negative_prompt}>
         <textarea
@@ -161,7 +177,15 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
       </div>
       <Field label={t("studio.seed")} error={errors.seed}>
         <div className="seed-row">
-          <input data-testid="seed" type="number" min={0} value={settings.seed} onChange={num("seed")} />
+          <input
+            data-testid="seed"
+            type="number"
+            min={-1}
+            value={settings.seed < 0 ? "" : settings.seed}
+            placeholder={t("studio.seedRandomPlaceholder")}
+            title={t("studio.seedHelp")}
+            onChange={(e) => set("seed", e.target.value === "" ? -1 : Number(e.target.value))}
+          />
           <button
             type="button"
             data-testid="seed-reroll"
@@ -169,17 +193,8 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
             aria-label={t("studio.reroll")}
             onClick={() => set("seed", randomSeed())}
           >
-            {t("studio.rerollShort")}
+            🎲 {t("studio.rerollShort")}
           </button>
-          <label className="field__check" title={t("studio.lockHelp")}>
-            <input
-              type="checkbox"
-              data-testid="seed-lock"
-              checked={settings.seedLocked}
-              onChange={(e) => set("seedLocked", e.target.checked)}
-            />
-            {t("studio.lock")}
-          </label>
         </div>
       </Field>
       <div className="grid3">
@@ -273,6 +288,154 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
           )}
         </div>
       )}
+      <details
+        className="advanced"
+        data-testid="hires-section"
+        open={hiresOpen}
+        onToggle={(e) => setHiresOpen(e.currentTarget.open)}
+      >
+        <summary data-testid="hires-summary">
+          {t("studio.hires")}
+          {hiresOn && (
+            <span className="badge badge--running" data-testid="hires-on">
+              ×{settings.hr_scale}
+              {hiresTo ? ` → ${hiresTo.width}×${hiresTo.height}` : ""}
+            </span>
+          )}
+        </summary>
+        <label className="field__check" title={t("studio.hiresHelp")}>
+          <input
+            type="checkbox"
+            data-testid="enable-hr"
+            checked={settings.enable_hr && !hiresOff}
+            disabled={!!hiresOff}
+            onChange={(e) => set("enable_hr", e.target.checked)}
+          />
+          {t("studio.hiresEnable")}
+        </label>
+        {hiresOff && (
+          <small className="muted" data-testid="hires-note">
+            {hiresOff}
+          </small>
+        )}
+        <FieldError message={errors.enable_hr} />
+        <fieldset className="plain-fieldset" disabled={!hiresOn}>
+          <div className="grid2">
+            <Field label={t("studio.hrUpscaler")} error={errors.hr_upscaler}>
+              <select
+                data-testid="hr-upscaler"
+                value={settings.hr_upscaler}
+                onChange={(e) => set("hr_upscaler", e.target.value as HrUpscaler)}
+              >
+                {HR_UPSCALERS.map((u) => (
+                  <option key={u} value={u}>
+                    {u}
+                  </option>
+                ))}
+              </select>
+            </Field>
+            <Field label={t("studio.hrScale")} error={errors.hr_scale}>
+              <input
+                data-testid="hr-scale"
+                type="number"
+                min={1.05}
+                max={4}
+                step={0.05}
+                value={settings.hr_scale}
+                onChange={num("hr_scale")}
+              />
+            </Field>
+            <Field label={t("studio.hrSteps")} error={errors.hr_second_pass_steps}>
+              <input
+                data-testid="hr-steps"
+                type="number"
+                min={0}
+                max={150}
+                value={settings.hr_second_pass_steps}
+                title={t("studio.hrStepsHelp")}
+                onChange={num("hr_second_pass_steps")}
+              />
+            </Field>
+            <Field label={`${t("studio.hrStrength")}: ${settings.hr_strength.toFixed(2)}`} error={errors.hr_strength}>
+              <input
+                data-testid="hr-strength"
+                type="range"
+                min={0}
+                max={1}
+                step={0.01}
+                value={settings.hr_strength}
+                onChange={num("hr_strength")}
+              />
+            </Field>
+          </div>
+          {hiresOn && (
+            <small className="muted" data-testid="hires-help">
+              {t("studio.hiresPlan", {
+                steps: settings.steps,
+                second: settings.hr_second_pass_steps || settings.steps,
+                size: hiresTo ? `${hiresTo.width}×${hiresTo.height}` : `×${settings.hr_scale}`,
+              })}
+            </small>
+          )}
+        </fieldset>
+      </details>
+      <details
+        className="advanced"
+        data-testid="variation-section"
+        open={variationOpen}
+        onToggle={(e) => setVariationOpen(e.currentTarget.open)}
+      >
+        <summary>
+          {t("studio.variation")}
+          {txt2img && settings.subseed_strength > 0 && (
+            <span className="badge badge--running">{settings.subseed_strength.toFixed(2)}</span>
+          )}
+        </summary>
+        {!txt2img && (
+          <small className="muted" data-testid="variation-note">
+            {t("studio.variationTxt2imgOnly")}
+          </small>
+        )}
+        <fieldset className="plain-fieldset" disabled={!txt2img}>
+          <div className="grid2">
+            <Field label={t("studio.subseed")} error={errors.subseed}>
+              <div className="seed-row">
+                <input
+                  data-testid="subseed"
+                  type="number"
+                  min={-1}
+                  value={settings.subseed < 0 ? "" : settings.subseed}
+                  placeholder={t("studio.seedRandomPlaceholder")}
+                  onChange={(e) => set("subseed", e.target.value === "" ? -1 : Number(e.target.value))}
+                />
+                <button
+                  type="button"
+                  title={t("studio.reroll")}
+                  aria-label={t("studio.reroll")}
+                  onClick={() => set("subseed", randomSeed())}
+                >
+                  🎲
+                </button>
+              </div>
+            </Field>
+            <Field
+              label={`${t("studio.subseedStrength")}: ${settings.subseed_strength.toFixed(2)}`}
+              error={errors.subseed_strength}
+            >
+              <input
+                data-testid="subseed-strength"
+                type="range"
+                min={0}
+                max={1}
+                step={0.01}
+                value={settings.subseed_strength}
+                onChange={num("subseed_strength")}
+              />
+            </Field>
+          </div>
+          <small className="muted">{t("studio.variationHelp")}</small>
+        </fieldset>
+      </details>
       <details className="advanced">
         <summary>{t("studio.advanced")}</summary>
         <div className="grid2">
@@ -297,6 +460,17 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
           </Field>
           <Field label={t("studio.previewEvery")} error={errors.preview_every}>
             <input type="number" min={1} value={settings.preview_every} onChange={num("preview_every")} />
+          </Field>
+          <Field label={t("studio.clipSkip")} error={errors.clip_skip}>
+            <input
+              data-testid="clip-skip"
+              type="number"
+              min={1}
+              max={12}
+              value={settings.clip_skip}
+              title={t("studio.clipSkipHelp")}
+              onChange={num("clip_skip")}
+            />
           </Field>
           <Field label={t("studio.sweep")} error={errors.guidance_sweep}>
             <input

@@ -124,3 +124,30 @@ describe("Gallery", () => {
     expect(used).toEqual(["g1"]);
   });
 });
+
+describe("GenerationView with hires fix", () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    installFakeEventSource();
+    installFetch([]);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("marks the hires pass while its steps arrive, and in the replay", async () => {
+    render(<GenerationView jobId={JOB} prompt="p" fresh initialState="queued" />);
+    const source = FakeEventSource.latest();
+    await emit(source, 1, "state", { state: "running" });
+    await emit(source, 2, "denoise", { step: 0, total: 4, timestep: 999, xt: art("steps/xt_000.png") });
+    expect(screen.queryByTestId("hires-badge")).toBeNull();
+    await emit(source, 3, "denoise", { step: 1, total: 4, timestep: 999, xt: art("steps/xt_001.png") });
+    await emit(source, 4, "denoise", { step: 2, total: 4, timestep: 600, phase: "hires", xt: art("steps/xt_002.png") });
+    expect(screen.getByTestId("hires-badge").textContent).toBe("hires pass");
+    const frames = screen.getAllByTestId("frame");
+    expect(frames.map((f) => f.getAttribute("data-phase"))).toEqual([null, null, "hires"]);
+    await emit(source, 5, "state", { state: "succeeded" });
+    expect(screen.queryByTestId("hires-badge")).toBeNull();
+    expect(screen.getByTestId("replay-phase").textContent).toBe("hires pass");
+  });
+});

@@ -2,7 +2,7 @@
  * One generation: live while it runs (progress, ETA, cancel, frames as they arrive), then the
  * replay, attention, predicted-noise and guidance-sweep views over its stored artifacts.
  */
-import { useEffect, useMemo, useState } from "react";
+import { useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api, artifactUrl } from "../../client";
 import { errorMessage } from "../../client/errors";
@@ -11,8 +11,10 @@ import { isTerminal } from "../../client/types";
 import { ProgressBar } from "../../components/ProgressBar";
 import { StateBadge } from "../../components/StateBadge";
 import { useJobEvents } from "../../hooks/useJobEvents";
+import { useOnceWhen } from "../../hooks/useOnceWhen";
 import { estimateRemaining, formatDuration, parseTime } from "../../lib/format";
 import { AttentionView } from "./AttentionView";
+import { itemStyle } from "./batchCrop";
 import { FrameStrip, type FrameKind } from "./FrameStrip";
 import { SendButtons } from "./SendButtons";
 import type { StudioMode } from "./settings";
@@ -29,17 +31,38 @@ export interface GenerationViewProps {
   onEnded?: () => void;
   /** "Send to img2img / inpaint" for a final image */
   onSend?: (url: string, mode: StudioMode) => void;
+  /** images generated together: each step preview holds them side by side, cropped here per item */
+  batch?: number;
+  /** one item's size in pixels (the crop box's aspect ratio); null: square */
+  itemWidth?: number | null;
+  itemHeight?: number | null;
+  /** open a final image large (with its infotext) */
+  onZoom?: (urls: string[], index: number) => void;
 }
 
 type Tab = "replay" | "attention" | "noise" | "sweep";
 
-export function GenerationView({ jobId, prompt, negativePrompt, initialState, fresh = false, onEnded, onSend }: GenerationViewProps) {
+export function GenerationView({
+  jobId,
+  prompt,
+  negativePrompt,
+  initialState,
+  fresh = false,
+  onEnded,
+  onSend,
+  batch = 1,
+  itemWidth,
+  itemHeight,
+  onZoom,
+}: GenerationViewProps) {
   const { t } = useTranslation();
   const { events, ended, error } = useJobEvents(jobId, { history: !fresh });
   const [kind, setKind] = useState<FrameKind>("xt");
   const [scrub, setScrub] = useState<number | null>(null);
   const [tab, setTab] = useState<Tab>("replay");
   const [cancelError, setCancelError] = useState<string | null>(null);
+  const [item, setItem] = useState(0); // the batch item whose frames are shown
+  const crop = itemStyle(item, batch, itemWidth, itemHeight);
 
   const frames = useMemo(() => eventsOfType(events, "denoise").map((e) => e.payload), [events]);
   const progressEvents = useMemo(() => eventsOfType(events, "progress"), [events]);
@@ -56,13 +79,7 @@ export function GenerationView({ jobId, prompt, negativePrompt, initialState, fr
   const url = (a: ArtifactPayload) => a.url || artifactUrl(jobId, a.name);
 
   // Tell the page once when the job ends (it refreshes the gallery); onEnded may change identity.
-  const [endedReported, setEndedReported] = useState(false);
-  useEffect(() => {
-    if (finished && !endedReported) {
-      setEndedReported(true);
-      onEnded?.();
-    }
-  }, [finished, endedReported, onEnded]);
+  useOnceWhen(finished, onEnded);
 
   // Progress and ETA: the rate between the first and the latest progress event.
   const first = progressEvents[0];
@@ -85,6 +102,10 @@ export function GenerationView({ jobId, prompt, negativePrompt, initialState, fr
 
   const index = scrub ?? Math.max(0, frames.length - 1);
   const frame = frames[index];
+  // hires fix: the second pass's steps follow the first's (step/total count both passes)
+  const latest = frames[frames.length - 1];
+  const hiresLive = !finished && latest?.phase === "hires";
+  const hasHires = frames.some((f) => f.phase === "hires");
 
   return (
     <section className="card generation" data-job={jobId} data-state={state}>
@@ -113,6 +134,11 @@ export function GenerationView({ jobId, prompt, negativePrompt, initialState, fr
                 : t(`state.${state}`)
             }
           />
+          {hiresLive && (
+            <span className="badge badge--hires" data-testid="hires-badge" title={t("studio.hiresPassHelp")}>
+              {t("studio.hiresPass")}
+            </span>
+          )}
           <button type="button" className="danger" data-testid="cancel" onClick={() => void cancel()}>
             {t("common.cancel")}
           </button>
@@ -122,8 +148,19 @@ export function GenerationView({ jobId, prompt, negativePrompt, initialState, fr
       {lastState?.error && <p className="error">{lastState.error}</p>}
       {(cancelError || error) && <p className="error">{cancelError ?? error}</p>}
 
+      {batch > 1 && (frames.length > 0 || !finished) && (
+        <div className="batch-items segmented" role="group" aria-label={t("studio.batchItems")} data-testid="batch-items">
+          <span className="muted small">{t("studio.batchItems")}</span>
+          {Array.from({ length: batch }, (_, i) => (
+            <button key={i} type="button" data-testid="batch-item" aria-pressed={item === i} onClick={() => setItem(i)}>
+              {t("studio.batchItem", { n: i + 1 })}
+            </button>
+          ))}
+        </div>
+      )}
       {(frames.length > 0 || !finished) && (
         <FrameStrip
+          imageStyle={crop}
           frames={frames}
           kind={kind}
           onKind={setKind}
@@ -137,9 +174,16 @@ export function GenerationView({ jobId, prompt, negativePrompt, initialState, fr
 
       {finals.length > 0 && (
         <div className="finals">
-          {finals.map((a) => (
+          {finals.map((a, i) => (
             <figure key={a.name}>
-              <img className="pixelated" data-testid="final-image" src={url(a)} alt={prompt} />
+              <img
+                className={onZoom ? "pixelated zoomable" : "pixelated"}
+                data-testid="final-image"
+                src={url(a)}
+                alt={prompt}
+                title={onZoom ? t("studio.openLarge") : undefined}
+                onClick={() => onZoom?.(finals.map(url), i)}
+              />
               <figcaption>
                 <a href={url(a)} download={`difflab-${jobId.slice(0, 8)}-${a.name.split("/").pop()}`}>
                   {t("studio.download")}
@@ -181,6 +225,11 @@ export function GenerationView({ jobId, prompt, negativePrompt, initialState, fr
               <label className="scrubber">
                 <span>
                   {t("studio.stepOf", { step: frame.step + 1, total: frame.total })} · t = {frame.timestep}
+                  {hasHires && (
+                    <span className={frame.phase === "hires" ? "badge badge--hires" : "badge"} data-testid="replay-phase">
+                      {frame.phase === "hires" ? t("studio.hiresPass") : t("studio.firstPass")}
+                    </span>
+                  )}
                 </span>
                 <input
                   type="range"
@@ -196,7 +245,13 @@ export function GenerationView({ jobId, prompt, negativePrompt, initialState, fr
                   const src = frame[k];
                   return src ? (
                     <figure key={k}>
-                      <img className="pixelated" src={src} alt={`${k} ${frame.step}`} data-testid={`replay-${k}`} />
+                      <img
+                        className="pixelated"
+                        src={src}
+                        alt={`${k} ${frame.step}`}
+                        data-testid={`replay-${k}`}
+                        style={crop}
+                      />
                       <figcaption>{t(`studio.frame_${k}`)}</figcaption>
                     </figure>
                   ) : null;

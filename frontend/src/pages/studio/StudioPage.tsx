@@ -3,13 +3,18 @@ import { useTranslation } from "react-i18next";
 import { api, uploadImage } from "../../client";
 import { errorMessage, fieldErrors } from "../../client/errors";
 import type { GenerationCreate, GenerationPublic, ModelInfo, SamplerInfo, StoredImage } from "../../client/types";
-import { randomSeed } from "../../lib/format";
+import { useDebounced } from "../../hooks/useDebounced";
+import { formatInfotext, parseInfotext } from "../../lib/infotext";
 import { rememberGeneration } from "../../lib/lastGeneration";
-import { Gallery } from "./Gallery";
+import { pngParameters } from "../../lib/png";
+import { Gallery, GalleryFilterBar } from "./Gallery";
+import { galleryQuery, hasFilters, NO_FILTERS, type GalleryFilters } from "./galleryQuery";
 import { GenerateForm } from "./GenerateForm";
 import { GenerationView } from "./GenerationView";
 import { InitImagePanel } from "./InitImagePanel";
+import { Lightbox } from "./Lightbox";
 import { exportMask, hasPaint, type Stroke } from "./mask";
+import { settingsFromInfotext } from "./restore";
 import {
   fromParams,
   loadSettings,
@@ -19,6 +24,9 @@ import {
   type StudioMode,
   type StudioSettings,
 } from "./settings";
+import { axisErrors, loadAxes, saveAxes, xyzJob, type AxisName, type AxisSpec } from "./xyz";
+import { XyzPanel } from "./XyzPanel";
+import { XyzView } from "./XyzView";
 
 interface Current {
   jobId: string;
@@ -26,9 +34,66 @@ interface Current {
   negativePrompt: string;
   state?: string;
   fresh: boolean;
+  /** images generated together (their step previews are side by side) and one's size */
+  batch: number;
+  width: number | null;
+  height: number | null;
+}
+
+/** A dropped PNG with an infotext, or an image whose settings were just used: what to offer next. */
+interface Banner {
+  /** restored: its settings are in the form now; init: it is the init image, settings on offer */
+  kind: "restored" | "init";
+  name: string;
+  text: string;
+  skipped: string[];
+  /** the image itself, for "use as init image" */
+  source: Blob | string;
+}
+
+interface Zoom {
+  urls: string[];
+  index: number;
+  alt: string;
+  /** per image: the text made from the gallery record, for a PNG without an infotext */
+  fallback: (index: number) => string | undefined;
 }
 
 const PAGE = 24;
+
+/** An X/Y/Z plot submitted from this page: its job and its axes (the tiles' layout and labels). */
+interface Plot {
+  jobId: string;
+  specs: Partial<Record<AxisName, AxisSpec>>;
+  state?: string;
+}
+
+/** An infotext from a gallery record (what its PNG would carry). */
+function recordInfotext(g: GenerationPublic, index: number): string {
+  const p = g.params as Record<string, unknown>;
+  const schedule = typeof p.scheduler === "string" && p.scheduler !== "Automatic" ? p.scheduler : null;
+  return formatInfotext(g.prompt, typeof p.negative_prompt === "string" ? p.negative_prompt : "", {
+    Steps: p.steps,
+    Sampler: p.sampler,
+    "Schedule type": schedule,
+    "CFG scale": p.guidance_scale,
+    Seed: g.seed + index,
+    ...(typeof p.subseed_strength === "number" && p.subseed_strength > 0
+      ? { "Variation seed": typeof p.subseed === "number" ? p.subseed + index : null, "Variation seed strength": p.subseed_strength }
+      : {}),
+    Size: p.width != null && p.height != null ? `${String(p.width)}x${String(p.height)}` : null,
+    Model: g.model,
+    "Denoising strength": p.init_image ? p.strength : p.enable_hr ? p.hr_strength : null,
+    "Clip skip": typeof p.clip_skip === "number" && p.clip_skip > 1 ? p.clip_skip : null,
+    ...(p.enable_hr
+      ? {
+          "Hires upscale": p.hr_scale,
+          "Hires steps": typeof p.hr_second_pass_steps === "number" && p.hr_second_pass_steps > 0 ? p.hr_second_pass_steps : null,
+          "Hires upscaler": p.hr_upscaler,
+        }
+      : {}),
+  });
+}
 
 export function StudioPage() {
   const { t } = useTranslation();
@@ -39,14 +104,23 @@ export function StudioPage() {
   const [busy, setBusy] = useState(false);
   const [current, setCurrent] = useState<Current | null>(null);
   const [gallery, setGallery] = useState<{ items: GenerationPublic[]; count: number }>({ items: [], count: 0 });
-  const [limit, setLimit] = useState(PAGE);
+  const [filters, setFilters] = useState<GalleryFilters>(NO_FILTERS);
+  const [offset, setOffset] = useState(0);
+  const [galleryError, setGalleryError] = useState<string | null>(null);
+  const [zoom, setZoom] = useState<Zoom | null>(null);
+  const [banner, setBanner] = useState<Banner | null>(null);
   // img2img and inpaint: the uploaded init image and the mask painted over it (kept across modes)
   const [init, setInit] = useState<StoredImage | null>(null);
   const [strokes, setStrokes] = useState<Stroke[]>([]);
   const [uploading, setUploading] = useState(false);
   const [imageError, setImageError] = useState<string | undefined>();
+  // the X/Y/Z plot: its axes (kept like the settings), the plot shown, its 422s per axis
+  const [axes, setAxes] = useState(loadAxes);
+  const [plot, setPlot] = useState<Plot | null>(null);
+  const [plotErrors, setPlotErrors] = useState<Partial<Record<AxisName | "", string>>>({});
 
   useEffect(() => saveSettings(settings), [settings]);
+  useEffect(() => saveAxes(axes), [axes]);
 
   useEffect(() => {
     void api.GET("/api/v1/models").then(({ data }) => {
@@ -65,13 +139,60 @@ export function StudioPage() {
     });
   }, []);
 
+  // typing in the search and size boxes asks the server once per pause; the selects at once
+  const q = useDebounced(filters.q, 300);
+  const size = useDebounced(filters.size, 400);
+  const query = galleryQuery({ ...filters, q, size }, offset, PAGE);
+  const queryKey = JSON.stringify(query);
   const loadGallery = useCallback(async () => {
-    const { data } = await api.GET("/api/v1/generations", { params: { query: { offset: 0, limit } } });
-    if (data) setGallery({ items: data.data, count: data.count });
-  }, [limit]);
+    const { data, error, response } = await api.GET("/api/v1/generations", {
+      params: { query: JSON.parse(queryKey) as typeof query },
+    });
+    if (!data) {
+      setGalleryError(errorMessage(error, `${response.status}`));
+      return;
+    }
+    setGalleryError(null);
+    setGallery({ items: data.data, count: data.count });
+  }, [queryKey]);
   useEffect(() => {
     void loadGallery();
   }, [loadGallery]);
+  const changeFilters = (next: GalleryFilters) => {
+    setFilters(next);
+    setOffset(0);
+  };
+
+  /** Settings from an infotext into the form; what this server lacks is named in the banner. */
+  const restore = (text: string, name: string, source: Blob | string) => {
+    const restored = settingsFromInfotext(settings, parseInfotext(text), {
+      samplers,
+      models: models.map((m) => m.name),
+    });
+    setSettings(restored.settings);
+    setBanner({ kind: "restored", name, text, source, skipped: restored.skipped.map((x) => `${x.key}: ${x.value}`) });
+  };
+
+  /**
+   * A dropped file. In txt2img a PNG with an infotext restores its settings (the banner offers
+   * it as the init image); anything else, or any file in img2img and inpaint, becomes the init
+   * image (the banner offers its settings, if it carries any).
+   */
+  const dropFile = async (file: File) => {
+    setBanner(null);
+    let text: string | null = null;
+    try {
+      text = await pngParameters(new Uint8Array(await file.arrayBuffer()));
+    } catch {
+      text = null; // unreadable as a PNG: treated as a picture only
+    }
+    if (text && settings.mode === "txt2img") {
+      restore(text, file.name, file);
+      return;
+    }
+    void takeInitImage(file, settings.mode === "txt2img" ? "img2img" : null);
+    if (text) setBanner({ kind: "init", name: file.name, text, source: file, skipped: [] });
+  };
 
   /** Upload an image (a file, a drop, a result) as the init image; a new image starts a new mask. */
   const takeInitImage = async (blob: Blob | Promise<Blob>, mode: StudioMode | null) => {
@@ -115,8 +236,8 @@ export function StudioPage() {
   };
 
   const generate = async () => {
-    const next = settings.seedLocked ? settings : { ...settings, seed: randomSeed() };
-    setSettings(next);
+    // the seed is sent as typed; -1 asks the server for a random one
+    const next = settings;
     setErrors({});
     setBusy(true);
     try {
@@ -134,7 +255,18 @@ export function StudioPage() {
         return;
       }
       rememberGeneration(data.job.id);
-      setCurrent({ jobId: data.job.id, prompt: next.prompt, negativePrompt: next.negative_prompt, state: data.job.state, fresh: true });
+      setPlot(null);
+      const made = data.generation.params as Record<string, unknown>;
+      setCurrent({
+        jobId: data.job.id,
+        prompt: next.prompt,
+        negativePrompt: next.negative_prompt,
+        state: data.job.state,
+        fresh: true,
+        batch: next.batch_size,
+        width: typeof made.width === "number" ? made.width : next.width,
+        height: typeof made.height === "number" ? made.height : next.height,
+      });
       void loadGallery();
     } catch (e) {
       setErrors({ "": errorMessage(e) });
@@ -143,7 +275,33 @@ export function StudioPage() {
     }
   };
 
+  /** Submit an X/Y/Z plot over the form's current settings (the same request a generation sends). */
+  const runPlot = async (specs: Partial<Record<AxisName, AxisSpec>>) => {
+    setPlotErrors({});
+    setBusy(true);
+    try {
+      const images = await requestImages(settings);
+      if (typeof images === "string") {
+        setPlotErrors({ "": images });
+        return;
+      }
+      const { data, error, response } = await api.POST("/api/v1/jobs", { body: xyzJob(toRequest(settings, images), specs) });
+      if (!data) {
+        const fields = response.status === 422 ? axisErrors(fieldErrors(error, [["body", "params"]])) : {};
+        setPlotErrors(Object.keys(fields).length ? fields : { "": errorMessage(error, `${response.status}`) });
+        return;
+      }
+      setPlot({ jobId: data.id, specs, state: data.state });
+      window.scrollTo?.({ top: 0, behavior: "smooth" });
+    } catch (e) {
+      setPlotErrors({ "": errorMessage(e) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
   const open = (g: GenerationPublic) => {
+    setPlot(null);
     const params = g.params as Record<string, unknown>;
     setCurrent({
       jobId: g.job_id,
@@ -151,9 +309,15 @@ export function StudioPage() {
       negativePrompt: typeof params.negative_prompt === "string" ? params.negative_prompt : "",
       state: g.state,
       fresh: false,
+      batch: typeof params.batch_size === "number" ? params.batch_size : 1,
+      width: typeof params.width === "number" ? params.width : null,
+      height: typeof params.height === "number" ? params.height : null,
     });
     window.scrollTo?.({ top: 0, behavior: "smooth" });
   };
+
+  const zoomGeneration = (g: GenerationPublic, index: number) =>
+    setZoom({ urls: g.images, index, alt: g.prompt, fallback: (i) => recordInfotext(g, i) });
 
   return (
     <div
@@ -165,19 +329,70 @@ export function StudioPage() {
         const file = e.dataTransfer.files[0];
         if (!file) return;
         e.preventDefault(); // not: the browser opens the file instead
-        void takeInitImage(file, settings.mode === "txt2img" ? "img2img" : null);
+        void dropFile(file);
       }}
+      title={t("studio.dropHelp")}
     >
+      {banner && (
+        <div className="card drop-banner" data-testid="drop-banner" role="status">
+          <div>
+            <p>
+              {banner.kind === "restored"
+                ? t("studio.restoredFrom", { name: banner.name })
+                : t("studio.droppedHasSettings", { name: banner.name })}
+            </p>
+            {banner.skipped.length > 0 && (
+              <p className="muted small" data-testid="drop-banner-skipped">
+                {t("studio.restoredSkipped", { list: banner.skipped.join("; ") })}
+              </p>
+            )}
+          </div>
+          <div className="toolbar">
+            {banner.kind === "restored" ? (
+              <button
+                type="button"
+                data-testid="drop-use-init"
+                onClick={() => {
+                  const source = banner.source;
+                  setBanner(null);
+                  if (typeof source === "string") send(source, "img2img");
+                  else void takeInitImage(source, "img2img");
+                }}
+              >
+                {t("studio.useAsInit")}
+              </button>
+            ) : (
+              <button type="button" data-testid="drop-restore" onClick={() => restore(banner.text, banner.name, banner.source)}>
+                {t("studio.restoreSettings")}
+              </button>
+            )}
+            <button type="button" data-testid="drop-dismiss" onClick={() => setBanner(null)}>
+              {t("studio.dismiss")}
+            </button>
+          </div>
+        </div>
+      )}
       <div className="studio__main">
-        <GenerateForm
-          settings={settings}
-          onChange={setSettings}
-          onSubmit={() => void generate()}
-          models={models}
-          samplers={samplers}
-          busy={busy}
-          errors={errors}
-        />
+        <div className="studio__forms">
+          <GenerateForm
+            settings={settings}
+            onChange={setSettings}
+            onSubmit={() => void generate()}
+            models={models}
+            samplers={samplers}
+            busy={busy}
+            errors={errors}
+          />
+          <XyzPanel
+            axes={axes}
+            onAxes={setAxes}
+            onRun={(specs) => void runPlot(specs)}
+            samplers={samplers.map((x) => x.name)}
+            models={models.map((m) => m.name)}
+            busy={busy}
+            errors={plotErrors}
+          />
+        </div>
         <div className="studio__result">
           {settings.mode !== "txt2img" && (
             <InitImagePanel
@@ -196,7 +411,18 @@ export function StudioPage() {
               onInvert={(mask_invert) => setSettings((s) => ({ ...s, mask_invert }))}
             />
           )}
-          {current ? (
+          {plot ? (
+            <XyzView
+              key={plot.jobId}
+              jobId={plot.jobId}
+              specs={plot.specs}
+              fresh
+              initialState={plot.state}
+              onEnded={() => void loadGallery()}
+              onSend={send}
+              onZoom={(urls, index, alt) => setZoom({ urls, index, alt, fallback: () => undefined })}
+            />
+          ) : current ? (
             <GenerationView
               key={current.jobId}
               jobId={current.jobId}
@@ -206,6 +432,10 @@ export function StudioPage() {
               fresh={current.fresh}
               onEnded={() => void loadGallery()}
               onSend={send}
+              batch={current.batch}
+              itemWidth={current.width}
+              itemHeight={current.height}
+              onZoom={(urls, index) => setZoom({ urls, index, alt: current.prompt, fallback: () => undefined })}
             />
           ) : (
             <div className="card empty-state">
@@ -216,15 +446,45 @@ export function StudioPage() {
       </div>
       <section className="studio__gallery">
         <h2>{t("studio.gallery")}</h2>
+        <GalleryFilterBar
+          filters={filters}
+          onChange={changeFilters}
+          models={models.map((m) => m.name)}
+          samplers={samplers.map((x) => x.name)}
+        />
+        {galleryError && (
+          <p className="error" role="alert" data-testid="gallery-error">
+            {galleryError}
+          </p>
+        )}
         <Gallery
           items={gallery.items}
           count={gallery.count}
+          offset={offset}
+          pageSize={PAGE}
+          onPage={setOffset}
+          filtered={hasFilters(filters)}
           onUse={(g) => setSettings((s) => fromParams(s, g.params as Record<string, unknown>, g.seed))}
           onOpen={open}
+          onZoom={zoomGeneration}
           onSend={send}
-          onMore={() => setLimit((l) => l + PAGE)}
         />
       </section>
+      {zoom && (
+        <Lightbox
+          urls={zoom.urls}
+          index={zoom.index}
+          onIndex={(index) => setZoom((z) => (z ? { ...z, index } : z))}
+          alt={zoom.alt}
+          fallback={zoom.fallback(zoom.index)}
+          onClose={() => setZoom(null)}
+          onUse={(text) => {
+            restore(text, zoom.urls[zoom.index]?.split("/").pop() ?? "", zoom.urls[zoom.index] ?? "");
+            setZoom(null);
+            window.scrollTo?.({ top: 0, behavior: "smooth" });
+          }}
+        />
+      )}
     </div>
   );
 }

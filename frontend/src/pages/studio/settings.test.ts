@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_SETTINGS, fromParams, img2imgSteps, toRequest, type StudioSettings } from "./settings";
+import { DEFAULT_SETTINGS, fromParams, hiresSize, img2imgSteps, toRequest, type StudioSettings } from "./settings";
 
 const INIT = "a".repeat(64);
 const MASK = "b".repeat(64);
@@ -17,6 +17,7 @@ const settings = (over: Partial<StudioSettings>): StudioSettings => ({
   inpainting_fill: "latent_noise",
   ...over,
 });
+const HIRES_KEYS = ["hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_strength"];
 const keys = (o: object) => Object.keys(o);
 
 describe("studio request", () => {
@@ -69,5 +70,67 @@ describe("studio request", () => {
   it("takes img2img and inpainting options back from a past generation", () => {
     const next = fromParams(DEFAULT_SETTINGS, { strength: 0.3, resize_mode: "resize_and_fill", mask_blur: 0, inpaint_full_res: true });
     expect(next).toMatchObject({ strength: 0.3, resize_mode: "resize_and_fill", mask_blur: 0, inpaint_full_res: true });
+  });
+
+  it("sends no hires, variation or clip skip field while they ask for nothing", () => {
+    const body = toRequest(settings({ mode: "txt2img", hr_scale: 3, hr_strength: 0.5, subseed: 5 }));
+    for (const k of [...HIRES_KEYS, "subseed", "subseed_strength", "clip_skip"]) expect(keys(body)).not.toContain(k);
+  });
+
+  it("sends hires fix with its fields when it is on, in txt2img only and not with a sweep", () => {
+    const on = { enable_hr: true, hr_scale: 1.5, hr_upscaler: "Lanczos" as const, hr_second_pass_steps: 4, hr_strength: 0.4 };
+    expect(toRequest(settings({ mode: "txt2img", ...on }))).toMatchObject({
+      enable_hr: true,
+      hr_scale: 1.5,
+      hr_upscaler: "Lanczos",
+      hr_second_pass_steps: 4,
+      hr_strength: 0.4,
+    });
+    for (const over of [{ mode: "img2img" as const }, { mode: "inpaint" as const }, { guidance_sweep: "3, 7" }]) {
+      const body = toRequest(settings({ ...on, ...over }), { init_image: INIT, mask: MASK });
+      for (const k of ["enable_hr", ...HIRES_KEYS]) expect(keys(body)).not.toContain(k);
+    }
+  });
+
+  it("sends a variation seed only with a strength, in txt2img; -1 leaves the seed to the server", () => {
+    expect(toRequest(settings({ subseed: 9, subseed_strength: 0.3 }))).toMatchObject({ subseed: 9, subseed_strength: 0.3 });
+    const random = toRequest(settings({ subseed: -1, subseed_strength: 0.3 }));
+    expect(random.subseed_strength).toBe(0.3);
+    expect(keys(random)).not.toContain("subseed");
+    const img = toRequest(settings({ mode: "img2img", subseed: 9, subseed_strength: 0.3 }), { init_image: INIT });
+    expect(keys(img)).not.toContain("subseed_strength");
+  });
+
+  it("sends clip skip when it is not 1, in every mode", () => {
+    expect(toRequest(settings({ clip_skip: 2 })).clip_skip).toBe(2);
+    expect(toRequest(settings({ mode: "img2img", clip_skip: 2 }), { init_image: INIT }).clip_skip).toBe(2);
+  });
+
+  it("takes hires, variation and clip skip back from a past generation", () => {
+    const next = fromParams(DEFAULT_SETTINGS, {
+      enable_hr: true,
+      hr_scale: 2.5,
+      hr_upscaler: "Latent (nearest)",
+      hr_second_pass_steps: 3,
+      hr_strength: 0.55,
+      subseed: 123,
+      subseed_strength: 0.2,
+      clip_skip: 2,
+    });
+    expect(next).toMatchObject({
+      enable_hr: true,
+      hr_scale: 2.5,
+      hr_upscaler: "Latent (nearest)",
+      hr_second_pass_steps: 3,
+      hr_strength: 0.55,
+      subseed: 123,
+      subseed_strength: 0.2,
+      clip_skip: 2,
+    });
+  });
+
+  it("sizes the hires pass as the API does (down to a multiple of 8)", () => {
+    expect(hiresSize(64, 64, 2)).toEqual({ width: 128, height: 128 });
+    expect(hiresSize(64, 48, 1.3)).toEqual({ width: 80, height: 56 }); // 83.2 -> 80, 62.4 -> 56
   });
 });

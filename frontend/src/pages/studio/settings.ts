@@ -9,6 +9,17 @@ export type ResizeMode = GenerationCreate["resize_mode"];
 export const RESIZE_MODES: ResizeMode[] = ["just_resize", "crop_and_resize", "resize_and_fill"];
 export type InpaintingFill = GenerationCreate["inpainting_fill"];
 export const INPAINTING_FILLS: InpaintingFill[] = ["fill", "original", "latent_noise", "latent_nothing"];
+export type HrUpscaler = GenerationCreate["hr_upscaler"];
+export const HR_UPSCALERS: HrUpscaler[] = [
+  "Latent",
+  "Latent (antialiased)",
+  "Latent (bicubic)",
+  "Latent (bicubic antialiased)",
+  "Latent (nearest)",
+  "Latent (nearest-exact)",
+  "Lanczos",
+  "Nearest",
+];
 
 /** txt2img starts from noise; img2img from an init image; inpaint repaints the masked part of it. */
 export type StudioMode = "txt2img" | "img2img" | "inpaint";
@@ -49,6 +60,19 @@ export interface StudioSettings {
   /** inpaint: redraw only the masked region at full size ("only masked") */
   inpaint_full_res: boolean;
   inpaint_full_res_padding: number;
+  /** hires fix (txt2img only): generate, upscale by hr_scale, then a second img2img pass */
+  enable_hr: boolean;
+  hr_scale: number;
+  hr_upscaler: HrUpscaler;
+  /** 0: as many as steps */
+  hr_second_pass_steps: number;
+  /** the second pass's denoising strength */
+  hr_strength: number;
+  /** variation seed (-1: random), mixed into the seed's noise by subseed_strength (txt2img only) */
+  subseed: number;
+  subseed_strength: number;
+  /** conditioning from the N-th text-encoder layer from the end; 1: the last */
+  clip_skip: number;
 }
 
 export const DEFAULT_SETTINGS: StudioSettings = {
@@ -76,6 +100,14 @@ export const DEFAULT_SETTINGS: StudioSettings = {
   inpainting_fill: "original",
   inpaint_full_res: false,
   inpaint_full_res_padding: 32,
+  enable_hr: false,
+  hr_scale: 2,
+  hr_upscaler: "Latent",
+  hr_second_pass_steps: 0,
+  hr_strength: 0.7,
+  subseed: -1,
+  subseed_strength: 0,
+  clip_skip: 1,
 };
 
 // v2: the guidance scale became "the model's own" by default (stored 7s were the old default)
@@ -114,7 +146,8 @@ export interface RequestImages {
 /**
  * The request body; fields left at "server default" are left out so the API's defaults apply.
  * img2img fields go only with an init image, inpainting fields only with a mask too: the API
- * refuses them otherwise.
+ * refuses them otherwise. Hires fix and variation seeds go only in txt2img (hires fix not with
+ * a guidance sweep either), Clip skip only when it is not 1.
  */
 export function toRequest(s: StudioSettings, images: RequestImages = {}): Partial<GenerationCreate> {
   const body: Partial<GenerationCreate> = {
@@ -136,6 +169,20 @@ export function toRequest(s: StudioSettings, images: RequestImages = {}): Partia
   if (s.height != null) body.height = s.height;
   const sweep = parseSweep(s.guidance_sweep);
   if (sweep) body.guidance_sweep = sweep;
+  if (s.clip_skip !== 1) body.clip_skip = s.clip_skip;
+  if (s.mode === "txt2img") {
+    if (hiresApplies(s)) {
+      body.enable_hr = true;
+      body.hr_scale = s.hr_scale;
+      body.hr_upscaler = s.hr_upscaler;
+      body.hr_second_pass_steps = s.hr_second_pass_steps;
+      body.hr_strength = s.hr_strength;
+    }
+    if (s.subseed_strength > 0) {
+      body.subseed_strength = s.subseed_strength;
+      if (s.subseed >= 0) body.subseed = s.subseed;
+    }
+  }
   if (s.mode === "txt2img" || !images.init_image) return body;
   body.init_image = images.init_image;
   body.strength = s.strength;
@@ -148,6 +195,16 @@ export function toRequest(s: StudioSettings, images: RequestImages = {}): Partia
   body.inpaint_full_res = s.inpaint_full_res;
   if (s.inpaint_full_res) body.inpaint_full_res_padding = s.inpaint_full_res_padding;
   return body;
+}
+
+/** Hires fix asks for something: switched on, in txt2img, without a guidance sweep. */
+export function hiresApplies(s: StudioSettings): boolean {
+  return s.enable_hr && s.mode === "txt2img" && !parseSweep(s.guidance_sweep);
+}
+
+/** The size hires fix ends at: the first pass's size times hr_scale (A1111 rounds down to 8). */
+export function hiresSize(width: number, height: number, scale: number): { width: number; height: number } {
+  return { width: Math.floor((width * scale) / 8) * 8, height: Math.floor((height * scale) / 8) * 8 };
 }
 
 /**
@@ -163,7 +220,17 @@ export function img2imgSteps(strength: number, steps: number): { skipped: number
 export function fromParams(current: StudioSettings, params: Record<string, unknown>, seed?: number): StudioSettings {
   const next: StudioSettings = { ...current, seedLocked: true };
   const set = next as unknown as Record<string, unknown>;
-  for (const k of ["prompt", "negative_prompt", "model", "sampler", "scheduler", "preview", "resize_mode", "inpainting_fill"] as const) {
+  for (const k of [
+    "prompt",
+    "negative_prompt",
+    "model",
+    "sampler",
+    "scheduler",
+    "preview",
+    "resize_mode",
+    "inpainting_fill",
+    "hr_upscaler",
+  ] as const) {
     if (typeof params[k] === "string") set[k] = params[k];
   }
   for (const k of [
@@ -176,10 +243,16 @@ export function fromParams(current: StudioSettings, params: Record<string, unkno
     "strength",
     "mask_blur",
     "inpaint_full_res_padding",
+    "hr_scale",
+    "hr_second_pass_steps",
+    "hr_strength",
+    "subseed",
+    "subseed_strength",
+    "clip_skip",
   ] as const) {
     if (typeof params[k] === "number") set[k] = params[k];
   }
-  for (const k of ["mask_invert", "inpaint_full_res"] as const) {
+  for (const k of ["mask_invert", "inpaint_full_res", "enable_hr"] as const) {
     if (typeof params[k] === "boolean") set[k] = params[k];
   }
   for (const k of ["width", "height"] as const) {
