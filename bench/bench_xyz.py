@@ -23,8 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_api_generate import deployment  # noqa: E402
 from tests.utils.services import Api  # noqa: E402
+
+from bench_api_generate import deployment  # noqa: E402
 
 
 def _seconds(job: dict) -> float:

@@ -75,6 +75,11 @@ class DenoisePayload(_Payload):
     xt: str | None = Field(None, description="x_t preview (artifact name; a URL in the API)")
     x0: str | None = Field(None, description="predicted x_0 preview")
     eps: str | None = Field(None, description="predicted noise preview")
+    prompt: str | None = Field(
+        None,
+        description="prompt editing or alternation: the prompt text in effect from this step "
+        "on (sent when it changed)",
+    )
     phase: str | None = Field(
         None, description="hires: the second pass of hires fix (its steps follow the first's)"
     )

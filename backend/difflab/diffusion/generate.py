@@ -60,6 +60,8 @@ from difflab.diffusion.previews import (
     png_bytes,
     to_uint8,
 )
+from difflab.diffusion.prompt_schedule import active as active_entry
+from difflab.diffusion.prompt_schedule import schedule as prompt_schedule
 from difflab.diffusion.prompts import EncodedPrompt, PromptSyntaxError, encode_weighted
 from difflab.diffusion.prompts import chunks as prompt_chunks
 from difflab.diffusion.schedulers import (
@@ -340,8 +342,9 @@ def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Pat
         str(model_dir), max((p.stat().st_mtime_ns for p in index.iterdir()), default=0)
     )
     for name, text in (("prompt", params.prompt), ("negative_prompt", params.negative_prompt)):
-        try:
-            prompt_chunks(tok, text, name)  # the weight syntax reads, the chunks are few enough
+        try:  # every text the prompt takes during sampling: weights read, chunks few enough
+            for _, version in prompt_schedule(text, params.steps):
+                prompt_chunks(tok, version, name)
         except PromptSyntaxError as e:
             raise InvalidRequest(name, str(e)) from None
     return model_dir, width, height
@@ -442,6 +445,8 @@ class _StepWriter:
         self.tokens: list[str] = []
         self.positions: list[int] = []  # each token's place in the conditioning
         self.phase: str | None = None  # "hires" during hires fix's second pass
+        self.prompt_at: Callable[[int], str] | None = None  # a scheduled prompt's text by step
+        self.shown_prompt: str | None = None
         self.attention_steps: list[int] = []
 
     def __call__(self, s: StepOutput) -> None:
@@ -453,16 +458,19 @@ class _StepWriter:
                     kind="image",
                     step=s.index, meta={"view": "image", "series": key, "timestep": s.timestep},
                 )  # fmt: skip
-            skipped: dict[str, Any] = {}
+            extra: dict[str, Any] = {}
             if self.params.init_image:
-                skipped["skipped"] = self.params.steps - s.total
+                extra["skipped"] = self.params.steps - s.total
             if self.phase is not None:
-                skipped["phase"] = self.phase
+                extra["phase"] = self.phase
+            if self.prompt_at is not None and self.prompt_at(s.index) != self.shown_prompt:
+                self.shown_prompt = extra["prompt"] = self.prompt_at(s.index)
             self.sink.event(
                 "denoise",
-                {"step": s.index, "total": s.total, "timestep": s.timestep, **skipped, **names},
+                {"step": s.index, "total": s.total, "timestep": s.timestep, **extra, **names},
             )
-        if s.attention is not None:
+        final = self.prompt_at is None or self.prompt_at(s.index) == self.prompt_at(10**9)
+        if s.attention is not None and final:  # maps of the tokens the last text has
             for j, heat in enumerate(token_maps(s.attention[0], self.positions, self.size)):
                 self.sink.artifact(
                     f"attention/step_{s.index:03d}_tok_{j:02d}.png",
@@ -690,8 +698,15 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         return {**params.model_dump(), "seed": s, "guidance_scale": guidance,
                 "width": width, "height": height, "scheduler": schedule}  # fmt: skip
 
-    encoded = encode_weighted(pipe, params.prompt, clip_skip=params.clip_skip)
+    # prompt editing and alternation: the attention maps and tokens.json follow the text in
+    # effect at the last step, and each denoise event says when the text changed
+    total = steps_run(params.sampler, pipe.scheduler.config, schedule, params.steps,
+                      params.strength if init is not None else 1.0)  # fmt: skip
+    entries = prompt_schedule(params.prompt, total)
+    encoded = encode_weighted(pipe, entries[-1][1], clip_skip=params.clip_skip)
     writer.tokens, writer.positions = encoded.tokens, encoded.positions
+    if len(entries) > 1:
+        writer.prompt_at = lambda step: entries[active_entry(entries, step)][1]
     _text_artifact(sink, pipe, encoded)
     try:
         if params.enable_hr:

@@ -52,7 +52,7 @@ from difflab.diffusion.pipeline import (
     log_sigmas,
     split_prediction,
 )
-from difflab.diffusion.prompts import encode_pair
+from difflab.diffusion.prompts import encode_scheduled
 from difflab.diffusion.schedulers import Scheduler
 
 ResizeMode = Literal["just_resize", "crop_and_resize", "resize_and_fill"]
@@ -204,8 +204,14 @@ def generate_from_image(
     """pipeline.generate's contract, starting from `init` (img2img, or inpainting with a
     mask). The output's `steps` is the number of steps run: int(strength·steps)."""
     batch = len(seeds)
-    cond_prompt, uncond_prompt = encode_pair(pipe, prompt, negative_prompt, clip_skip)
-    tokens, cond, uncond = cond_prompt.tokens, cond_prompt.embeds, uncond_prompt.embeds
+    # the steps the pipeline will run (diffusers' get_timesteps), for the prompt's schedule
+    scheduler.set_timesteps(steps)
+    t_start = max(steps - min(int(steps * init.strength), steps), 0)
+    run_steps = len(scheduler.timesteps[t_start * scheduler.order :])
+    conditioning = encode_scheduled(pipe, prompt, negative_prompt, run_steps, clip_skip)
+    tokens = conditioning.cond[-1].tokens
+    cond, uncond = conditioning.cond[0].embeds, conditioning.uncond[0].embeds
+    entry = [0]  # the conditioning entry in use (prompt editing switches it between steps)
     generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
     kwargs: dict[str, Any] = {}
     overlay: Callable[[Image.Image], Image.Image] | None = None
@@ -260,6 +266,10 @@ def generate_from_image(
                 check()
             if attention and watched(done, total):
                 recorder.begin_step()
+            k = conditioning.at(done)
+            if k != entry[0]:  # the prompt changes at the next step
+                entry[0] = k
+                return {"prompt_embeds": conditioning.context(k, batch, cfg)}
         return {}
 
     if check is not None:

@@ -30,7 +30,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from difflab.diffusion.attention import AttentionRecorder, recording
-from difflab.diffusion.prompts import encode_pair
+from difflab.diffusion.prompts import encode_scheduled
 from difflab.diffusion.schedulers import Scheduler, step_kwargs
 
 # A diffusers StableDiffusionPipeline; it registers its parts (unet, vae, ...) at run time, so
@@ -204,15 +204,14 @@ def generate(
     latent_size = (height // factor, width // factor)
     # Text conditioning (prompts.py: A1111's weights and chunks; plain prompts as diffusers):
     # (B, L, D) each; CFG batch order is [unconditional, conditional].
-    cond_prompt, uncond_prompt = encode_pair(pipe, prompt, negative_prompt, clip_skip)
-    tokens = cond_prompt.tokens
-    cond = cond_prompt.embeds.repeat(batch, 1, 1)
-    cfg = guidance_scale != 1.0
-    context = torch.cat([uncond_prompt.embeds.repeat(batch, 1, 1), cond]) if cfg else cond
-
     scheduler.set_timesteps(steps, device=device)
     timesteps = scheduler.timesteps
     total = len(timesteps)
+    # prompt editing and alternation (prompt_schedule.py) switch the conditioning by step
+    conditioning = encode_scheduled(pipe, prompt, negative_prompt, total, clip_skip)
+    tokens = conditioning.cond[-1].tokens
+    cfg = guidance_scale != 1.0
+    contexts = [conditioning.context(k, batch, cfg) for k in range(len(conditioning.ends))]
     generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
     shape = (batch, int(pipe.unet.config.in_channels), *latent_size)
     latents = randn_tensor(shape, generator=generators, device=device, dtype=dtype)
@@ -236,6 +235,7 @@ def generate(
             watched = on_step is not None and (watch is None or watch(i, total))
             if watched and attention:
                 recorder.begin_step()
+            context = contexts[conditioning.at(i)]
             xt = scheduler.scale_model_input(latents, t)  # the variance-preserving x_t
             model_in = torch.cat([xt, xt]) if cfg else xt
             out = pipe.unet(model_in, t, encoder_hidden_states=context, return_dict=False)[0]

@@ -242,7 +242,9 @@ __all__ = [
     "EncodedPrompt",
     "PromptSyntaxError",
     "chunks",
+    "Conditioning",
     "encode_pair",
+    "encode_scheduled",
     "encode_weighted",
     "is_plain",
     "parse_weights",
@@ -262,3 +264,59 @@ def encode_pair(
         empty = encode_text(pipe, "", "negative_prompt", clip_skip)
         cond.embeds, uncond.embeds = same_length(cond.embeds, uncond.embeds, empty)
     return cond, uncond
+
+
+@dataclass
+class Conditioning:
+    """The prompt's and negative prompt's conditionings over a run: one entry per stretch of
+    steps with the same texts (prompt editing and alternation, prompt_schedule.py), every
+    entry padded to one length. A prompt that does not change has a single entry."""
+
+    ends: list[int]  # entry k conditions steps up to ends[k] (0-based step <= ends[k])
+    texts: list[str]  # the prompt text of each entry
+    cond: list[EncodedPrompt]
+    uncond: list[EncodedPrompt]
+
+    def at(self, step: int) -> int:
+        """The entry that conditions 0-based step `step`."""
+        for k, end in enumerate(self.ends):
+            if step <= end:
+                return k
+        return len(self.ends) - 1
+
+    def context(self, k: int, batch: int, cfg: bool) -> torch.Tensor:
+        """(2B or B, L, D): [unconditional, conditional] rows of entry k for the U-Net."""
+        cond = self.cond[k].embeds.repeat(batch, 1, 1)
+        if not cfg:
+            return cond
+        return torch.cat([self.uncond[k].embeds.repeat(batch, 1, 1), cond])
+
+
+def encode_scheduled(
+    pipe: Any, prompt: str, negative_prompt: str, steps: int, clip_skip: int = 1
+) -> Conditioning:
+    """Both prompts' schedules over `steps` sampling steps, each distinct text encoded once."""
+    from difflab.diffusion.pipeline import encode_text
+    from difflab.diffusion.prompt_schedule import active, is_scheduled, schedule
+
+    if not is_scheduled(prompt) and not is_scheduled(negative_prompt):
+        plain, negative = encode_pair(pipe, prompt, negative_prompt, clip_skip)
+        return Conditioning([steps], [prompt], [plain], [negative])
+    pos, neg = schedule(prompt, steps), schedule(negative_prompt, steps)
+    ends = sorted({e for e, _ in pos} | {e for e, _ in neg})
+    cache: dict[tuple[str, str], EncodedPrompt] = {}
+
+    def encoded(text: str, field: str) -> EncodedPrompt:
+        if (text, field) not in cache:
+            cache[text, field] = encode_weighted(pipe, text, field, clip_skip)
+        return cache[text, field]
+
+    texts = [pos[active(pos, e)][1] for e in ends]
+    cond = [encoded(t, "prompt") for t in texts]
+    uncond = [encoded(neg[active(neg, e)][1], "negative_prompt") for e in ends]
+    longest = max(p.embeds.shape[1] for p in (*cond, *uncond))
+    empty = encode_text(pipe, "", "negative_prompt", clip_skip)
+    for p in {id(p): p for p in (*cond, *uncond)}.values():
+        while p.embeds.shape[1] < longest:
+            p.embeds = torch.cat([p.embeds, empty], dim=1)
+    return Conditioning(ends, texts, cond, uncond)

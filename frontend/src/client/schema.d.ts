@@ -1105,6 +1105,11 @@ export interface components {
              */
             phase?: string | null;
             /**
+             * Prompt
+             * @description prompt editing or alternation: the prompt text in effect from this step on (sent when it changed)
+             */
+            prompt?: string | null;
+            /**
              * Skipped
              * @description img2img: steps of the full schedule not run (the noised init image stands in for them); step and total count the steps that run
              */
