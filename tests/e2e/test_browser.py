@@ -257,3 +257,46 @@ def test_xyz_plot_fills_its_cells_then_shows_the_grid(page) -> None:
     cell = view.get_by_test_id("xyz-open-cell")
     expect(cell.get_by_test_id("final-image")).to_be_visible()
     expect(cell.get_by_test_id("frame-strip").get_by_test_id("frame")).to_have_count(3)
+
+
+def test_outpaint_extends_the_picture_right_and_generates_it_wider(page, tmp_path) -> None:
+    from PIL import Image
+
+    init = tmp_path / "init.png"
+    Image.new("RGB", (64, 64), (40, 40, 200)).save(init)
+    sign_in(page)
+    page.get_by_test_id("prompt").fill("a red circle on the left")
+    page.get_by_test_id("steps").fill("4")
+    page.get_by_test_id("width").select_option("")  # auto: follows the extended picture
+    page.get_by_test_id("height").select_option("")
+    page.get_by_test_id("mode-inpaint").click()
+    page.get_by_test_id("init-image-file").set_input_files(str(init))
+    expect(page.get_by_test_id("init-image-size")).to_have_text("64 × 64 px")
+
+    page.get_by_test_id("extend-by").select_option("32")
+    page.get_by_test_id("extend-right").click()
+    expect(page.get_by_test_id("init-image-size")).to_have_text("96 × 64 px")
+    # the new border is painted in the mask; the tiny model makes 96 x 64 (32..128, by 8)
+    expect(page.get_by_test_id("mask-canvas")).to_have_attribute("data-strokes", "1")
+    expect(page.get_by_test_id("outpaint-note")).to_contain_text("96 × 64 px")
+    expect(page.get_by_test_id("width")).to_have_value("96")
+    expect(page.get_by_test_id("inpainting-fill")).to_have_value("fill")
+    shot(page, "outpaint")
+
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/v1/generations")
+    ) as request:
+        page.get_by_test_id("generate").click()
+    body = request.value.post_data_json
+    assert (body["width"], body["height"]) == (96, 64)
+    assert body["inpainting_fill"] == "fill" and body["strength"] == 1
+    assert re.fullmatch(r"[0-9a-f]{64}", body["mask"])
+
+    strip = page.get_by_test_id("frame-strip")
+    strip.get_by_test_id("frame").first.wait_for(timeout=120_000)
+    final = page.get_by_test_id("final-image").first
+    final.wait_for(timeout=120_000)
+    expect(strip.get_by_test_id("frame")).to_have_count(4)
+    loaded = "(img) => img.complete && img.naturalWidth > 0"
+    page.wait_for_function(loaded, arg=final.element_handle())
+    assert final.evaluate("(img) => [img.naturalWidth, img.naturalHeight]") == [96, 64]

@@ -130,7 +130,7 @@ def _b64(blob: bytes) -> str:
         ({"init_images": [_b64(_png(_init()))], "denoising_strength": 1.5},
          ["denoising_strength"]),
         ({"init_images": [_b64(_png(_init()))], "restore_faces": True}, ["restore_faces"]),
-        ({"init_images": [_b64(_png(_init()))], "tiling": True}, ["tiling"]),
+        ({"init_images": [_b64(_png(_init()))], "styles": ["mine"]}, ["styles", 0]),
         ({"init_images": [_b64(_png(_init()))], "resize_mode": 3}, ["resize_mode"]),
         ({"init_images": []}, ["init_images"]),
     ],

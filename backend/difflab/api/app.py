@@ -34,7 +34,7 @@ IMAGE_BODY_PATHS = (
     "/sdapi/v1/extra-batch-images",
 )
 # optional feature routes (mounted when the module exists)
-FEATURE_ROUTES = ("generations", "images", "datasets", "learn")
+FEATURE_ROUTES = ("generations", "images", "styles", "datasets", "learn")
 
 
 def _routers() -> list[APIRouter]:

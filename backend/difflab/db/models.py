@@ -182,3 +182,28 @@ class RateEvent(Base):
     bucket: Mapped[str] = mapped_column(String(32))  # "generation", "login"
     key: Mapped[str] = mapped_column(String(255))  # "user:7", "ip:10.0.0.3", "name:alice"
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PromptStyle(Base):
+    """A saved prompt style (A1111's): its prompt and negative prompt are merged into a
+    request's, at `{prompt}` when they hold it, else appended after a comma."""
+
+    __tablename__ = "prompt_styles"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_prompt_styles_owner_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    negative_prompt: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserOptions(Base):
+    """The A1111 options a user's clients set (POST /sdapi/v1/options), by name."""
+
+    __tablename__ = "user_options"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -52,6 +52,7 @@ from difflab.diffusion.models import (
 from difflab.diffusion.pipeline import (
     StepOutput,
     generate,
+    tiled,
 )
 from difflab.diffusion.previews import (
     decode_full,
@@ -143,6 +144,9 @@ class GenerateParams(BaseModel):
         None, min_length=1, max_length=8, description="Guidance scales for a same-seed sweep."
     )
     attention: bool = Field(True, description="Store per-token cross-attention maps.")
+    tiling: bool = Field(
+        False, description="Seamless tiling: the picture wraps around at its edges (A1111's)."
+    )
     clip_skip: int = Field(
         1,
         ge=1,
@@ -586,6 +590,14 @@ def _hires(
         w2, h2 = hires_size(params.width, params.height, params.hr_scale)
         start = upscale(out, params, (w2, h2))
         sink.log(f"hires fix: {params.hr_upscaler} to {w2}x{h2}, strength {params.hr_strength}")
+        if second == 0:  # a strength that runs no step: the upscale alone, as in A1111
+            if isinstance(start, torch.Tensor):
+                with torch.inference_mode():
+                    decoded = pipe.vae.decode(
+                        start / pipe.vae.config.scaling_factor, return_dict=False
+                    )[0]
+                start = pipe.image_processor.postprocess(decoded, output_type="pil")
+            return dataclasses.replace(out, images=list(start))
         writer.phase = "hires"
         every = params.preview_every
         scheduler = make_scheduler(params.sampler, config, schedule=schedule, seeds=seeds)
@@ -673,6 +685,8 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         )  # fmt: skip
         if params.clip_skip > 1:
             fields["Clip skip"] = params.clip_skip
+        if params.tiling:
+            fields["Tiling"] = True
         if params.subseed_strength > 0:
             at = list(fields).index("Seed") + 1
             items = list(fields.items())
@@ -709,11 +723,12 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         writer.prompt_at = lambda step: entries[active_entry(entries, step)][1]
     _text_artifact(sink, pipe, encoded)
     try:
-        if params.enable_hr:
-            out = _hires(params, pipe, schedule, sink, writer, watching, grand_total, offset,
-                         one_run, progress)  # fmt: skip
-        else:
-            out = one_run(params.guidance_scale, seeds, watching)
+        with tiled(pipe, params.tiling):
+            if params.enable_hr:
+                out = _hires(params, pipe, schedule, sink, writer, watching, grand_total,
+                             offset, one_run, progress)  # fmt: skip
+            else:
+                out = one_run(params.guidance_scale, seeds, watching)
     finally:  # a cancelled run keeps its attention maps findable
         writer.write_attention_index()
 
@@ -734,7 +749,8 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
 
     sweep_names = []
     for k, scale in enumerate(scales):
-        sweep = one_run(scale, [seed], False)
+        with tiled(pipe, params.tiling):
+            sweep = one_run(scale, [seed], False)
         sweep_names.append(
             sink.artifact(
                 f"sweep/scale_{k:02d}.png",

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +115,31 @@ def text_states(
     hidden = out.hidden_states[-clip_skip]
     model = getattr(text_encoder, "text_model", text_encoder)  # transformers 4 nests it
     return model.final_layer_norm(hidden)  # type: ignore[no-any-return]
+
+
+_tiling_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def tiled(pipe: Pipeline, enabled: bool = True) -> Iterator[None]:
+    """Seamless tiling, as A1111's `tiling` does it: every convolution of the U-Net and the VAE
+    pads circularly (the picture wraps around at its edges) while the block runs, then pads
+    with zeros again. It changes the process's shared pipeline for that time, so tiled runs
+    take a lock (a worker runs one job at a time)."""
+    if not enabled:
+        yield
+        return
+    convs = [m for part in (pipe.unet, pipe.vae) for m in part.modules()
+             if isinstance(m, torch.nn.Conv2d)]  # fmt: skip
+    with _tiling_lock:
+        before = [c.padding_mode for c in convs]
+        for c in convs:
+            c.padding_mode = "circular"
+        try:
+            yield
+        finally:
+            for c, mode in zip(convs, before, strict=True):
+                c.padding_mode = mode
 
 
 def slerp(t: float, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

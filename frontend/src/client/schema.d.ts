@@ -421,6 +421,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/styles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Styles
+         * @description Your saved styles, by name.
+         */
+        get: operations["list_styles_api_v1_styles_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/styles/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Save Style
+         * @description Save a style under `name` (replacing yours of that name).
+         */
+        put: operations["save_style_api_v1_styles__name__put"];
+        post?: never;
+        /** Delete Style */
+        delete: operations["delete_style_api_v1_styles__name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -595,6 +636,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sdapi/v1/embeddings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Embeddings
+         * @description Textual-inversion embeddings, as A1111 lists them: none are loaded by difflab yet.
+         */
+        get: operations["embeddings_sdapi_v1_embeddings_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sdapi/v1/extra-batch-images": {
         parameters: {
             query?: never;
@@ -742,10 +803,19 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Options */
+        /**
+         * Options
+         * @description A1111's options as difflab has them, with those this user's clients saved.
+         */
         get: operations["options_sdapi_v1_options_get"];
         put?: never;
-        post?: never;
+        /**
+         * Set Options
+         * @description Save options for this user's A1111 requests: sd_model_checkpoint (the model a request
+         *     without one uses), CLIP_stop_at_last_layers, show_progress_every_n_steps, send_seed,
+         *     send_size, samples_format (png). Any other key is a 422 naming it.
+         */
+        post: operations["set_options_sdapi_v1_options_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -781,6 +851,26 @@ export interface paths {
         };
         /** Progress */
         get: operations["progress_sdapi_v1_progress_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/prompt-styles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prompt Styles
+         * @description This user's saved styles, as A1111 lists them.
+         */
+        get: operations["prompt_styles_sdapi_v1_prompt_styles_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1508,6 +1598,12 @@ export interface components {
              */
             subseed_strength: number;
             /**
+             * Tiling
+             * @description Seamless tiling: the picture wraps around at its edges (A1111's).
+             * @default false
+             */
+            tiling: boolean;
+            /**
              * Width
              * @description Pixels; null = the model's native size.
              */
@@ -1725,6 +1821,11 @@ export interface components {
              * @default 20
              */
             steps: number;
+            /**
+             * Styles
+             * @description Saved styles to merge in.
+             */
+            styles?: string[];
             /**
              * Subseed
              * @default -1
@@ -2076,12 +2177,44 @@ export interface components {
              */
             worker?: string | null;
         };
+        /** StyleBody */
+        StyleBody: {
+            /**
+             * Negative Prompt
+             * @description May hold {prompt}.
+             * @default
+             */
+            negative_prompt: string;
+            /**
+             * Prompt
+             * @description May hold {prompt}.
+             * @default
+             */
+            prompt: string;
+        };
+        /** StylePublic */
+        StylePublic: {
+            /** Name */
+            name: string;
+            /**
+             * Negative Prompt
+             * @description May hold {prompt}.
+             * @default
+             */
+            negative_prompt: string;
+            /**
+             * Prompt
+             * @description May hold {prompt}.
+             * @default
+             */
+            prompt: string;
+        };
         /**
          * Txt2ImgRequest
          * @description The fields of A1111's StableDiffusionTxt2ImgProcessingAPI that difflab honours. Fields
          *     A1111 has that change nothing here (do_not_save_samples, save_images, ...) are accepted;
-         *     those whose effect difflab does not have yet (restore_faces, tiling, enable_hr, styles,
-         *     scripts, ...) are refused with a 422 naming them unless they hold their do-nothing value
+         *     those whose effect difflab does not have yet (restore_faces, styles, scripts, s_churn,
+         *     ...) are refused with a 422 naming them unless they hold their do-nothing value
          *     (UNSUPPORTED).
          */
         Txt2ImgRequest: {
@@ -2139,6 +2272,11 @@ export interface components {
              * @default 20
              */
             steps: number;
+            /**
+             * Styles
+             * @description Saved styles to merge in.
+             */
+            styles?: string[];
             /**
              * Subseed
              * @default -1
@@ -3068,6 +3206,90 @@ export interface operations {
             };
         };
     };
+    list_styles_api_v1_styles_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StylePublic"][];
+                };
+            };
+        };
+    };
+    save_style_api_v1_styles__name__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StyleBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StylePublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_style_api_v1_styles__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_users_api_v1_users_get: {
         parameters: {
             query?: {
@@ -3384,6 +3606,28 @@ export interface operations {
             };
         };
     };
+    embeddings_sdapi_v1_embeddings_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     extra_batch_images_sdapi_v1_extra_batch_images_post: {
         parameters: {
             query?: never;
@@ -3593,6 +3837,43 @@ export interface operations {
             };
         };
     };
+    set_options_sdapi_v1_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     png_info_sdapi_v1_png_info_post: {
         parameters: {
             query?: never;
@@ -3655,6 +3936,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    prompt_styles_sdapi_v1_prompt_styles_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    }[];
                 };
             };
         };

@@ -108,3 +108,11 @@ def test_hires_size_must_suit_the_model(models_dir: Path, tmp_path: Path) -> Non
     assert e.value.field == "hr_scale" and "256x256" in e.value.message
     with pytest.raises(ValidationError, match="text-to-image"):
         _params(init_image="a" * 64)
+
+
+def test_hires_with_no_denoising_is_the_upscale_alone(models_dir: Path, tmp_path: Path) -> None:
+    for upscaler in ("Latent", "Lanczos"):
+        sink = MemorySink()
+        run(_params(hr_strength=0.0, hr_upscaler=upscaler), sink, _ctx(models_dir, tmp_path))
+        assert _final(sink).size == (64, 64)
+        assert [f.get("phase") for f in sink.of_type("denoise")] == [None] * 6

@@ -250,9 +250,9 @@ def test_a1111_variation_seeds_and_clip_skip_are_carried_out() -> None:
 
     req = Txt2ImgRequest(
         prompt="a", subseed=9, subseed_strength=0.4,
-        override_settings={"CLIP_stop_at_last_layers": 2},
+        override_settings={"CLIP_stop_at_last_layers": 2}, tiling=True,
     )  # fmt: skip
     p = to_generate_params(req)
-    assert (p.subseed, p.subseed_strength, p.clip_skip) == (9, 0.4, 2)
+    assert (p.subseed, p.subseed_strength, p.clip_skip, p.tiling) == (9, 0.4, 2, True)
     plain = to_generate_params(Txt2ImgRequest(prompt="a", subseed=9))  # strength 0: no variation
     assert plain.subseed_strength == 0

@@ -10,27 +10,29 @@ import base64
 import json
 import time
 from datetime import UTC
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from difflab.api.deps import BasicUser, DbRoute
 from difflab.api.generation_service import create_generation
 from difflab.api.ratelimit import BasicGenerationLimit
 from difflab.api.routes.images import b64_image, store_image
 from difflab.api.routes.jobs import artifact_path
+from difflab.api.routes.styles import apply_styles, styles_of
 from difflab.api.submit import field_error
 from difflab.config import get_settings
 from difflab.db.engine import read_scope, session_scope
-from difflab.db.models import TERMINAL_STATES, Job, JobEvent, User
+from difflab.db.models import TERMINAL_STATES, Job, JobEvent, User, UserOptions, utcnow
 from difflab.diffusion import inputs
 from difflab.diffusion.generate import LATENT_UPSCALE, PIXEL_UPSCALE, GenerateParams
 from difflab.diffusion.infotext import parse_infotext
-from difflab.diffusion.models import DEFAULT_MODEL, list_models
+from difflab.diffusion.models import DEFAULT_MODEL, ModelError, list_models, resolve_model
 from difflab.diffusion.schedulers import list_samplers
 from difflab.jobs import notify
 from difflab.jobs.lifecycle import as_utc, request_cancel
@@ -42,8 +44,8 @@ router = APIRouter(prefix="/sdapi/v1", tags=["automatic1111"], route_class=DbRou
 class Txt2ImgRequest(BaseModel):
     """The fields of A1111's StableDiffusionTxt2ImgProcessingAPI that difflab honours. Fields
     A1111 has that change nothing here (do_not_save_samples, save_images, ...) are accepted;
-    those whose effect difflab does not have yet (restore_faces, tiling, enable_hr, styles,
-    scripts, ...) are refused with a 422 naming them unless they hold their do-nothing value
+    those whose effect difflab does not have yet (restore_faces, styles, scripts, s_churn,
+    ...) are refused with a 422 naming them unless they hold their do-nothing value
     (UNSUPPORTED)."""
 
     model_config = ConfigDict(extra="allow")
@@ -62,6 +64,7 @@ class Txt2ImgRequest(BaseModel):
     eta: float | None = None
     override_settings: dict[str, Any] | None = None
     send_images: bool = True
+    styles: list[str] = Field(default_factory=list, description="Saved styles to merge in.")
     subseed: int = -1
     subseed_strength: float = 0.0
 
@@ -90,12 +93,25 @@ class Img2ImgRequest(Txt2ImgRequest):
     include_init_images: bool = False
 
 
-def _model_from(req: Txt2ImgRequest) -> str:
-    name = str((req.override_settings or {}).get("sd_model_checkpoint") or DEFAULT_MODEL)
-    name = name.split(" [", 1)[0]  # A1111 titles look like "name.safetensors [hash]"
+def checkpoint_name(title: str) -> str:
+    """A model name from an A1111 checkpoint title ("name.safetensors [hash]")."""
+    name = title.split(" [", 1)[0]
     for suffix in (".safetensors", ".ckpt"):
         name = name.removesuffix(suffix)
     return name
+
+
+def _setting(req: Txt2ImgRequest, options: dict[str, Any], key: str, default: Any) -> Any:
+    """An A1111 option for this request: its override_settings, else the user's saved
+    options (POST /sdapi/v1/options), else the default."""
+    return (req.override_settings or {}).get(key, options.get(key, default))
+
+
+R = TypeVar("R", bound=Txt2ImgRequest)
+
+
+def _model_from(req: Txt2ImgRequest, options: dict[str, Any]) -> str:
+    return checkpoint_name(str(_setting(req, options, "sd_model_checkpoint", "") or DEFAULT_MODEL))
 
 
 # override_settings this route carries out; any other is refused (422), never ignored
@@ -103,10 +119,10 @@ OVERRIDES = ("sd_model_checkpoint", "show_progress_every_n_steps", "CLIP_stop_at
 LIVE_PREVIEW_EVERY = 10  # A1111's "Live preview display period" default, in sampling steps
 
 
-def _live_previews(req: Txt2ImgRequest) -> dict[str, Any]:
+def _live_previews(req: Txt2ImgRequest, options: dict[str, Any]) -> dict[str, Any]:
     """What /sdapi/v1/progress shows while the job runs: an approx preview every N steps as
     A1111 makes it (N = show_progress_every_n_steps, default 10; -1 or 0: none)."""
-    every = (req.override_settings or {}).get("show_progress_every_n_steps", LIVE_PREVIEW_EVERY)
+    every = _setting(req, options, "show_progress_every_n_steps", LIVE_PREVIEW_EVERY)
     if isinstance(every, bool) or not isinstance(every, int) or every < -1 or every > 150:
         raise RequestValidationError([{
             "loc": ("body", "override_settings", "show_progress_every_n_steps"),
@@ -121,12 +137,10 @@ def _live_previews(req: Txt2ImgRequest) -> dict[str, Any]:
 # these do-nothing values (what A1111's own clients send by default)
 UNSUPPORTED: dict[str, tuple[Any, ...]] = {
     "restore_faces": (False, None),
-    "tiling": (False, None),
     "hr_resize_x": (0, None),
     "hr_resize_y": (0, None),
     "hr_checkpoint_name": (None, ""),
     "hr_additional_modules": ([], None),
-    "styles": ([], None),
     "seed_resize_from_h": (-1, 0, None),
     "seed_resize_from_w": (-1, 0, None),
     "script_name": (None, ""),
@@ -145,8 +159,6 @@ REFUSED_BECAUSE = {
     "restore_faces": "no face-restoration model is installed (GET /sdapi/v1/face-restorers)",
     "script_name": "scripts are not run here; for an X/Y/Z plot submit the `xyz` job kind "
     "(POST /api/v1/jobs)",
-    "tiling": "seamless tiling is not supported yet",
-    "styles": "saved prompt styles are not supported yet",
 }
 
 
@@ -228,7 +240,14 @@ def _hires_fields(req: Txt2ImgRequest) -> dict[str, Any]:
     return fields
 
 
-def to_generate_params(req: Txt2ImgRequest, images: dict[str, Any] | None = None) -> GenerateParams:
+def to_generate_params(
+    req: Txt2ImgRequest,
+    images: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+) -> GenerateParams:
+    """GenerateParams from A1111's fields, the images stored for them and the user's saved
+    options (styles are merged into the prompts before: with_styles)."""
+    options = options or {}
     _refuse_unsupported(req)
     unknown = sorted(set(req.override_settings or {}) - set(OVERRIDES))
     if unknown:
@@ -240,14 +259,14 @@ def to_generate_params(req: Txt2ImgRequest, images: dict[str, Any] | None = None
     fields: dict[str, Any] = {
         "prompt": req.prompt,
         "negative_prompt": req.negative_prompt,
-        "model": _model_from(req),
+        "model": _model_from(req, options),
         "steps": req.steps,
         "seed": req.seed,
         "width": req.width,
         "height": req.height,
         "batch_size": req.batch_size * req.n_iter,
         "attention": False,
-        **_live_previews(req),
+        **_live_previews(req, options),
         **(images or {}),
     }
     if "cfg_scale" in req.model_fields_set:  # left out: the model's own (default_guidance)
@@ -259,11 +278,14 @@ def to_generate_params(req: Txt2ImgRequest, images: dict[str, Any] | None = None
         fields["scheduler"] = req.scheduler
     if req.eta is not None:
         fields["eta"] = req.eta
+    if (req.model_extra or {}).get("tiling"):
+        fields["tiling"] = True
     if req.subseed_strength:
         fields["subseed"], fields["subseed_strength"] = req.subseed, req.subseed_strength
     fields.update(_hires_fields(req))
-    if "CLIP_stop_at_last_layers" in (req.override_settings or {}):
-        fields["clip_skip"] = (req.override_settings or {})["CLIP_stop_at_last_layers"]
+    clip_skip = _setting(req, options, "CLIP_stop_at_last_layers", None)
+    if clip_skip is not None:
+        fields["clip_skip"] = clip_skip
     try:
         return GenerateParams.model_validate(fields)
     except ValidationError as exc:
@@ -351,24 +373,42 @@ async def _generate(req: Txt2ImgRequest, params: GenerateParams, user: User) -> 
     )
 
 
+def with_user_state(req: R, user_id: int) -> tuple[R, dict[str, Any]]:
+    """The request with the user's named styles merged into its prompts, and the user's saved
+    A1111 options (both from the database)."""
+    with read_scope() as s:
+        options = stored_options(s, user_id)
+        if not req.styles:
+            return req, options
+        prompt, negative = apply_styles(s, user_id, req.styles, req.prompt, req.negative_prompt)
+    return req.model_copy(update={"prompt": prompt, "negative_prompt": negative}), options
+
+
+def _txt2img_params(req: Txt2ImgRequest, user_id: int) -> GenerateParams:
+    styled, options = with_user_state(req, user_id)
+    return to_generate_params(styled, options=options)
+
+
 @router.post("/txt2img", response_model=Txt2ImgResponse)
 async def txt2img(
     req: Txt2ImgRequest, user: BasicUser, _limits: BasicGenerationLimit
 ) -> Txt2ImgResponse:
-    params = await run_in_threadpool(to_generate_params, req)
+    params = await run_in_threadpool(_txt2img_params, req, user.id)
     return await _generate(req, params, user)
 
 
-def _img2img_params(req: Img2ImgRequest) -> GenerateParams:
+def _img2img_params(req: Img2ImgRequest, user_id: int) -> GenerateParams:
     """Check the request, then store its images (only then: bad input stores nothing)."""
     if len(req.init_images) > 1:
         raise _refuse("init_images", "one init image per request is supported")
-    to_generate_params(req)  # the txt2img fields first: nothing is stored for their errors
+    styled, options = with_user_state(req, user_id)
+    to_generate_params(styled, options=options)  # the txt2img fields first: nothing is stored
     init = store_image(b64_image(req.init_images[0], "init_images.0"), "init_images.0", "image")
     mask = None
     if req.mask:
         mask = store_image(b64_image(req.mask, "mask"), "mask", "mask")
-    return to_generate_params(req, image_fields(req, init.id, mask.id if mask else None))
+    images = image_fields(req, init.id, mask.id if mask else None)
+    return to_generate_params(styled, images, options)
 
 
 @router.post("/img2img", response_model=Txt2ImgResponse)
@@ -376,7 +416,7 @@ async def img2img(
     req: Img2ImgRequest, user: BasicUser, _limits: BasicGenerationLimit
 ) -> Txt2ImgResponse:
     """A1111's img2img and inpainting (with `mask`): a `generate` job with an init image."""
-    params = await run_in_threadpool(_img2img_params, req)
+    params = await run_in_threadpool(_img2img_params, req, user.id)
     return await _generate(req, params, user)
 
 
@@ -534,17 +574,110 @@ def sd_models(user: BasicUser) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/options")
-def options(user: BasicUser) -> dict[str, Any]:
+def _default_model() -> str:
     models = list_models(get_settings().models_dir)
-    default = next((m.name for m in models if m.default), models[0].name if models else "")
+    return next((m.name for m in models if m.default), models[0].name if models else "")
+
+
+def stored_options(session: Session, user_id: int) -> dict[str, Any]:
+    row = session.get(UserOptions, user_id)
+    return dict(row.options) if row is not None else {}
+
+
+def _check_option(key: str, value: Any) -> Any:
+    """A value POST /options may store for `key` (the options difflab honours)."""
+
+    def bad(message: str) -> RequestValidationError:
+        return RequestValidationError(
+            [{"loc": ("body", key), "msg": message, "type": "value_error"}]
+        )
+
+    if key == "sd_model_checkpoint":
+        if not isinstance(value, str):
+            raise bad("a model name (GET /sdapi/v1/sd-models)")
+        try:
+            resolve_model(get_settings().models_dir, checkpoint_name(value))
+        except ModelError as exc:
+            raise bad(str(exc)) from None
+        return checkpoint_name(value)
+    if key in ("send_seed", "send_size"):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if key == "CLIP_stop_at_last_layers":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 12:
+            raise bad("an integer from 1 to 12")
+        return value
+    if key == "show_progress_every_n_steps":
+        if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= 150:
+            raise bad("an integer from -1 to 150 (-1 or 0: no live previews)")
+        return value
+    if key == "samples_format":
+        if value != "png":
+            raise bad("difflab writes PNG only (its infotext lives in a PNG text chunk)")
+        return value
+    raise bad(f"not an option difflab keeps (it keeps: {', '.join(WRITABLE_OPTIONS)})")
+
+
+WRITABLE_OPTIONS = (
+    "sd_model_checkpoint", "CLIP_stop_at_last_layers", "show_progress_every_n_steps",
+    "send_seed", "send_size", "samples_format",
+)  # fmt: skip
+
+
+def _options(user_id: int) -> dict[str, Any]:
+    with read_scope() as s:
+        saved = stored_options(s, user_id)
     return {
-        "sd_model_checkpoint": default,
+        "sd_model_checkpoint": _default_model(),
         "samples_format": "png",
         "CLIP_stop_at_last_layers": 1,
+        "show_progress_every_n_steps": LIVE_PREVIEW_EVERY,
+        "send_seed": True,
+        "send_size": True,
         "eta_ddim": 0.0,
         "sd_checkpoint_hash": None,
+        **saved,
     }
+
+
+def _set_options(user_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    checked = {key: _check_option(key, value) for key, value in body.items()}
+    with session_scope() as s:
+        row = s.get(UserOptions, user_id)
+        if row is None:
+            row = UserOptions(user_id=user_id, options={})
+            s.add(row)
+        row.options = {**row.options, **checked}
+        row.updated_at = utcnow()
+        s.commit()
+    return _options(user_id)
+
+
+@router.get("/options")
+async def options(user: BasicUser) -> dict[str, Any]:
+    """A1111's options as difflab has them, with those this user's clients saved."""
+    return await run_in_threadpool(_options, user.id)
+
+
+@router.post("/options")
+async def set_options(body: dict[str, Any], user: BasicUser) -> dict[str, Any]:
+    """Save options for this user's A1111 requests: sd_model_checkpoint (the model a request
+    without one uses), CLIP_stop_at_last_layers, show_progress_every_n_steps, send_seed,
+    send_size, samples_format (png). Any other key is a 422 naming it."""
+    return await run_in_threadpool(_set_options, user.id, body)
+
+
+@router.get("/prompt-styles")
+async def prompt_styles(user: BasicUser) -> list[dict[str, Any]]:
+    """This user's saved styles, as A1111 lists them."""
+
+    def read() -> list[dict[str, Any]]:
+        with read_scope() as s:
+            return [{"name": st.name, "prompt": st.prompt, "negative_prompt": st.negative_prompt}
+                    for st in styles_of(s, user.id)]  # fmt: skip
+
+    return await run_in_threadpool(read)
 
 
 @router.get("/upscalers")

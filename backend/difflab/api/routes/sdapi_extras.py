@@ -207,3 +207,9 @@ def cmd_flags(user: BasicUser) -> dict[str, Any]:
         "data_dir": "",
         "ckpt_dir": str(settings.models_dir),
     }
+
+
+@router.get("/embeddings")
+def embeddings(user: BasicUser) -> dict[str, Any]:
+    """Textual-inversion embeddings, as A1111 lists them: none are loaded by difflab yet."""
+    return {"loaded": {}, "skipped": {}}
