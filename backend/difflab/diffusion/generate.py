@@ -35,7 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from transformers import AutoTokenizer
 
-from difflab.diffusion import inputs
+from difflab.diffusion import embeddings, inputs
 from difflab.diffusion.attention import token_maps
 from difflab.diffusion.img2img import ImageInput, InpaintingFill, ResizeMode, generate_from_image
 from difflab.diffusion.infotext import format_infotext, generation_params, png_with_parameters
@@ -622,6 +622,9 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     assert params.width is not None and params.height is not None
     width, height, seed = params.width, params.height, params.seed
     pipe = load_pipeline(model_dir, ctx.device)
+    used = embeddings.ensure(pipe, ctx.models_dir, [params.prompt, params.negative_prompt])
+    if used:
+        sink.log(f"embeddings: {', '.join(used)}")
     seeds = [seed + i for i in range(params.batch_size)]
     schedule = effective_schedule(params.sampler, params.scheduler)
     sink.log(f"model {params.model}, sampler {params.sampler} ({schedule}), seed {seed}")

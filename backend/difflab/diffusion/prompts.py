@@ -196,8 +196,10 @@ def encode_weighted(
     pipe: Any, text: str, field: str = "prompt", clip_skip: int = 1
 ) -> EncodedPrompt:
     """The conditioning of `text` as A1111 computes it (see the module text)."""
+    from difflab.diffusion.embeddings import convert
     from difflab.diffusion.pipeline import encode_text, text_states
 
+    text = convert(pipe, text)  # a loaded embedding's name -> its vectors' tokens
     tok = pipe.tokenizer
     context = int(tok.model_max_length)
     decode = tok.decode

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from typing import Any
 
 from fastapi import APIRouter
@@ -23,8 +24,9 @@ from difflab.api.deps import BasicUser, DbRoute
 from difflab.api.routes.images import b64_image, field_loc
 from difflab.api.submit import field_error
 from difflab.config import get_settings
-from difflab.diffusion import inputs
+from difflab.diffusion import embeddings, inputs
 from difflab.diffusion.generate import PIXEL_UPSCALE
+from difflab.diffusion.models import DEFAULT_MODEL, ModelError, resolve_model
 from difflab.runtime import ParamError
 
 router = APIRouter(prefix="/sdapi/v1", tags=["automatic1111"], route_class=DbRoute)
@@ -210,6 +212,14 @@ def cmd_flags(user: BasicUser) -> dict[str, Any]:
 
 
 @router.get("/embeddings")
-def embeddings(user: BasicUser) -> dict[str, Any]:
-    """Textual-inversion embeddings, as A1111 lists them: none are loaded by difflab yet."""
-    return {"loaded": {}, "skipped": {}}
+def list_embeddings(user: BasicUser) -> dict[str, Any]:
+    """Textual-inversion embeddings in the models directory's embeddings/ folder, as A1111
+    lists them: loaded (their hidden size fits the default model's text encoder) and skipped."""
+    models_dir = get_settings().models_dir
+    size = None
+    try:
+        config = resolve_model(models_dir, DEFAULT_MODEL) / "text_encoder" / "config.json"
+        size = int(json.loads(config.read_text()).get("hidden_size"))
+    except (ModelError, OSError, ValueError, TypeError):
+        pass
+    return embeddings.listing(models_dir, size)
