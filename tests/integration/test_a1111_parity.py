@@ -111,12 +111,24 @@ def test_txt2img_with_restore_faces_is_refused_while_none_is_installed(a1111) ->
 
 
 @pytest.mark.parametrize(
-    "change",
-    [{}, {"mask": _mask()}, {"mask": _mask(), "inpainting_mask_invert": True}],
+    ("change", "size"),
+    [
+        ({}, (64, 64)),
+        ({"mask": _mask()}, (64, 64)),
+        ({"mask": _mask(), "inpainting_mask_invert": True}, (64, 64)),
+        ({"script_name": "sd upscale", "script_args": ["", 8, "Lanczos", 2.0]}, (128, 128)),
+    ],
 )
-def test_img2img_cases(a1111, change) -> None:
+def test_img2img_cases(a1111, change, size) -> None:
     images = _images(a1111.post("/sdapi/v1/img2img", json={**IMG2IMG, **change}))
-    assert [im.size for im in images] == [(64, 64)]
+    assert [im.size for im in images] == [size]
+    if "script_name" in change:
+        assert "SD upscale overlap: 8" in images[0].info["parameters"]
+
+
+def test_other_scripts_are_refused_by_name(a1111) -> None:
+    r = a1111.post("/sdapi/v1/txt2img", json={**TXT2IMG, "script_name": "x/y/z plot"})
+    assert r.status_code == 422 and "xyz" in r.json()["detail"][0]["msg"]
 
 
 @pytest.mark.parametrize(

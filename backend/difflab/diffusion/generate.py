@@ -75,6 +75,7 @@ from difflab.diffusion.schedulers import (
     resolve_schedule,
     takes_eta,
 )
+from difflab.diffusion.sd_upscale import combine, split
 from difflab.runtime import KindSpec, ParamError, RunContext, Sink, SubmitContext
 
 MAX_SEED = 2**53 - 1  # exact in JSON numbers and JavaScript
@@ -100,6 +101,18 @@ INPAINT_FIELDS = frozenset({
     "mask", "mask_blur", "mask_invert", "inpainting_fill", "inpaint_full_res",
     "inpaint_full_res_padding",
 })  # fmt: skip
+
+
+class SdUpscale(BaseModel):
+    """A1111's SD upscale script settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    overlap: int = Field(64, ge=0, le=256, description="Pixels the tiles overlap by.")
+    upscaler: Literal["None", "Lanczos", "Nearest"] = Field(
+        "Lanczos", description="How the init image is enlarged before the tiles are redrawn."
+    )
+    scale: float = Field(2.0, ge=1, le=4, description="How much it is enlarged.")
 
 
 class GenerateParams(BaseModel):
@@ -215,6 +228,11 @@ class GenerateParams(BaseModel):
     inpaint_full_res_padding: int = Field(
         32, ge=0, le=256, description="Inpainting: pixels kept around the masked region."
     )
+    sd_upscale: SdUpscale | None = Field(
+        None,
+        description="img2img: A1111's SD upscale: the init image upscaled, then redrawn in "
+        "overlapping tiles of width x height at `strength`, blended back together.",
+    )
 
     @field_validator("strength", "resize_mode", "mask", *sorted(INPAINT_FIELDS - {"mask"}))
     @classmethod
@@ -237,6 +255,20 @@ class GenerateParams(BaseModel):
         if v != GenerateParams.model_fields[name].default and not info.data.get("enable_hr"):
             raise ValueError(f"{name} applies to hires fix: send enable_hr: true too")
         return v
+
+    @model_validator(mode="after")
+    def _sd_upscale_is_img2img(self) -> GenerateParams:
+        if self.sd_upscale is None:
+            return self
+        if self.init_image is None or self.mask is not None:
+            raise PydanticCustomError(
+                "sd_upscale_img2img", "sd_upscale: needs an init_image and no mask"
+            )
+        if self.batch_size != 1 or self.guidance_sweep:
+            raise PydanticCustomError(
+                "sd_upscale_single", "sd_upscale: one image at a time (batch_size 1, no sweep)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _hires_is_txt2img(self) -> GenerateParams:
@@ -354,7 +386,13 @@ def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Pat
     return model_dir, width, height
 
 
-def check_inputs(params: GenerateParams, data_dir: Path) -> None:
+def upscaled_size(size: tuple[int, int], up: SdUpscale) -> tuple[int, int]:
+    if up.upscaler == "None":
+        return size
+    return round(size[0] * up.scale), round(size[1] * up.scale)
+
+
+def check_inputs(params: GenerateParams, data_dir: Path, width: int = 0, height: int = 0) -> None:
     """The uploaded images a request names are stored, and its mask is the image's size."""
     if params.init_image is None:
         return
@@ -365,6 +403,18 @@ def check_inputs(params: GenerateParams, data_dir: Path) -> None:
             "(int(strength x steps) = 0): raise strength or steps",
         )
     size = inputs.image_size(data_dir, params.init_image, "init_image")
+    if params.sd_upscale is not None:
+        up = params.sd_upscale
+        w, h = upscaled_size(size, up)
+        tile_w, tile_h = params.width or width, params.height or height
+        if w * h > inputs.MAX_INPUT_PIXELS:
+            raise InvalidRequest("sd_upscale", f"{w}x{h} is over the pixel limit: lower scale")
+        if w < tile_w or h < tile_h or up.overlap >= min(tile_w, tile_h):
+            raise InvalidRequest(
+                "sd_upscale",
+                f"the upscaled {w}x{h} must hold a {tile_w}x{tile_h} tile, and the overlap "
+                f"({up.overlap}) must be smaller than the tile",
+            )
     if params.mask is not None:
         mask_size = inputs.image_size(data_dir, params.mask, "mask")
         if mask_size != size:
@@ -382,7 +432,7 @@ def _resolved(
     size, and a random seed drawn now (so the gallery and the infotext record the seed used).
     Returns the params and the model's directory."""
     model_dir, width, height = check_generate_params(params, models_dir)
-    check_inputs(params, data_dir)
+    check_inputs(params, data_dir, width, height)
     params = with_model_defaults(params, model_dir)
     seed = params.seed if params.seed >= 0 else secrets.randbelow(2**32)
     update: dict[str, Any] = {"seed": seed, "width": width, "height": height}
@@ -563,6 +613,53 @@ def upscale(out: Any, params: GenerateParams, size: tuple[int, int]) -> Any:
     return [im.resize((width, height), resample) for im in out.images]
 
 
+TILE_BATCH = 8  # tiles redrawn together by one pipeline call
+
+
+def _sd_upscale(
+    params: GenerateParams, pipe: Any, schedule: str, sink: Sink, writer: _StepWriter,
+    watching: bool, grand_total: list[int], offset: list[int],
+    progress: Callable[[int, int], None], init: ImageInput,
+) -> Any:  # fmt: skip
+    """A1111's SD upscale (sd_upscale.py): upscale, redraw the tiles TILE_BATCH at a time
+    (tile k with seed + k), blend them back. The live view numbers the passes' steps in turn."""
+    assert params.sd_upscale is not None and params.width and params.height
+    assert isinstance(init.image, Image.Image)
+    up = params.sd_upscale
+    img = init.image.convert("RGB")
+    if up.upscaler != "None":
+        img = img.resize(upscaled_size(img.size, up), PIXEL_UPSCALE[up.upscaler])
+    tiles = split(img.width, img.height, params.width, params.height, up.overlap)
+    crops = [img.crop(box) for box in tiles.boxes()]
+    sink.log(f"SD upscale: {img.width}x{img.height} in {len(crops)} tiles")
+    per = steps_run(params.sampler, pipe.scheduler.config, schedule, params.steps, params.strength)
+    chunks = [crops[k : k + TILE_BATCH] for k in range(0, len(crops), TILE_BATCH)]
+    grand_total.append(per * len(chunks))
+    redrawn: list[Image.Image] = []
+    every = params.preview_every
+    for c, chunk in enumerate(chunks):
+        seeds = [params.seed + c * TILE_BATCH + j for j in range(len(chunk))]
+
+        def on_step(s: StepOutput, shift: int = c * per) -> None:
+            writer(dataclasses.replace(s, index=s.index + shift, total=per * len(chunks)))
+
+        out = generate_from_image(
+            pipe, make_scheduler(params.sampler, pipe.scheduler.config, schedule=schedule,
+                                 seeds=seeds),
+            ImageInput(image=chunk, strength=params.strength),
+            prompt=params.prompt, negative_prompt=params.negative_prompt, steps=params.steps,
+            guidance_scale=params.guidance_scale, seeds=seeds, width=params.width,
+            height=params.height, eta=params.eta,
+            watch=lambda i, total: i % every == 0 or i == total - 1,
+            on_step=on_step if watching else None, attention=watching and params.attention,
+            check=sink.check, progress=progress, clip_skip=params.clip_skip,
+        )  # fmt: skip
+        offset[0] += out.steps
+        redrawn += out.images
+    return dataclasses.replace(out, images=[combine(tiles, redrawn)], seeds=[params.seed],
+                               steps=per * len(chunks))  # fmt: skip
+
+
 def _hires(
     params: GenerateParams, pipe: Any, schedule: str, sink: Sink, writer: _StepWriter,
     watching: bool, grand_total: list[int], offset: list[int],
@@ -709,6 +806,9 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             at = list(fields).index("Model") + 1
             items = list(fields.items())
             fields = dict(items[:at] + list(image_infotext(params).items()) + items[at:])
+        if params.sd_upscale is not None:
+            fields["SD upscale overlap"] = params.sd_upscale.overlap
+            fields["SD upscale upscaler"] = params.sd_upscale.upscaler
         return format_infotext(params.prompt, params.negative_prompt, fields)
 
     def meta(s: int, guidance: float) -> dict[str, Any]:
@@ -730,6 +830,9 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             if params.enable_hr:
                 out = _hires(params, pipe, schedule, sink, writer, watching, grand_total,
                              offset, one_run, progress)  # fmt: skip
+            elif params.sd_upscale is not None and init is not None:
+                out = _sd_upscale(params, pipe, schedule, sink, writer, watching, grand_total,
+                                  offset, progress, init)  # fmt: skip
             else:
                 out = one_run(params.guidance_scale, seeds, watching)
     finally:  # a cancelled run keeps its attention maps findable

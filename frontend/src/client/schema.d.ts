@@ -644,10 +644,11 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Embeddings
-         * @description Textual-inversion embeddings, as A1111 lists them: none are loaded by difflab yet.
+         * List Embeddings
+         * @description Textual-inversion embeddings in the models directory's embeddings/ folder, as A1111
+         *     lists them: loaded (their hidden size fits the default model's text encoder) and skipped.
          */
-        get: operations["embeddings_sdapi_v1_embeddings_get"];
+        get: operations["list_embeddings_sdapi_v1_embeddings_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1567,6 +1568,8 @@ export interface components {
              * @enum {string}
              */
             scheduler: "Automatic" | "Uniform" | "Karras" | "Exponential" | "Beta" | "SGM Uniform";
+            /** @description img2img: A1111's SD upscale: the init image upscaled, then redrawn in overlapping tiles of width x height at `strength`, blended back together. */
+            sd_upscale?: components["schemas"]["SdUpscale"] | null;
             /**
              * Seed
              * @description -1: random; image i uses seed + i.
@@ -2123,6 +2126,31 @@ export interface components {
             prediction_type: string;
             /** Snr */
             snr: number[];
+        };
+        /**
+         * SdUpscale
+         * @description A1111's SD upscale script settings.
+         */
+        SdUpscale: {
+            /**
+             * Overlap
+             * @description Pixels the tiles overlap by.
+             * @default 64
+             */
+            overlap: number;
+            /**
+             * Scale
+             * @description How much it is enlarged.
+             * @default 2
+             */
+            scale: number;
+            /**
+             * Upscaler
+             * @description How the init image is enlarged before the tiles are redrawn.
+             * @default Lanczos
+             * @enum {string}
+             */
+            upscaler: "None" | "Lanczos" | "Nearest";
         };
         /** SessionPublic */
         SessionPublic: {
@@ -3606,7 +3634,7 @@ export interface operations {
             };
         };
     };
-    embeddings_sdapi_v1_embeddings_get: {
+    list_embeddings_sdapi_v1_embeddings_get: {
         parameters: {
             query?: never;
             header?: never;

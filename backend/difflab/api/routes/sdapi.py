@@ -170,7 +170,10 @@ def _same(a: Any, b: Any) -> bool:
 
 def _refuse_unsupported(req: Txt2ImgRequest) -> None:
     extra = req.model_extra or {}
+    scripted = isinstance(req, Img2ImgRequest) and _sd_upscale_script(req)
     for name, allowed in UNSUPPORTED.items():
+        if scripted and name in ("script_name", "script_args"):
+            continue
         if name in extra and not any(_same(extra[name], ok) for ok in allowed):
             raise RequestValidationError([{
                 "loc": ("body", name),
@@ -187,11 +190,36 @@ A1111_NAMES = {
     "guidance_scale": "cfg_scale", "sampler": "sampler_name", "init_image": "init_images",
     "strength": "denoising_strength", "mask_invert": "inpainting_mask_invert",
     "hr_strength": "denoising_strength",
+    "sd_upscale": "script_args",
 }  # fmt: skip
 
 
 def _refuse(field: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
+
+
+def _sd_upscale_script(req: Img2ImgRequest) -> bool:
+    name = (req.model_extra or {}).get("script_name")
+    return isinstance(name, str) and name.strip().lower() == "sd upscale"
+
+
+SD_UPSCALERS = ("None", "Lanczos", "Nearest")  # A1111's order, for an index in script_args
+
+
+def sd_upscale_fields(req: Img2ImgRequest) -> dict[str, Any]:
+    """A1111's "sd upscale" script_args: [info, overlap, upscaler (name or index), scale]."""
+    args = (req.model_extra or {}).get("script_args") or []
+    if not isinstance(args, list) or len(args) > 4:
+        raise _refuse("script_args", "sd upscale takes [info, overlap, upscaler, scale_factor]")
+    overlap, upscaler, scale = [*args[1:], None, None, None][:3]
+    if isinstance(upscaler, int) and not isinstance(upscaler, bool):
+        if not 0 <= upscaler < len(SD_UPSCALERS):
+            raise _refuse("script_args", f"upscaler index: 0 to {len(SD_UPSCALERS) - 1}")
+        upscaler = SD_UPSCALERS[upscaler]
+    up = {"overlap": 64 if overlap is None else overlap,
+          "upscaler": "Lanczos" if upscaler is None else upscaler,
+          "scale": 2.0 if scale is None else scale}  # fmt: skip
+    return {"sd_upscale": up}
 
 
 def image_fields(req: Img2ImgRequest, init_id: str, mask_id: str | None) -> dict[str, Any]:
@@ -203,6 +231,8 @@ def image_fields(req: Img2ImgRequest, init_id: str, mask_id: str | None) -> dict
         "init_image": init_id, "strength": req.denoising_strength,
         "resize_mode": _RESIZE_MODES[req.resize_mode],
     }  # fmt: skip
+    if _sd_upscale_script(req):
+        fields.update(sd_upscale_fields(req))
     if mask_id is None:
         return fields
     blur = req.mask_blur
