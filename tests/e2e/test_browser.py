@@ -300,3 +300,45 @@ def test_outpaint_extends_the_picture_right_and_generates_it_wider(page, tmp_pat
     loaded = "(img) => img.complete && img.naturalWidth > 0"
     page.wait_for_function(loaded, arg=final.element_handle())
     assert final.evaluate("(img) => [img.naturalWidth, img.naturalHeight]") == [96, 64]
+
+
+def test_a_saved_style_is_merged_into_the_prompt_sent(page) -> None:
+    sign_in(page)
+    page.get_by_test_id("prompt").fill("crimson")
+    page.get_by_test_id("negative-prompt").fill("")
+    page.get_by_test_id("steps").fill("4")
+    # save the prompt as a style, with {prompt} put before it
+    page.get_by_test_id("style-save-current").click()
+    page.get_by_test_id("style-name").fill("e2e crimson")
+    expect(page.get_by_test_id("style-prompt")).to_have_value("crimson")
+    page.get_by_test_id("style-prompt").fill("")
+    page.get_by_test_id("style-insert-placeholder").click()
+    page.get_by_test_id("style-prompt").press("End")
+    page.get_by_test_id("style-prompt").press_sequentially(", crimson")
+    expect(page.get_by_test_id("style-prompt")).to_have_value("{prompt}, crimson")
+    page.get_by_test_id("style-save").click()
+    expect(page.get_by_test_id("style-editor")).to_have_count(0)
+
+    # a prompt with prompt editing: the live view marks the step where it switches
+    page.get_by_test_id("prompt").fill("[a red circle:a blue square:0.5]")
+    page.get_by_test_id("style-add").select_option("e2e crimson")
+    expect(page.get_by_test_id("style-chip")).to_have_count(1)
+    expect(page.get_by_test_id("styles-preview-prompt")).to_have_text(
+        "[a red circle:a blue square:0.5], crimson"
+    )
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/v1/generations")
+    ) as request:
+        page.get_by_test_id("generate").click()
+    body = request.value.post_data_json
+    assert body["prompt"] == "[a red circle:a blue square:0.5], crimson"
+    assert "styles" not in body
+    expect(page.get_by_test_id("prompt-text").first).to_have_text(body["prompt"])
+
+    page.get_by_test_id("final-image").first.wait_for(timeout=120_000)
+    strip = page.get_by_test_id("frame-strip")
+    expect(strip.get_by_test_id("frame")).to_have_count(4)
+    switch = strip.get_by_test_id("prompt-switch")
+    expect(switch).to_have_count(1)
+    expect(switch).to_have_attribute("title", re.compile("a blue square, crimson"))
+    shot(page, "styles")

@@ -154,6 +154,10 @@ def _label(axis: Axis, i: int) -> str:
     return f"{LABELS[axis.field]}: {value}"
 
 
+def draw_width(font: Any, text: str) -> float:
+    return float(font.getlength(text))
+
+
 def draw_grid(params: XYZParams, images: list[Image.Image | None]) -> Image.Image:
     """One block per z value, side by side; in each, rows are y values and columns x values,
     labelled above and on the left. A failed cell is a grey tile saying so."""
@@ -164,7 +168,10 @@ def draw_grid(params: XYZParams, images: list[Image.Image | None]) -> Image.Imag
     w, h = max(sizes, default=(64, 64))
     font = ImageFont.load_default()
     legend = params.draw_legend
-    top = 18 if legend else 0
+    # a column label that does not fit its cell is shown as the value alone, under a line
+    # naming the axis once
+    fits = all(draw_width(font, _label(params.x, i)) <= w - 4 for i in range(nx))
+    top = (18 if fits else 32) if legend else 0
     left = 0
     if legend and params.y:
         left = min(200, 8 + 6 * max(len(_label(params.y, i)) for i in range(ny)))
@@ -185,9 +192,14 @@ def draw_grid(params: XYZParams, images: list[Image.Image | None]) -> Image.Imag
             bx = iz * (block_w + 8)
             if params.z:
                 draw.text((bx + left, 2), _label(params.z, iz), fill="black", font=font)
+            line = ztop + 2
+            if not fits and params.x.field != "prompt_sr":
+                draw.text((bx + left + 2, line), f"{LABELS[params.x.field]}:", fill="black",
+                          font=font)  # fmt: skip
+                line += 14
             for ix in range(nx):
-                draw.text((bx + left + ix * w + 2, ztop + 2), _label(params.x, ix)[: w // 6],
-                          fill="black", font=font)  # fmt: skip
+                text = _label(params.x, ix) if fits else str(params.x.values[ix])
+                draw.text((bx + left + ix * w + 2, line), text, fill="black", font=font)
             if params.y:
                 for iy in range(ny):
                     draw.text((bx + 2, ztop + top + iy * h + h // 2 - 6), _label(params.y, iy),

@@ -32,6 +32,8 @@ export type StoredImage = Ok<paths["/api/v1/images"]["post"]>;
 export type SamplerInfo = Ok<paths["/api/v1/samplers"]["get"]>[number];
 export type ModelInfo = Ok<paths["/api/v1/models"]["get"]>[number];
 export type Schedule = Ok<paths["/api/v1/models/{name}/schedule"]["get"]>;
+/** A saved prompt style (GET /api/v1/styles); its texts may hold {prompt}. */
+export type PromptStyle = Ok<paths["/api/v1/styles"]["get"]>[number];
 
 export const TERMINAL_STATES: readonly string[] = ["succeeded", "failed", "cancelled"];
 export function isTerminal(state: string | undefined | null): boolean {

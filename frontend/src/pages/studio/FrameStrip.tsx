@@ -1,10 +1,15 @@
 import type { CSSProperties } from "react";
 import { useTranslation } from "react-i18next";
 import type { DenoisePayload } from "../../client/events";
+import { promptSwitches } from "./promptSwitch";
+import "./prompts.css";
 
 export type FrameKind = "xt" | "x0";
 
-/** One thumbnail per denoising step, in arrival order; a click selects that step. */
+/**
+ * One thumbnail per denoising step, in arrival order; a click selects that step. A dot marks the
+ * steps where prompt editing or alternation switched the prompt (its text as the tooltip).
+ */
 export function FrameStrip({
   frames,
   kind,
@@ -22,6 +27,7 @@ export function FrameStrip({
   imageStyle?: CSSProperties;
 }) {
   const { t } = useTranslation();
+  const switches = new Map(promptSwitches(frames).map((s) => [s.index, s.prompt]));
   return (
     <section className="frame-strip-wrap">
       <div className="toolbar">
@@ -42,8 +48,24 @@ export function FrameStrip({
             data-testid="frame"
             data-step={f.step}
             data-phase={f.phase ?? undefined}
-            className={["frame", selected === i && "frame--selected", f.phase === "hires" && "frame--hires"].filter(Boolean).join(" ")}
+            className={[
+              "frame",
+              selected === i && "frame--selected",
+              f.phase === "hires" && "frame--hires",
+              switches.has(i) && "frame--switch",
+            ]
+              .filter(Boolean)
+              .join(" ")}
           >
+            {switches.has(i) && (
+              <span
+                className="frame__switch"
+                data-testid="prompt-switch"
+                data-step={f.step}
+                title={t("promptEdit.switchAt", { step: f.step + 1, prompt: switches.get(i) })}
+                aria-label={t("promptEdit.switchAt", { step: f.step + 1, prompt: switches.get(i) })}
+              />
+            )}
             <button type="button" onClick={() => onSelect?.(i)} title={t("studio.stepOf", { step: f.step + 1, total: f.total })}>
               <img src={(kind === "xt" ? f.xt : f.x0) ?? undefined} alt={`${kind} ${f.step}`} loading="lazy" style={imageStyle} />
               <span>{f.step + 1}</span>

@@ -16,6 +16,8 @@ import {
   type ScheduleType,
   type StudioSettings,
 } from "./settings";
+import { StylesPanel } from "./StylesPanel";
+import type { StylesStore } from "./useStyles";
 
 const SIZES = [32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024];
 
@@ -35,6 +37,8 @@ export interface GenerateFormProps {
   samplers: readonly SamplerInfo[];
   busy: boolean;
   errors: Record<string, string>;
+  /** saved prompt styles; absent: no styles row */
+  styles?: StylesStore;
 }
 
 function FieldError({ message }: { message: string | undefined }) {
@@ -56,7 +60,7 @@ function Field({ label, error, children }: { label: string; error?: string; chil
   );
 }
 
-export function GenerateForm({ settings, onChange, onSubmit, models, samplers, busy, errors }: GenerateFormProps) {
+export function GenerateForm({ settings, onChange, onSubmit, models, samplers, busy, errors, styles }: GenerateFormProps) {
   const { t } = useTranslation();
   const set = <K extends keyof StudioSettings>(key: K, value: StudioSettings[K]) => onChange({ ...settings, [key]: value });
   const num = (key: keyof StudioSettings) => (e: { target: { value: string } }) =>
@@ -136,6 +140,15 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
           onChange={(e) => set("negative_prompt", e.target.value)}
         />
       </Field>
+      {styles && (
+        <StylesPanel
+          store={styles}
+          chosen={settings.styles}
+          onChosen={(names) => set("styles", names)}
+          prompt={settings.prompt}
+          negativePrompt={settings.negative_prompt}
+        />
+      )}
       <div className="grid2">
         <Field label={t("studio.model")} error={errors.model}>
           <select data-testid="model" value={settings.model} onChange={(e) => set("model", e.target.value)}>

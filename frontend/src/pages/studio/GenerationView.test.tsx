@@ -151,3 +151,29 @@ describe("GenerationView with hires fix", () => {
     expect(screen.getByTestId("replay-phase").textContent).toBe("hires pass");
   });
 });
+
+describe("GenerationView with prompt editing", () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    installFakeEventSource();
+    installFetch([]);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("shows the prompt in effect while it runs and in the replay, and marks the switch", async () => {
+    render(<GenerationView jobId={JOB} prompt="[a red circle:a blue square:0.5]" fresh initialState="queued" />);
+    const source = FakeEventSource.latest();
+    await emit(source, 1, "state", { state: "running" });
+    await emit(source, 2, "denoise", { step: 0, total: 2, timestep: 999, prompt: "a red circle", xt: art("steps/xt_000.png") });
+    expect(screen.getByTestId("prompt-now").textContent).toBe("a red circle");
+    expect(screen.queryByTestId("prompt-switch")).toBeNull();
+    await emit(source, 3, "denoise", { step: 1, total: 2, timestep: 499, prompt: "a blue square", xt: art("steps/xt_001.png") });
+    expect(screen.getByTestId("prompt-now").textContent).toBe("a blue square");
+    expect(screen.getAllByTestId("prompt-switch").map((m) => m.getAttribute("data-step"))).toEqual(["1"]);
+    await emit(source, 4, "state", { state: "succeeded" });
+    act(() => screen.getAllByTestId("frame")[0]!.querySelector("button")!.click());
+    expect(screen.getByTestId("prompt-now").textContent).toBe("a red circle");
+  });
+});

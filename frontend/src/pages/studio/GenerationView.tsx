@@ -16,6 +16,7 @@ import { estimateRemaining, formatDuration, parseTime } from "../../lib/format";
 import { AttentionView } from "./AttentionView";
 import { itemStyle } from "./batchCrop";
 import { FrameStrip, type FrameKind } from "./FrameStrip";
+import { promptAt } from "./promptSwitch";
 import { SendButtons } from "./SendButtons";
 import type { StudioMode } from "./settings";
 import { SweepView } from "./SweepView";
@@ -106,6 +107,9 @@ export function GenerationView({
   const latest = frames[frames.length - 1];
   const hiresLive = !finished && latest?.phase === "hires";
   const hasHires = frames.some((f) => f.phase === "hires");
+  // prompt editing / alternation: the text in effect at the latest step (live) or the scrubbed one
+  const livePrompt = promptAt(frames, frames.length - 1);
+  const framePrompt = promptAt(frames, index);
 
   return (
     <section className="card generation" data-job={jobId} data-state={state}>
@@ -134,6 +138,11 @@ export function GenerationView({
                 : t(`state.${state}`)
             }
           />
+          {livePrompt != null && (
+            <span className="prompt-now muted" data-testid="prompt-now" title={t("promptEdit.current")}>
+              <q>{livePrompt}</q>
+            </span>
+          )}
           {hiresLive && (
             <span className="badge badge--hires" data-testid="hires-badge" title={t("studio.hiresPassHelp")}>
               {t("studio.hiresPass")}
@@ -228,6 +237,11 @@ export function GenerationView({
                   {hasHires && (
                     <span className={frame.phase === "hires" ? "badge badge--hires" : "badge"} data-testid="replay-phase">
                       {frame.phase === "hires" ? t("studio.hiresPass") : t("studio.firstPass")}
+                    </span>
+                  )}
+                  {framePrompt != null && (
+                    <span className="prompt-now muted" data-testid="prompt-now" title={t("promptEdit.current")}>
+                      <q>{framePrompt}</q>
                     </span>
                   )}
                 </span>

@@ -14,6 +14,7 @@ import { GenerationView } from "./GenerationView";
 import { InitImagePanel } from "./InitImagePanel";
 import { Lightbox } from "./Lightbox";
 import { exportMask, hasPaint, type Stroke } from "./mask";
+import { outpaint, renderExtended, sizeAfterExtend, type Side, type Size, type SizeChoice } from "./outpaint";
 import { settingsFromInfotext } from "./restore";
 import {
   fromParams,
@@ -24,6 +25,7 @@ import {
   type StudioMode,
   type StudioSettings,
 } from "./settings";
+import { useStyles } from "./useStyles";
 import { axisErrors, loadAxes, saveAxes, xyzJob, type AxisName, type AxisSpec } from "./xyz";
 import { XyzPanel } from "./XyzPanel";
 import { XyzView } from "./XyzView";
@@ -60,6 +62,13 @@ interface Zoom {
 }
 
 const PAGE = 24;
+
+/** The last outpainting extension: the picture's new size and what became of the generation's. */
+interface Extended {
+  size: Size;
+  choice: SizeChoice;
+  model: ModelInfo | undefined;
+}
 
 /** An X/Y/Z plot submitted from this page: its job and its axes (the tiles' layout and labels). */
 interface Plot {
@@ -99,6 +108,7 @@ export function StudioPage() {
   const { t } = useTranslation();
   const [settings, setSettings] = useState<StudioSettings>(loadSettings);
   const [models, setModels] = useState<ModelInfo[]>([]);
+  const styles = useStyles();
   const [samplers, setSamplers] = useState<SamplerInfo[]>([]);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
@@ -114,6 +124,7 @@ export function StudioPage() {
   const [strokes, setStrokes] = useState<Stroke[]>([]);
   const [uploading, setUploading] = useState(false);
   const [imageError, setImageError] = useState<string | undefined>();
+  const [extended, setExtended] = useState<Extended | null>(null);
   // the X/Y/Z plot: its axes (kept like the settings), the plot shown, its 422s per axis
   const [axes, setAxes] = useState(loadAxes);
   const [plot, setPlot] = useState<Plot | null>(null);
@@ -207,11 +218,62 @@ export function StudioPage() {
       }
       setInit(data);
       setStrokes([]);
+      forgetExtended();
     } catch (e) {
       setImageError(errorMessage(e));
     } finally {
       setUploading(false);
     }
+  };
+
+  /** A new or no init image: a size an extension set goes back to auto. */
+  const forgetExtended = () => {
+    const followed = extended?.choice.followed;
+    if (followed)
+      setSettings((s) => (s.width === followed.width && s.height === followed.height ? { ...s, width: null, height: null } : s));
+    setExtended(null);
+  };
+
+  /**
+   * Outpaint: the init image extended on one side (its edge pixels stretched over the new
+   * border), uploaded as the new init image; the mask's strokes move with the picture and the
+   * new border is painted. Masked content becomes "fill" and the strength 1, and the
+   * generation's size follows the picture where the model makes that size (sizeAfterExtend).
+   */
+  const extend = async (side: Side, by: number) => {
+    if (!init) return;
+    setImageError(undefined);
+    setUploading(true);
+    try {
+      const done = outpaint(init, strokes, side, by);
+      const r = await fetch(init.url, { credentials: "include" });
+      if (!r.ok) throw new Error(`${r.status} ${r.statusText}`);
+      const picture = await createImageBitmap(await r.blob());
+      const { data, error, response } = await uploadImage(await renderExtended(picture, done.size, done.plan));
+      if (!data) {
+        setImageError(errorMessage(error, `${response.status}`));
+        return;
+      }
+      const model = models.find((m) => m.name === settings.model) ?? models.find((m) => m.default);
+      const choice = sizeAfterExtend(settings, extended?.choice.followed ?? null, done.size, model?.resolution);
+      setInit(data);
+      setStrokes(done.strokes);
+      setSettings((s) => ({ ...s, width: choice.width, height: choice.height, inpainting_fill: "fill", strength: 1 }));
+      setExtended({ size: done.size, choice, model });
+    } catch (e) {
+      setImageError(errorMessage(e));
+    } finally {
+      setUploading(false);
+    }
+  };
+
+  /** What the last extension did to the generation's size, in words. */
+  const extendNote = (x: Extended): string => {
+    const size = t("studio.imageSize", { width: x.size.width, height: x.size.height });
+    const res = x.model?.resolution;
+    if (x.choice.outcome === "follows") return t("studio.outpaintFollows", { size });
+    if (x.choice.outcome === "kept" || !res) return t("studio.outpaintKept", { size });
+    return t(`studio.outpaint_${x.choice.outcome}`, { size, model: x.model?.name, ...res });
   };
 
   /** "Send to img2img / inpaint": the result's image becomes the init image. */
@@ -247,7 +309,7 @@ export function StudioPage() {
         return;
       }
       // fields left out take the API's defaults (the generated type marks defaulted fields required)
-      const body = toRequest(next, images) as GenerationCreate;
+      const body = toRequest(next, images, styles.list) as GenerationCreate;
       const { data, error, response } = await api.POST("/api/v1/generations", { body });
       if (!data) {
         const fields = response.status === 422 ? fieldErrors(error, [["body"]]) : {};
@@ -259,8 +321,8 @@ export function StudioPage() {
       const made = data.generation.params as Record<string, unknown>;
       setCurrent({
         jobId: data.job.id,
-        prompt: next.prompt,
-        negativePrompt: next.negative_prompt,
+        prompt: body.prompt, // with the chosen styles merged in
+        negativePrompt: body.negative_prompt ?? "",
         state: data.job.state,
         fresh: true,
         batch: next.batch_size,
@@ -285,7 +347,7 @@ export function StudioPage() {
         setPlotErrors({ "": images });
         return;
       }
-      const { data, error, response } = await api.POST("/api/v1/jobs", { body: xyzJob(toRequest(settings, images), specs) });
+      const { data, error, response } = await api.POST("/api/v1/jobs", { body: xyzJob(toRequest(settings, images, styles.list), specs) });
       if (!data) {
         const fields = response.status === 422 ? axisErrors(fieldErrors(error, [["body", "params"]])) : {};
         setPlotErrors(Object.keys(fields).length ? fields : { "": errorMessage(error, `${response.status}`) });
@@ -382,6 +444,7 @@ export function StudioPage() {
             samplers={samplers}
             busy={busy}
             errors={errors}
+            styles={styles}
           />
           <XyzPanel
             axes={axes}
@@ -404,11 +467,14 @@ export function StudioPage() {
               onRemove={() => {
                 setInit(null);
                 setStrokes([]);
+                forgetExtended();
               }}
               strokes={strokes}
               onStrokes={setStrokes}
               invert={settings.mask_invert}
               onInvert={(mask_invert) => setSettings((s) => ({ ...s, mask_invert }))}
+              onExtend={(side, by) => void extend(side, by)}
+              extendNote={extended && extendNote(extended)}
             />
           )}
           {plot ? (

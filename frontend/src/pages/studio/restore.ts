@@ -64,7 +64,8 @@ export function settingsFromInfotext(
   info: Infotext,
   context: { samplers: readonly SamplerNames[]; models: readonly string[] },
 ): Restored {
-  const next: StudioSettings = { ...current, prompt: info.prompt, negative_prompt: info.negative_prompt };
+  // the infotext's prompts already hold the styles they were made with: none stays chosen
+  const next: StudioSettings = { ...current, prompt: info.prompt, negative_prompt: info.negative_prompt, styles: [] };
   const applied = ["Prompt", "Negative prompt"];
   const skipped: Restored["skipped"] = [];
   const p = info.params;

@@ -134,3 +134,26 @@ describe("studio request", () => {
     expect(hiresSize(64, 48, 1.3)).toEqual({ width: 80, height: 56 }); // 83.2 -> 80, 62.4 -> 56
   });
 });
+
+describe("studio request with saved styles", () => {
+  const saved = [
+    { name: "cinematic", prompt: "{prompt}, red", negative_prompt: "blurry" },
+    { name: "plain", prompt: "circle", negative_prompt: "" },
+  ];
+
+  it("merges the chosen styles into the prompts, in order, and sends no style names", () => {
+    const body = toRequest(settings({ prompt: "a square", negative_prompt: "dark", styles: ["cinematic", "plain"] }), {}, saved);
+    expect(body).toMatchObject({ prompt: "a square, red, circle", negative_prompt: "dark, blurry" });
+    expect(keys(body)).not.toContain("styles");
+  });
+
+  it("sends the prompts as typed with no style chosen, or before the list has arrived", () => {
+    expect(toRequest(settings({ prompt: "a square" }), {}, saved).prompt).toBe("a square");
+    expect(toRequest(settings({ prompt: "a square", styles: ["plain"] })).prompt).toBe("a square");
+  });
+
+  it("chooses no style when taking a past generation's settings (its prompt holds them already)", () => {
+    const next = fromParams(settings({ styles: ["plain"] }), { prompt: "a square, circle" });
+    expect(next).toMatchObject({ prompt: "a square, circle", styles: [] });
+  });
+});

@@ -1,6 +1,7 @@
 /** The studio form's values and their mapping to and from POST /generations bodies. */
-import type { GenerationCreate } from "../../client/types";
+import type { GenerationCreate, PromptStyle } from "../../client/types";
 import { randomSeed } from "../../lib/format";
+import { applyStyles } from "./promptStyles";
 
 export type Sampler = GenerationCreate["sampler"];
 export type ScheduleType = NonNullable<GenerationCreate["scheduler"]>;
@@ -73,6 +74,8 @@ export interface StudioSettings {
   subseed_strength: number;
   /** conditioning from the N-th text-encoder layer from the end; 1: the last */
   clip_skip: number;
+  /** saved styles (by name) merged into the prompts of the next request, in this order */
+  styles: string[];
 }
 
 export const DEFAULT_SETTINGS: StudioSettings = {
@@ -108,6 +111,7 @@ export const DEFAULT_SETTINGS: StudioSettings = {
   subseed: -1,
   subseed_strength: 0,
   clip_skip: 1,
+  styles: [],
 };
 
 // v2: the guidance scale became "the model's own" by default (stored 7s were the old default)
@@ -147,12 +151,16 @@ export interface RequestImages {
  * The request body; fields left at "server default" are left out so the API's defaults apply.
  * img2img fields go only with an init image, inpainting fields only with a mask too: the API
  * refuses them otherwise. Hires fix and variation seeds go only in txt2img (hires fix not with
- * a guidance sweep either), Clip skip only when it is not 1.
+ * a guidance sweep either), Clip skip only when it is not 1. The chosen styles (looked up in
+ * `saved`) are merged into the prompts here: the API's POST /generations takes no style names.
  */
-export function toRequest(s: StudioSettings, images: RequestImages = {}): Partial<GenerationCreate> {
+export function toRequest(
+  s: StudioSettings,
+  images: RequestImages = {},
+  saved: readonly PromptStyle[] = [],
+): Partial<GenerationCreate> {
   const body: Partial<GenerationCreate> = {
-    prompt: s.prompt,
-    negative_prompt: s.negative_prompt,
+    ...applyStyles(s.prompt, s.negative_prompt, s.styles, saved),
     scheduler: s.scheduler,
     steps: s.steps,
     seed: s.seed,
@@ -216,9 +224,12 @@ export function img2imgSteps(strength: number, steps: number): { skipped: number
   return { skipped: steps - run, run };
 }
 
-/** Settings from a past generation's params ("use these settings again"); the seed is locked. */
+/**
+ * Settings from a past generation's params ("use these settings again"); the seed is locked. No
+ * style stays chosen: the recorded prompts already hold the styles they were made with.
+ */
 export function fromParams(current: StudioSettings, params: Record<string, unknown>, seed?: number): StudioSettings {
-  const next: StudioSettings = { ...current, seedLocked: true };
+  const next: StudioSettings = { ...current, seedLocked: true, styles: [] };
   const set = next as unknown as Record<string, unknown>;
   for (const k of [
     "prompt",
