@@ -76,6 +76,7 @@ from difflab.diffusion.schedulers import (
     takes_eta,
 )
 from difflab.diffusion.sd_upscale import combine, split
+from difflab.diffusion.vae_override import resolve_vae, with_vae
 from difflab.runtime import KindSpec, ParamError, RunContext, Sink, SubmitContext
 
 MAX_SEED = 2**53 - 1  # exact in JSON numbers and JavaScript
@@ -157,6 +158,12 @@ class GenerateParams(BaseModel):
         None, min_length=1, max_length=8, description="Guidance scales for a same-seed sweep."
     )
     attention: bool = Field(True, description="Store per-token cross-attention maps.")
+    vae: str | None = Field(
+        None,
+        max_length=100,
+        description="Decode with this VAE from models/vae/ instead of the model's own "
+        "(A1111's SD VAE); null: the model's.",
+    )
     tiling: bool = Field(
         False, description="Seamless tiling: the picture wraps around at its edges (A1111's)."
     )
@@ -368,6 +375,8 @@ def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Pat
             res.check("height", h2)
         except ValueError as e:
             raise InvalidRequest("hr_scale", f"the hires size {w2}x{h2}: {e}") from None
+    if params.vae is not None:
+        resolve_vae(models_dir, params.vae, model_dir)
     layers = text_encoder_layers(model_dir)
     if params.clip_skip > layers:
         raise InvalidRequest(
@@ -719,6 +728,8 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     assert params.width is not None and params.height is not None
     width, height, seed = params.width, params.height, params.seed
     pipe = load_pipeline(model_dir, ctx.device)
+    if params.vae is not None:  # the model's parts with another VAE, for this run
+        pipe = with_vae(pipe, resolve_vae(ctx.models_dir, params.vae, model_dir), ctx.device)
     used = embeddings.ensure(pipe, ctx.models_dir, [params.prompt, params.negative_prompt])
     if used:
         sink.log(f"embeddings: {', '.join(used)}")
@@ -787,6 +798,8 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             fields["Clip skip"] = params.clip_skip
         if params.tiling:
             fields["Tiling"] = True
+        if params.vae is not None:
+            fields["VAE"] = params.vae
         if params.subseed_strength > 0:
             at = list(fields).index("Seed") + 1
             items = list(fields.items())

@@ -255,7 +255,7 @@ def check_safetensors_header(path: Path) -> None:
             raise UnsafeWeightsError(f"bad safetensors entry for tensor {key!r}")
 
 
-def check_safetensors_only(path: Path) -> None:
+def check_safetensors_only(path: Path, parts: tuple[str, ...] | None = None) -> None:
     """Every weight file of the model is a valid .safetensors file; any pickle format refuses it.
 
     Runs before any load. A directory holding only .bin/.ckpt/.pt weights is refused, and so is
@@ -282,7 +282,7 @@ def check_safetensors_only(path: Path) -> None:
                 check_safetensors_header(f)
             except UnsafeWeightsError as e:
                 raise UnsafeWeightsError(f"{rel}: {e}") from None
-    for part in _WEIGHT_PARTS:
+    for part in _WEIGHT_PARTS if parts is None else parts:  # "": the directory itself
         if not (root / part).is_dir():
             raise ModelError(f"model {root.name!r} has no {part}/ directory")
         if not any((root / part).glob("*.safetensors")):

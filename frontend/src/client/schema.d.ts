@@ -943,7 +943,8 @@ export interface paths {
         };
         /**
          * Sd Vae
-         * @description VAE overrides: none yet (every model uses the VAE in its own directory).
+         * @description The VAEs in models/vae/ a request may name (override_settings.sd_vae, or the saved
+         *     option); "Automatic" is the model's own.
          */
         get: operations["sd_vae_sdapi_v1_sd_vae_get"];
         put?: never;
@@ -1606,6 +1607,11 @@ export interface components {
              * @default false
              */
             tiling: boolean;
+            /**
+             * Vae
+             * @description Decode with this VAE from models/vae/ instead of the model's own (A1111's SD VAE); null: the model's.
+             */
+            vae?: string | null;
             /**
              * Width
              * @description Pixels; null = the model's native size.

@@ -213,7 +213,7 @@ def test_an_imagefolder_with_an_unreadable_image_is_refused_at_submit(door, tmp_
     ("overrides", "field"),
     [
         ({"CLIP_stop_at_last_layers": 0}, "CLIP_stop_at_last_layers"),
-        ({"sd_vae": "other"}, "sd_vae"),
+        ({"sd_hypernetwork": "other"}, "sd_hypernetwork"),
         ({"show_progress_every_n_steps": "often"}, "show_progress_every_n_steps"),
         ({"show_progress_every_n_steps": -2}, "show_progress_every_n_steps"),
     ],

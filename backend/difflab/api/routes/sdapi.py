@@ -34,6 +34,7 @@ from difflab.diffusion.generate import LATENT_UPSCALE, PIXEL_UPSCALE, GeneratePa
 from difflab.diffusion.infotext import parse_infotext
 from difflab.diffusion.models import DEFAULT_MODEL, ModelError, list_models, resolve_model
 from difflab.diffusion.schedulers import list_samplers
+from difflab.diffusion.vae_override import list_vaes
 from difflab.jobs import notify
 from difflab.jobs.lifecycle import as_utc, request_cancel
 from difflab.runtime import ParamError
@@ -115,7 +116,10 @@ def _model_from(req: Txt2ImgRequest, options: dict[str, Any]) -> str:
 
 
 # override_settings this route carries out; any other is refused (422), never ignored
-OVERRIDES = ("sd_model_checkpoint", "show_progress_every_n_steps", "CLIP_stop_at_last_layers")
+OVERRIDES = (
+    "sd_model_checkpoint", "show_progress_every_n_steps", "CLIP_stop_at_last_layers", "sd_vae",
+)  # fmt: skip
+NO_VAE = ("Automatic", "None", "", None)  # A1111's "the model's own VAE"
 LIVE_PREVIEW_EVERY = 10  # A1111's "Live preview display period" default, in sampling steps
 
 
@@ -313,6 +317,11 @@ def to_generate_params(
     if req.subseed_strength:
         fields["subseed"], fields["subseed_strength"] = req.subseed, req.subseed_strength
     fields.update(_hires_fields(req))
+    vae = _setting(req, options, "sd_vae", None)
+    if vae not in NO_VAE:
+        if not isinstance(vae, str):
+            raise _refuse("sd_vae", "a VAE name (GET /sdapi/v1/sd-vae) or Automatic")
+        fields["vae"] = vae.removesuffix(".safetensors")
     clip_skip = _setting(req, options, "CLIP_stop_at_last_layers", None)
     if clip_skip is not None:
         fields["clip_skip"] = clip_skip
@@ -642,6 +651,12 @@ def _check_option(key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= 150:
             raise bad("an integer from -1 to 150 (-1 or 0: no live previews)")
         return value
+    if key == "sd_vae":
+        if value in NO_VAE:
+            return "Automatic"
+        if not isinstance(value, str) or value not in list_vaes(get_settings().models_dir):
+            raise bad("a VAE in models/vae/ (GET /sdapi/v1/sd-vae), or Automatic")
+        return value
     if key == "samples_format":
         if value != "png":
             raise bad("difflab writes PNG only (its infotext lives in a PNG text chunk)")
@@ -650,7 +665,7 @@ def _check_option(key: str, value: Any) -> Any:
 
 
 WRITABLE_OPTIONS = (
-    "sd_model_checkpoint", "CLIP_stop_at_last_layers", "show_progress_every_n_steps",
+    "sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers", "show_progress_every_n_steps",
     "send_seed", "send_size", "samples_format",
 )  # fmt: skip
 
@@ -660,6 +675,7 @@ def _options(user_id: int) -> dict[str, Any]:
         saved = stored_options(s, user_id)
     return {
         "sd_model_checkpoint": _default_model(),
+        "sd_vae": "Automatic",
         "samples_format": "png",
         "CLIP_stop_at_last_layers": 1,
         "show_progress_every_n_steps": LIVE_PREVIEW_EVERY,
@@ -726,5 +742,7 @@ def latent_upscale_modes(user: BasicUser) -> list[dict[str, Any]]:
 
 @router.get("/sd-vae")
 def sd_vae(user: BasicUser) -> list[dict[str, Any]]:
-    """VAE overrides: none yet (every model uses the VAE in its own directory)."""
-    return []
+    """The VAEs in models/vae/ a request may name (override_settings.sd_vae, or the saved
+    option); "Automatic" is the model's own."""
+    return [{"model_name": name, "filename": f"vae/{name}"}
+            for name in list_vaes(get_settings().models_dir)]  # fmt: skip
