@@ -149,6 +149,13 @@ class GenerateParams(BaseModel):
         None, ge=8, le=2048, multiple_of=8, description="Pixels; null = the model's native size."
     )
     batch_size: int = Field(1, ge=1, le=16, description="Images generated together.")
+    n_iter: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Batches run one after another (A1111's batch count); image k of batch j "
+        "has seed + j * batch_size + k.",
+    )
     eta: float = Field(0.0, ge=0, le=1, description="DDIM's eta (0 = deterministic DDIM).")
     preview: Literal["none", "approx", "full"] = Field(
         "approx", description="Step previews: none, a linear latent->RGB map, or the VAE."
@@ -262,6 +269,18 @@ class GenerateParams(BaseModel):
         if v != GenerateParams.model_fields[name].default and not info.data.get("enable_hr"):
             raise ValueError(f"{name} applies to hires fix: send enable_hr: true too")
         return v
+
+    @model_validator(mode="after")
+    def _batches(self) -> GenerateParams:
+        if self.batch_size * self.n_iter > 64:
+            raise PydanticCustomError(
+                "too_many_images", "n_iter: at most 64 images a request (batch_size x n_iter)"
+            )
+        if self.n_iter > 1 and (self.guidance_sweep or self.sd_upscale is not None):
+            raise PydanticCustomError(
+                "n_iter_alone", "n_iter: one batch with a guidance sweep or sd_upscale"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sd_upscale_is_img2img(self) -> GenerateParams:
@@ -508,6 +527,7 @@ class _StepWriter:
         self.tokens: list[str] = []
         self.positions: list[int] = []  # each token's place in the conditioning
         self.phase: str | None = None  # "hires" during hires fix's second pass
+        self.skipped: int | None = None  # img2img: steps of the schedule not run
         self.prompt_at: Callable[[int], str] | None = None  # a scheduled prompt's text by step
         self.shown_prompt: str | None = None
         self.attention_steps: list[int] = []
@@ -522,8 +542,8 @@ class _StepWriter:
                     step=s.index, meta={"view": "image", "series": key, "timestep": s.timestep},
                 )  # fmt: skip
             extra: dict[str, Any] = {}
-            if self.params.init_image:
-                extra["skipped"] = self.params.steps - s.total
+            if self.skipped is not None:
+                extra["skipped"] = self.skipped
             if self.phase is not None:
                 extra["phase"] = self.phase
             if self.prompt_at is not None and self.prompt_at(s.index) != self.shown_prompt:
@@ -671,8 +691,8 @@ def _sd_upscale(
 
 def _hires(
     params: GenerateParams, pipe: Any, schedule: str, sink: Sink, writer: _StepWriter,
-    watching: bool, grand_total: list[int], offset: list[int],
-    one_run: Callable[..., Any], progress: Callable[[int, int], None],
+    watching: bool, offset: list[int], one_run: Callable[..., Any],
+    progress: Callable[[int, int], None], seeds: list[int], base: int, grand: int,
 ) -> Any:  # fmt: skip
     """Hires fix: the first pass at the requested size, then an img2img pass from its upscaled
     latents or pictures at hr_scale times the size; the live view numbers the second pass's
@@ -680,14 +700,11 @@ def _hires(
     assert params.width is not None and params.height is not None
     config = pipe.scheduler.config
     hr_steps = params.hr_second_pass_steps or params.steps
-    first = steps_run(params.sampler, config, schedule, params.steps)
     second = steps_run(params.sampler, config, schedule, hr_steps, params.hr_strength)
-    grand_total.append(first + second)
-    seeds = [params.seed + i for i in range(params.batch_size)]
 
     def renumbered(shift: int) -> Callable[[StepOutput], None]:
         def on_step(s: StepOutput) -> None:
-            writer(dataclasses.replace(s, index=s.index + shift, total=first + second))
+            writer(dataclasses.replace(s, index=s.index + base + shift, total=grand))
 
         return on_step
 
@@ -838,24 +855,47 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     if len(entries) > 1:
         writer.prompt_at = lambda step: entries[active_entry(entries, step)][1]
     _text_artifact(sink, pipe, encoded)
+    # steps of one batch, and of all n_iter batches, numbered in turn in the live view
+    per = steps_run(params.sampler, pipe.scheduler.config, schedule, params.steps,
+                    params.strength if init is not None else 1.0)  # fmt: skip
+    if params.enable_hr:
+        hr_steps = params.hr_second_pass_steps or params.steps
+        per += steps_run(params.sampler, pipe.scheduler.config, schedule, hr_steps,
+                         params.hr_strength)  # fmt: skip
+    grand = per * params.n_iter
+    if init is not None:
+        writer.skipped = params.steps - per
+    if params.enable_hr or params.n_iter > 1:
+        grand_total.append(grand)
+
+    def shifted(base: int) -> Callable[[StepOutput], None] | None:
+        if params.n_iter == 1:
+            return None
+        return lambda s: writer(dataclasses.replace(s, index=s.index + base, total=grand))
+
+    images: list[Any] = []
     try:
         with tiled(pipe, params.tiling):
-            if params.enable_hr:
-                out = _hires(params, pipe, schedule, sink, writer, watching, grand_total,
-                             offset, one_run, progress)  # fmt: skip
-            elif params.sd_upscale is not None and init is not None:
-                out = _sd_upscale(params, pipe, schedule, sink, writer, watching, grand_total,
-                                  offset, progress, init)  # fmt: skip
-            else:
-                out = one_run(params.guidance_scale, seeds, watching)
+            for it in range(params.n_iter):
+                batch = [seed + it * params.batch_size + i for i in range(params.batch_size)]
+                if params.enable_hr:
+                    out = _hires(params, pipe, schedule, sink, writer, watching, offset,
+                                 one_run, progress, batch, it * per, grand)  # fmt: skip
+                elif params.sd_upscale is not None and init is not None:
+                    out = _sd_upscale(params, pipe, schedule, sink, writer, watching,
+                                      grand_total, offset, progress, init)  # fmt: skip
+                else:
+                    out = one_run(params.guidance_scale, batch, watching, shifted(it * per))
+                images += out.images
     finally:  # a cancelled run keeps its attention maps findable
         writer.write_attention_index()
+    seeds = [seed + i for i in range(params.batch_size * params.n_iter)]
 
     if params.enable_hr:
         w2, h2 = hires_size(width, height, params.hr_scale)
     names, texts = [], []
-    for i, (image, s) in enumerate(zip(out.images, seeds, strict=True)):
-        text = infotext(i, s, params.guidance_scale, params.batch_size)
+    for i, (image, s) in enumerate(zip(images, seeds, strict=True)):
+        text = infotext(i % params.batch_size, s, params.guidance_scale, params.batch_size)
         names.append(
             sink.artifact(
                 f"final/image_{i}.png",

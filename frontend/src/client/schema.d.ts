@@ -1524,6 +1524,12 @@ export interface components {
              */
             model: string;
             /**
+             * N Iter
+             * @description Batches run one after another (A1111's batch count); image k of batch j has seed + j * batch_size + k.
+             * @default 1
+             */
+            n_iter: number;
+            /**
              * Negative Prompt
              * @description What to steer away from (the unconditional branch).
              * @default

@@ -100,3 +100,19 @@ def test_tiling_wraps_the_edges_and_is_undone_after(tiny_pipe: Any) -> None:
     for p, w in zip(plain, wrapped, strict=True):
         assert _edges(w) < 1.4 < 2 < _edges(p)  # without tiling: a seam where it wraps
     assert np.array_equal(image(0), plain[0])  # zero padding again afterwards
+
+
+def test_n_iter_runs_batches_in_turn_with_a1111_numbering(models_dir: Path, tmp_path: Path) -> None:
+    params = GenerateParams(prompt="a red circle", model="tiny", steps=2, seed=10, width=32,
+                            height=32, sampler="DDIM", batch_size=2, n_iter=2)  # fmt: skip
+    sink = MemorySink()
+    result = run(params, sink, RunContext(job_id="t", models_dir=models_dir, data_dir=tmp_path,
+                                          work_dir=tmp_path))  # fmt: skip
+    assert result["seeds"] == [10, 11, 12, 13] and len(result["images"]) == 4
+    positions = [parse_infotext(t).params.get("Batch pos") for t in result["infotexts"]]
+    assert positions == ["0", "1", "0", "1"]  # as A1111 numbers each batch
+    frames = sink.of_type("denoise")
+    assert [f["step"] for f in frames] == [0, 1, 2, 3] and {f["total"] for f in frames} == {4}
+    assert sink.of_type("progress")[-1]["done"] == 4
+    with pytest.raises(ValidationError, match="at most 64"):
+        GenerateParams(batch_size=16, n_iter=5)

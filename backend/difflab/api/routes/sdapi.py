@@ -298,7 +298,8 @@ def to_generate_params(
         "seed": req.seed,
         "width": req.width,
         "height": req.height,
-        "batch_size": req.batch_size * req.n_iter,
+        "batch_size": req.batch_size,
+        "n_iter": req.n_iter,
         "attention": False,
         **_live_previews(req, options),
         **(images or {}),
@@ -331,8 +332,6 @@ def to_generate_params(
         errors = []
         for e in exc.errors(include_url=False):
             loc = [A1111_NAMES.get(str(p), p) for p in e["loc"]]
-            if loc == ["batch_size"] and req.n_iter > 1:
-                loc = ["n_iter"]
             if loc == ["clip_skip"]:
                 loc = ["override_settings", "CLIP_stop_at_last_layers"]
             errors.append({"loc": ("body", *loc), "msg": e["msg"], "type": e["type"]})
