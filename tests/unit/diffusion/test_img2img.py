@@ -214,3 +214,29 @@ def test_image_fields_without_their_image_are_refused(fields: dict[str, Any], lo
 def test_defaults_of_image_fields_ask_nothing() -> None:
     p = GenerateParams(strength=0.75, mask_blur=4, inpainting_fill="original")
     assert p.init_image is None
+
+
+def test_a_nine_channel_inpainting_unet_is_used_as_such(tiny_pipe: Any) -> None:
+    """An inpainting model (U-Net with 4 + 1 + 4 input channels: latents, mask, masked
+    picture) is fed its mask and masked picture, as diffusers' inpaint pipeline feeds it."""
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet9 = UNet2DConditionModel.from_config({**tiny_pipe.unet.config, "in_channels": 9})
+    parts = {**tiny_pipe.components, "unet": unet9.eval()}
+    pipe9 = StableDiffusionPipeline(**parts, requires_safety_checker=False)
+    init, mask = _init().resize((32, 32)), _mask((32, 32))
+    ours = generate_from_image(
+        pipe9, make_scheduler("DDIM", tiny_pipe.scheduler.config),
+        ImageInput(init, strength=1.0, mask=mask, mask_blur=0),
+        prompt=PROMPT, steps=3, guidance_scale=5.0, seeds=[2], width=32, height=32,
+    )  # fmt: skip
+    bare = StableDiffusionInpaintPipeline(**parts, requires_safety_checker=False)
+    bare.scheduler = make_scheduler("DDIM", tiny_pipe.scheduler.config)
+    bare.set_progress_bar_config(disable=True)
+    ref = bare(
+        prompt=PROMPT, image=init, mask_image=mask, strength=1.0, num_inference_steps=3,
+        guidance_scale=5.0, generator=[torch.Generator().manual_seed(2)], height=32, width=32,
+    ).images[0]  # fmt: skip
+    ref = bare.image_processor.apply_overlay(mask, init, ref)
+    assert np.array_equal(_px(ours.images[0]), _px(ref))
