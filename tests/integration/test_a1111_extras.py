@@ -53,6 +53,10 @@ def test_extras_upscale_and_keep_the_infotext(gen_deployment) -> None:
             "upscaling_resize_w": 64, "upscaling_resize_h": 64, "upscaling_crop": True,
         })  # fmt: skip
         assert _img(r.json()["image"]).size == (64, 64)
+        r = c.post("/sdapi/v1/extra-single-image", json={
+            "image": _png(), "upscaler_1": "Bicubic", "upscaling_resize": 1.5,
+        })  # fmt: skip
+        assert _img(r.json()["image"]).size == (60, 45)
         r = c.post("/sdapi/v1/extra-batch-images", json={
             "imageList": [{"data": _png(), "name": "a"}, {"data": _png((10, 10)), "name": "b"}],
             "upscaler_1": "Nearest", "upscaling_resize": 3,

@@ -165,7 +165,7 @@ def test_bad_uploads_store_nothing(gen_deployment) -> None:
 def test_a1111_hires_fix_and_its_listings(gen_deployment) -> None:
     with _a1111(gen_deployment) as c:
         upscalers = [u["name"] for u in c.get("/sdapi/v1/upscalers").json()]
-        assert upscalers == ["None", "Lanczos", "Nearest"]
+        assert upscalers == ["None", "Lanczos", "Nearest", "Bicubic"]
         modes = [m["name"] for m in c.get("/sdapi/v1/latent-upscale-modes").json()]
         assert modes[0] == "Latent" and "Latent (nearest-exact)" in modes
         assert c.get("/sdapi/v1/sd-vae").json() == []

@@ -91,10 +91,14 @@ LATENT_UPSCALE = {
     "Latent (bicubic)": ("bicubic", False), "Latent (bicubic antialiased)": ("bicubic", True),
     "Latent (nearest)": ("nearest", False), "Latent (nearest-exact)": ("nearest-exact", False),
 }  # fmt: skip
-PIXEL_UPSCALE = {"Lanczos": Image.Resampling.LANCZOS, "Nearest": Image.Resampling.NEAREST}
+PIXEL_UPSCALE = {
+    "Lanczos": Image.Resampling.LANCZOS,
+    "Nearest": Image.Resampling.NEAREST,
+    "Bicubic": Image.Resampling.BICUBIC,
+}
 HrUpscaler = Literal[
     "Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
-    "Latent (nearest)", "Latent (nearest-exact)", "Lanczos", "Nearest",
+    "Latent (nearest)", "Latent (nearest-exact)", "Lanczos", "Nearest", "Bicubic",
 ]  # fmt: skip
 HIRES_FIELDS = frozenset({"hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_strength"})
 IMG2IMG_FIELDS = frozenset({"init_image", "strength", "resize_mode"})
@@ -110,7 +114,7 @@ class SdUpscale(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     overlap: int = Field(64, ge=0, le=256, description="Pixels the tiles overlap by.")
-    upscaler: Literal["None", "Lanczos", "Nearest"] = Field(
+    upscaler: Literal["None", "Lanczos", "Nearest", "Bicubic"] = Field(
         "Lanczos", description="How the init image is enlarged before the tiles are redrawn."
     )
     scale: float = Field(2.0, ge=1, le=4, description="How much it is enlarged.")
@@ -626,7 +630,7 @@ def steps_run(sampler: str, config: Any, schedule: str, steps: int, strength: fl
 
 def upscale(out: Any, params: GenerateParams, size: tuple[int, int]) -> Any:
     """Hires fix's first pass brought to `size` (width, height): its latents interpolated
-    (Latent modes) or its pictures resampled (Lanczos, Nearest)."""
+    (Latent modes) or its pictures resampled (Lanczos, Nearest, Bicubic)."""
     width, height = size
     if params.hr_upscaler in LATENT_UPSCALE:
         mode, antialias = LATENT_UPSCALE[params.hr_upscaler]

@@ -889,7 +889,7 @@ export interface paths {
         };
         /**
          * Realesrgan Models
-         * @description Installed Real-ESRGAN models: none (Lanczos and Nearest are the upscalers).
+         * @description Installed Real-ESRGAN models: none (Lanczos, Nearest and Bicubic are the upscalers).
          */
         get: operations["realesrgan_models_sdapi_v1_realesrgan_models_get"];
         put?: never;
@@ -1475,7 +1475,7 @@ export interface components {
              * @default Latent
              * @enum {string}
              */
-            hr_upscaler: "Latent" | "Latent (antialiased)" | "Latent (bicubic)" | "Latent (bicubic antialiased)" | "Latent (nearest)" | "Latent (nearest-exact)" | "Lanczos" | "Nearest";
+            hr_upscaler: "Latent" | "Latent (antialiased)" | "Latent (bicubic)" | "Latent (bicubic antialiased)" | "Latent (nearest)" | "Latent (nearest-exact)" | "Lanczos" | "Nearest" | "Bicubic";
             /**
              * Init Image
              * @description img2img: the id of an uploaded image (POST /api/v1/images) to start from.
@@ -2162,7 +2162,7 @@ export interface components {
              * @default Lanczos
              * @enum {string}
              */
-            upscaler: "None" | "Lanczos" | "Nearest";
+            upscaler: "None" | "Lanczos" | "Nearest" | "Bicubic";
         };
         /** SessionPublic */
         SessionPublic: {

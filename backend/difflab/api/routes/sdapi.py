@@ -207,7 +207,7 @@ def _sd_upscale_script(req: Img2ImgRequest) -> bool:
     return isinstance(name, str) and name.strip().lower() == "sd upscale"
 
 
-SD_UPSCALERS = ("None", "Lanczos", "Nearest")  # A1111's order, for an index in script_args
+SD_UPSCALERS = ("None", "Lanczos", "Nearest", "Bicubic")  # an index in script_args: this order
 
 
 def sd_upscale_fields(req: Img2ImgRequest) -> dict[str, Any]:

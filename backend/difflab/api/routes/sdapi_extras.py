@@ -1,7 +1,7 @@
 """AUTOMATIC1111's "extras" and the listings its clients read, on the same Basic-auth footing
 as the other /sdapi/v1 routes.
 
-Extras upscale a picture with what difflab has: PIL's Lanczos and Nearest (A1111's built-in
+Extras upscale a picture with what difflab has: PIL's Lanczos, Nearest and Bicubic (A1111's built-in
 upscalers). A face restorer or a model upscaler asked for by a client is refused with a 422
 naming the field, since none is installed (the listings say so), never skipped. The picture's
 own infotext is kept and A1111's "Postprocess" keys are added to it.
@@ -185,7 +185,7 @@ def face_restorers(user: BasicUser) -> list[dict[str, Any]]:
 
 @router.get("/realesrgan-models")
 def realesrgan_models(user: BasicUser) -> list[dict[str, Any]]:
-    """Installed Real-ESRGAN models: none (Lanczos and Nearest are the upscalers)."""
+    """Installed Real-ESRGAN models: none (Lanczos, Nearest and Bicubic are the upscalers)."""
     return []
 
 
