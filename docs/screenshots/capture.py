@@ -19,8 +19,6 @@ be built (`make install`). It takes a few minutes on two CPU cores.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 import tempfile
 import time
@@ -31,23 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_api_generate import deployment  # noqa: E402
+from tests.utils.browser import CHROMIUM_ARGS, chromium_path  # noqa: E402
 from tests.utils.services import ADMIN_PASSWORD  # noqa: E402
-
-# Debian's Chromium, launched as tests/conftest.py launches it (that module is not imported: it
-# sets OMP_NUM_THREADS=1, which the worker started here would inherit)
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("DIFFLAB_CHROMIUM"), "/usr/bin/chromium",
-                      shutil.which("chromium"), shutil.which("chromium-browser")):  # fmt: skip
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
-
 
 # in the house model's grammar (docs/house-model.md): colors, shapes, positions, backgrounds
 PROMPT = "a red circle on the left and a blue square on the right"

@@ -42,14 +42,17 @@ def embeddings_dir(models_dir: Path) -> Path:
     return models_dir / "embeddings"
 
 
-def found(models_dir: Path) -> list[Embedding]:
-    """The embedding files of the models directory, read from their headers (names that are
-    not plain words, and files that are not one 2-D tensor, are passed over)."""
+def found(models_dir: Path, names: set[str] | None = None) -> list[Embedding]:
+    """The embedding files of the models directory (only those in `names` when given), read
+    from their headers (names that are not plain words, and files that are not one 2-D
+    tensor, are passed over)."""
     root = embeddings_dir(models_dir)
     if not root.is_dir():
         return []
     out = []
     for path in sorted(root.glob("*.safetensors")):
+        if names is not None and path.stem not in names:
+            continue
         if not NAME.match(path.stem) or not path.is_file() or path.is_symlink():
             continue
         try:
@@ -75,7 +78,7 @@ def ensure(pipe: Any, models_dir: Path, texts: list[str]) -> list[str]:
     """Load into `pipe` the embeddings the texts name (by whole word) that fit the model;
     returns the names in use."""
     words = {w for text in texts for w in re.findall(r"[A-Za-z0-9_-]+", text)}
-    wanted = [e for e in found(models_dir) if e.name in words]
+    wanted = found(models_dir, words)  # headers are read only for names the prompt uses
     if not wanted:
         return []
     size = hidden_size(pipe)

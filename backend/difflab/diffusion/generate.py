@@ -849,26 +849,26 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         return {**params.model_dump(), "seed": s, "guidance_scale": guidance,
                 "width": width, "height": height, "scheduler": schedule}  # fmt: skip
 
+    # the steps one pass runs (the last int(strength * steps) with an init image)
+    first = steps_run(params.sampler, pipe.scheduler.config, schedule, params.steps,
+                      params.strength if init is not None else 1.0)  # fmt: skip
     # prompt editing and alternation: the attention maps and tokens.json follow the text in
     # effect at the last step, and each denoise event says when the text changed
-    total = steps_run(params.sampler, pipe.scheduler.config, schedule, params.steps,
-                      params.strength if init is not None else 1.0)  # fmt: skip
-    entries = prompt_schedule(params.prompt, total)
+    entries = prompt_schedule(params.prompt, first)
     encoded = encode_weighted(pipe, entries[-1][1], clip_skip=params.clip_skip)
     writer.tokens, writer.positions = encoded.tokens, encoded.positions
     if len(entries) > 1:
         writer.prompt_at = lambda step: entries[active_entry(entries, step)][1]
     _text_artifact(sink, pipe, encoded)
     # steps of one batch, and of all n_iter batches, numbered in turn in the live view
-    per = steps_run(params.sampler, pipe.scheduler.config, schedule, params.steps,
-                    params.strength if init is not None else 1.0)  # fmt: skip
+    per = first
     if params.enable_hr:
         hr_steps = params.hr_second_pass_steps or params.steps
         per += steps_run(params.sampler, pipe.scheduler.config, schedule, hr_steps,
                          params.hr_strength)  # fmt: skip
     grand = per * params.n_iter
     if init is not None:
-        writer.skipped = params.steps - per
+        writer.skipped = params.steps - first
     if params.enable_hr or params.n_iter > 1:
         grand_total.append(grand)
 

@@ -179,12 +179,8 @@ def _refuse_unsupported(req: Txt2ImgRequest) -> None:
         if scripted and name in ("script_name", "script_args"):
             continue
         if name in extra and not any(_same(extra[name], ok) for ok in allowed):
-            raise RequestValidationError([{
-                "loc": ("body", name),
-                "msg": f"{REFUSED_BECAUSE.get(name, 'not supported by difflab yet')}; "
-                f"send {allowed[0]!r} or leave it out",
-                "type": "value_error",
-            }])  # fmt: skip
+            reason = REFUSED_BECAUSE.get(name, "not supported by difflab yet")
+            raise _refuse(name, f"{reason}; send {allowed[0]!r} or leave it out")
 
 
 _RESIZE_MODES = {0: "just_resize", 1: "crop_and_resize", 2: "resize_and_fill"}
@@ -199,7 +195,7 @@ A1111_NAMES = {
 
 
 def _refuse(field: str, message: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
+    return field_error(("body", field), message)
 
 
 def _sd_upscale_script(req: Img2ImgRequest) -> bool:
@@ -626,9 +622,7 @@ def _check_option(key: str, value: Any) -> Any:
     """A value POST /options may store for `key` (the options difflab honours)."""
 
     def bad(message: str) -> RequestValidationError:
-        return RequestValidationError(
-            [{"loc": ("body", key), "msg": message, "type": "value_error"}]
-        )
+        return _refuse(key, message)
 
     if key == "sd_model_checkpoint":
         if not isinstance(value, str):
