@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         description="largest request body of the routes that carry images (uploads, A1111 "
         "img2img and png-info; 413 past it)",
     )
+    max_dataset_upload_bytes: int = Field(
+        default=2 * 2**30,
+        ge=1024,
+        description="largest dataset upload (POST /api/v1/datasets: a zip or a folder's files; "
+        "streamed to disk, 413 past it)",
+    )
     max_prompt_chars: int = Field(
         default=1000, ge=1, le=100_000, description="longest prompt (or negative prompt) accepted"
     )

@@ -8,8 +8,10 @@ import { StudioPage } from "./pages/studio/StudioPage";
 import { RunsPage } from "./pages/train/RunsPage";
 import { RunPage } from "./pages/train/RunPage";
 
-// KaTeX and the admin forms load when first visited.
+// KaTeX, the admin forms and the datasets pages load when first visited.
 const AdminPage = lazy(() => import("./pages/admin/AdminPage").then((m) => ({ default: m.AdminPage })));
+const DatasetsPage = lazy(() => import("./pages/datasets/DatasetsPage").then((m) => ({ default: m.DatasetsPage })));
+const DatasetPage = lazy(() => import("./pages/datasets/DatasetPage").then((m) => ({ default: m.DatasetPage })));
 const LearnPage = lazy(() => import("./pages/learn/LearnPage").then((m) => ({ default: m.LearnPage })));
 
 function RequireUser({ children, admin = false }: { children: ReactNode; admin?: boolean }) {
@@ -37,6 +39,9 @@ function Header() {
           </NavLink>
           <NavLink to="/train" data-testid="nav-train">
             {t("nav.train")}
+          </NavLink>
+          <NavLink to="/datasets" data-testid="nav-datasets">
+            {t("nav.datasets")}
           </NavLink>
           {user.role === "admin" && (
             <NavLink to="/admin" data-testid="nav-admin">
@@ -94,6 +99,22 @@ export function App() {
             element={
               <RequireUser>
                 <RunPage />
+              </RequireUser>
+            }
+          />
+          <Route
+            path="/datasets"
+            element={
+              <RequireUser>
+                <DatasetsPage />
+              </RequireUser>
+            }
+          />
+          <Route
+            path="/datasets/:name"
+            element={
+              <RequireUser>
+                <DatasetPage />
               </RequireUser>
             }
           />

@@ -342,3 +342,71 @@ def test_a_saved_style_is_merged_into_the_prompt_sent(page) -> None:
     expect(switch).to_have_count(1)
     expect(switch).to_have_attribute("title", re.compile("a blue square, crimson"))
     shot(page, "styles")
+
+
+def test_upload_a_zip_train_a_lora_on_it_and_generate_with_it(page, tmp_path) -> None:
+    import zipfile
+
+    from PIL import Image, ImageDraw
+
+    archive = tmp_path / "red-dots.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(6):
+            img = Image.new("RGB", (64, 64), (0, 0, 0))
+            ImageDraw.Draw(img).ellipse((10 + i, 10, 50 + i, 50), fill=(230, 20, 20))
+            path = tmp_path / f"{i}.png"
+            img.save(path)
+            zf.write(path, f"red-dots/{i}.png")
+            zf.writestr(f"red-dots/{i}.txt", "a red circle")
+    sign_in(page)
+    page.get_by_test_id("nav-datasets").click()
+    page.get_by_test_id("dataset-zip-input").set_input_files(str(archive))
+    page.get_by_test_id("dataset-name").fill("red-dots")
+    page.get_by_test_id("dataset-upload").click()
+    page.get_by_test_id("dataset-page").wait_for()
+    expect(page.get_by_test_id("stat-images")).to_contain_text("6")
+    items = page.get_by_test_id("dataset-items").get_by_test_id("dataset-item")
+    expect(items).to_have_count(6)
+    # a caption edited in place is saved
+    items.first.get_by_test_id("caption").click()
+    page.get_by_test_id("caption-input").fill("a bright red circle")
+    page.get_by_test_id("caption-input").press("Enter")
+    expect(items.first.get_by_test_id("caption")).to_have_text("a bright red circle")
+    shot(page, "dataset")
+
+    form = page.get_by_test_id("train-lora")
+    form.get_by_test_id("lora-steps").fill("8")
+    form.get_by_test_id("lora-prompts").fill("a red circle")
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/v1/jobs")
+    ) as request:
+        form.get_by_test_id("lora-submit").click()
+    sent = request.value.post_data_json
+    assert sent["kind"] == "lora" and sent["params"]["dataset"] == "red-dots"
+    page.wait_for_url(re.compile(r"/train/[0-9a-f-]+$"))
+    job_id = page.url.rsplit("/", 1)[1]
+    from tests.utils.services import Api
+
+    base = page.url.split("/train/")[0]
+    done = Api(base).wait_state(job_id, ("succeeded", "failed"), timeout=240)
+    assert done["state"] == "succeeded", done["error"]
+    name = done["result"]["lora"]
+
+    page.get_by_test_id("nav-studio").click()
+    section = page.get_by_test_id("lora-section")
+    section.locator("summary").click()  # a folded section, as the other advanced ones
+    item = section.get_by_test_id("lora-item").filter(has_text=name)
+    item.get_by_test_id("lora-add").click()
+    chosen = section.get_by_test_id("lora-chosen")
+    expect(chosen).to_have_attribute("data-name", name)
+    chosen.get_by_test_id("lora-weight").fill("0.8")
+    chosen.get_by_test_id("lora-weight").press("Tab")
+    page.get_by_test_id("prompt").fill("a red circle")
+    page.get_by_test_id("steps").fill("4")
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/v1/generations")
+    ) as request:
+        page.get_by_test_id("generate").click()
+    assert request.value.post_data_json["loras"] == [{"name": name, "weight": 0.8}]
+    page.get_by_test_id("final-image").wait_for(timeout=120_000)
+    shot(page, "studio-lora")

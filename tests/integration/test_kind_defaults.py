@@ -37,12 +37,15 @@ def test_every_kind_runs_its_advertised_defaults_through_the_api(gen_deployment)
     kinds = [k["name"] for k in api.get("/api/v1/job-kinds").json()]
     assert set(kinds) >= LONG and len(kinds) > 20
     before = _tree(models)
-    outcomes, took = {}, {}
+    outcomes, took, lora_jobs = {}, {}, []
     for kind in kinds:
         started = time.monotonic()
         r = api.post("/api/v1/jobs", json={"kind": kind, "params": {}})
         assert r.status_code == 202, (kind, r.text)
         job = r.json()
+        if kind == "lora":
+            assert job["params"]["output"].startswith("lora-")  # a new name
+            lora_jobs.append(job["id"])
         if kind in LONG:
             assert job["params"]["output"].startswith(f"{kind}-")  # a new name, not `house`
             wait_for(
@@ -62,5 +65,11 @@ def test_every_kind_runs_its_advertised_defaults_through_the_api(gen_deployment)
         took[kind] = round(time.monotonic() - started, 1)
     expected = {k: ("cancelled" if k in LONG else "succeeded", None) for k in kinds}
     assert outcomes == expected, took
-    # a cancelled default training run neither replaced nor half-wrote any model
-    assert _tree(models) == before
+    # a cancelled default training run neither replaced nor half-wrote any model; the one
+    # default run that finishes and writes (lora) wrote a new file under a new name
+    after = _tree(models)
+    assert {k: after.get(k) for k in before} == before
+    new = sorted(set(after) - set(before))
+    (lora_job,) = lora_jobs
+    name = api.job(lora_job)["result"]["lora"]
+    assert new == [f"loras/{name}{s}" for s in (".json", ".png", ".safetensors")]

@@ -34,7 +34,7 @@ IMAGE_BODY_PATHS = (
     "/sdapi/v1/extra-batch-images",
 )
 # optional feature routes (mounted when the module exists)
-FEATURE_ROUTES = ("generations", "images", "styles", "datasets", "learn")
+FEATURE_ROUTES = ("generations", "images", "styles", "datasets", "loras", "learn")
 
 
 def _routers() -> list[APIRouter]:
@@ -96,7 +96,10 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
-        larger={path: settings.max_image_body_bytes for path in IMAGE_BODY_PATHS},
+        larger={
+            **{path: settings.max_image_body_bytes for path in IMAGE_BODY_PATHS},
+            "/api/v1/datasets": settings.max_dataset_upload_bytes,
+        },
     )
 
     @app.exception_handler(OperationalError)

@@ -9,6 +9,7 @@ and center-cropped to a square. Every problem is reported with the file and line
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,27 @@ class _Entry:
     path: Path
     caption: str
     line: int  # 1-based line of metadata.jsonl
+
+
+def metadata_lines(text: str, source: str) -> Iterator[tuple[int, str, str]]:
+    """(line number, file_name, caption) of each non-blank metadata.jsonl line; DatasetError
+    naming `source` and the line for one that does not read."""
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        where = f"{source}, line {n}"
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{where}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        name, caption = row.get("file_name"), row.get("text")
+        if not isinstance(name, str) or not name:
+            raise DatasetError(f'{where}: "file_name" must be a non-empty string')
+        if not isinstance(caption, str) or not caption.strip():
+            raise DatasetError(f'{where}: empty caption ("text") for {name}')
+        yield n, name, caption
 
 
 def center_crop_resize(img: Image.Image, resolution: int) -> Image.Image:
@@ -68,21 +90,8 @@ class ImageFolderDataset:
     def _read_metadata(self) -> list[_Entry]:
         entries = []
         text = self.metadata.read_text(encoding="utf-8")
-        for n, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
+        for n, name, caption in metadata_lines(text, str(self.metadata)):
             where = f"{self.metadata}, line {n}"
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{where}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            name, caption = row.get("file_name"), row.get("text")
-            if not isinstance(name, str) or not name:
-                raise DatasetError(f'{where}: "file_name" must be a non-empty string')
-            if not isinstance(caption, str) or not caption.strip():
-                raise DatasetError(f'{where}: empty caption ("text") for {name}')
             path = (self.root / name).resolve()
             if self.root.resolve() not in path.parents:
                 raise DatasetError(f"{where}: {name} is outside the dataset directory")

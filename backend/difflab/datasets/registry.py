@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import random
+from pathlib import Path
 
 from PIL import Image, ImageDraw
 
@@ -18,6 +20,23 @@ _DATASETS = {
 def list_datasets() -> list[dict[str, str]]:
     """[{name, description}] of the built-in datasets."""
     return [{"name": n, "description": d} for n, d in _DATASETS.items()]
+
+
+BUILT_IN = frozenset(_DATASETS)
+
+
+def folder_grid(root: Path, n: int = 16, seed: int = 0, tile: int = 64) -> Image.Image:
+    """A grid of n images of an imagefolder, drawn at random (seeded), each center-cropped."""
+    ds = ImageFolderDataset(root, resolution=tile, verify_images=False)
+    order = list(range(len(ds)))
+    random.Random(seed).shuffle(order)
+    picks = order[:n]
+    cols = math.ceil(math.sqrt(len(picks)))
+    rows = math.ceil(len(picks) / cols)
+    grid = Image.new("RGB", (cols * tile, rows * tile), (255, 255, 255))
+    for k, i in enumerate(picks):
+        grid.paste(ds[i].image, ((k % cols) * tile, (k // cols) * tile))
+    return grid
 
 
 def sample_grid(name: str, n: int = 16, seed: int = 0) -> Image.Image:

@@ -207,3 +207,19 @@ class UserOptions(Base):
     )
     options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Dataset(Base):
+    """A captioned image dataset a user uploaded (its files: DATA_DIR/datasets/<name>/).
+
+    The row claims the name before the files are moved into place, so two uploads can never
+    write one directory; a dataset is seen by its owner and by admins."""
+
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    images: Mapped[int] = mapped_column(Integer, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    ready: Mapped[bool] = mapped_column(Boolean, default=False)  # False while it uploads
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -35,10 +35,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from transformers import AutoTokenizer
 
-from difflab.diffusion import embeddings, inputs
+from difflab.diffusion import embeddings, inputs, loras
 from difflab.diffusion.attention import token_maps
 from difflab.diffusion.img2img import ImageInput, InpaintingFill, ResizeMode, generate_from_image
 from difflab.diffusion.infotext import format_infotext, generation_params, png_with_parameters
+from difflab.diffusion.loras import LoraWeight
 from difflab.diffusion.models import (
     DEFAULT_MODEL,
     SD_GUIDANCE,
@@ -153,6 +154,12 @@ class GenerateParams(BaseModel):
         None, ge=8, le=2048, multiple_of=8, description="Pixels; null = the model's native size."
     )
     batch_size: int = Field(1, ge=1, le=16, description="Images generated together.")
+    loras: list[LoraWeight] = Field(
+        default_factory=list,
+        max_length=8,
+        description="LoRAs from models/loras/ and their weights, for this request only (also "
+        "as <lora:name:weight> in the prompt, A1111's form).",
+    )
     n_iter: int = Field(
         1,
         ge=1,
@@ -369,6 +376,14 @@ def _tokenizer(path: str, stamp: int) -> Any:
     return AutoTokenizer.from_pretrained(Path(path) / "tokenizer", local_files_only=True)
 
 
+def tokenizer_of(model_dir: Path) -> Any:
+    """The model's tokenizer, loaded once (again when its files change)."""
+    index = model_dir / "tokenizer"
+    return _tokenizer(
+        str(model_dir), max((p.stat().st_mtime_ns for p in index.iterdir()), default=0)
+    )
+
+
 def with_model_defaults(params: GenerateParams, model_dir: Path) -> GenerateParams:
     """Fill the guidance scale a request left out with the model's own (default_guidance)."""
     if "guidance_scale" in params.model_fields_set:
@@ -405,17 +420,34 @@ def check_generate_params(params: GenerateParams, models_dir: Path) -> tuple[Pat
         raise InvalidRequest(
             "clip_skip", f"the model's text encoder has {layers} layers: clip_skip 1 to {layers}"
         )
-    index = model_dir / "tokenizer"
-    tok = _tokenizer(
-        str(model_dir), max((p.stat().st_mtime_ns for p in index.iterdir()), default=0)
-    )
-    for name, text in (("prompt", params.prompt), ("negative_prompt", params.negative_prompt)):
+    lora_request(params, models_dir, model_dir)
+    tok = tokenizer_of(model_dir)
+    prompt = loras.extract(params.prompt)[0]
+    for name, text in (("prompt", prompt), ("negative_prompt", params.negative_prompt)):
         try:  # every text the prompt takes during sampling: weights read, chunks few enough
             for _, version in prompt_schedule(text, params.steps):
                 prompt_chunks(tok, version, name)
         except PromptSyntaxError as e:
             raise InvalidRequest(name, str(e)) from None
     return model_dir, width, height
+
+
+def cross_attention_dim(model_dir: Path) -> int:
+    config = json.loads((model_dir / "unet" / "config.json").read_text())
+    return int(config.get("cross_attention_dim", 768))
+
+
+def lora_request(
+    params: GenerateParams, models_dir: Path, model_dir: Path
+) -> tuple[str, list[loras.LoraFile], list[float]]:
+    """The prompt without its <lora:...> tags, and the LoRAs of the request (its field's and
+    its tags'), checked against the model: (prompt, files, weights)."""
+    prompt, tags = loras.extract(params.prompt)
+    refs = loras.merged(params.loras, tags)
+    if not refs:
+        return prompt, [], []
+    files = loras.check(models_dir, refs, model_dir.name, cross_attention_dim(model_dir))
+    return prompt, files, [r.weight for r in refs]
 
 
 def upscaled_size(size: tuple[int, int], up: SdUpscale) -> tuple[int, int]:
@@ -746,11 +778,31 @@ def _hires(
 def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     """Generate params.batch_size images (and the guidance sweep) and store every step."""
     params, model_dir = _resolved(params, ctx.models_dir, ctx.data_dir)
-    assert params.width is not None and params.height is not None
-    width, height, seed = params.width, params.height, params.seed
+    prompt, lora_files, weights = lora_request(params, ctx.models_dir, model_dir)
     pipe = load_pipeline(model_dir, ctx.device)
     if params.vae is not None:  # the model's parts with another VAE, for this run
         pipe = with_vae(pipe, resolve_vae(ctx.models_dir, params.vae, model_dir), ctx.device)
+    if lora_files:
+        sink.log("LoRAs: " + ", ".join(f"{f.name} x{w:g}" for f, w in zip(lora_files, weights,
+                                                                       strict=True)))  # fmt: skip
+    with loras.applied(pipe, lora_files, weights):
+        return _run(params.model_copy(update={"prompt": prompt}), sink, ctx, model_dir, pipe,
+                    params.prompt, lora_files)  # fmt: skip
+
+
+def _run(
+    params: GenerateParams,
+    sink: Sink,
+    ctx: RunContext,
+    model_dir: Path,
+    pipe: Any,
+    shown_prompt: str,
+    lora_files: list[loras.LoraFile],
+) -> dict[str, Any]:
+    """run's body: `params.prompt` is the text encoded; `shown_prompt` (with its LoRA tags)
+    the one the infotext records."""
+    assert params.width is not None and params.height is not None
+    width, height, seed = params.width, params.height, params.seed
     used = embeddings.ensure(pipe, ctx.models_dir, [params.prompt, params.negative_prompt])
     if used:
         sink.log(f"embeddings: {', '.join(used)}")
@@ -843,11 +895,14 @@ def run(params: GenerateParams, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         if params.sd_upscale is not None:
             fields["SD upscale overlap"] = params.sd_upscale.overlap
             fields["SD upscale upscaler"] = params.sd_upscale.upscaler
-        return format_infotext(params.prompt, params.negative_prompt, fields)
+        if lora_files:
+            fields["Lora hashes"] = loras.infotext_hashes(lora_files)
+        return format_infotext(shown_prompt, params.negative_prompt, fields)
 
     def meta(s: int, guidance: float) -> dict[str, Any]:
-        return {**params.model_dump(), "seed": s, "guidance_scale": guidance,
-                "width": width, "height": height, "scheduler": schedule}  # fmt: skip
+        return {**params.model_dump(), "prompt": shown_prompt, "seed": s,
+                "guidance_scale": guidance, "width": width, "height": height,
+                "scheduler": schedule}  # fmt: skip
 
     # the steps one pass runs (the last int(strength * steps) with an init image)
     first = steps_run(params.sampler, pipe.scheduler.config, schedule, params.steps,

@@ -57,14 +57,21 @@ def conflict(models_dir: Path, name: str, parts: tuple[str, ...]) -> str | None:
 
 
 def resolve_output(
-    name: str, overwrite: bool, kind: str, parts: tuple[str, ...], ctx: SubmitContext
+    name: str,
+    overwrite: bool,
+    kind: str,
+    parts: tuple[str, ...],
+    ctx: SubmitContext,
+    taken: Callable[[str], str | None] | None = None,
 ) -> str:
-    """The output name a job will write: a new one for "", the given one when it is free."""
+    """The output name a job will write: a new one for "", the given one when it is free.
+    `taken(name)` says why a name is in use (default: a model directory, see `conflict`)."""
     if not name:
         day = datetime.now(UTC).strftime("%Y-%m-%d")
         for n in range(1, 10_000):
             candidate = f"{kind}-{day}-{n}"
-            if not (ctx.models_dir / candidate).exists() and ctx.reserved(candidate) is None:
+            used = taken(candidate) if taken else (ctx.models_dir / candidate).exists()
+            if not used and ctx.reserved(candidate) is None:
                 return candidate
         raise ParamError("output", "no free default name left; choose one")
     check_output_name(name)
@@ -72,8 +79,8 @@ def resolve_output(
         return name  # the worker: its own job holds the name; the swap is checked on publish
     job = ctx.reserved(name)
     if job is not None:
-        raise ParamError("output", f"model {name!r} is being written by job {job}; wait for it")
-    why = conflict(ctx.models_dir, name, parts)
+        raise ParamError("output", f"{name!r} is being written by job {job}; wait for it")
+    why = taken(name) if taken else conflict(ctx.models_dir, name, parts)
     if why and not overwrite:
         raise ParamError(
             "output",

@@ -176,7 +176,7 @@ def train_into(params: Params, sink: Sink, ctx: RunContext, out_dir: Path) -> di
     p = params
     device = setup_device(ctx, p.cpu_threads)
     torch.manual_seed(p.seed)
-    train, val = open_dataset(p, "train"), open_dataset(p, "val")
+    train, val = open_dataset(p, "train", ctx.data_dir), open_dataset(p, "val", ctx.data_dir)
     corpus = train.captions() + (vocabulary_sentences() if p.dataset == "shapes" else [])
     tok = build_tokenizer(corpus, p.bpe_merges, p.max_length)
     model = CLIPModel(clip_config(p, tok)).to(device)

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from difflab.datasets import uploads
 from difflab.datasets.imagefolder import DatasetError, ImageFolderDataset
 from difflab.datasets.shapes import ShapesDataset
 from difflab.diffusion.checkpoint import load_checkpoint
@@ -34,11 +35,16 @@ class DataParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: Literal["shapes", "imagefolder"] = Field(
-        "shapes", description="Training data: the built-in shapes dataset or an imagefolder."
+    dataset: str = Field(
+        "shapes",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="Training data: 'shapes' (built in), the name of a dataset uploaded at "
+        "POST /api/v1/datasets, or 'imagefolder' (a server directory, data_path).",
     )
     data_path: str = Field(
-        "", max_length=500, description="imagefolder only: directory holding metadata.jsonl."
+        "",
+        max_length=500,
+        description="imagefolder only: a directory on the server holding metadata.jsonl.",
     )
     train_samples: int = Field(
         20_000, ge=16, le=1_000_000, description="shapes only: size of the training split."
@@ -68,10 +74,31 @@ class OutputParams(BaseModel):
     )
 
 
+def dataset_root(p: DataParams, data_dir: Path) -> Path | None:
+    """The directory of an imagefolder or uploaded dataset (None for shapes)."""
+    if p.dataset == "shapes":
+        return None
+    if p.dataset == "imagefolder":
+        return Path(p.data_path)
+    return uploads.dataset_path(data_dir, p.dataset)
+
+
 def check_data(p: D, ctx: SubmitContext) -> D:
     """The dataset can be opened: what open_dataset would refuse, refused at submit."""
-    if p.dataset != "imagefolder":
+    if p.dataset == "shapes":
         return p
+    if p.dataset != "imagefolder":
+        if p.data_path:
+            raise ParamError("data_path", "applies to dataset 'imagefolder' only")
+        root = dataset_root(p, ctx.data_dir)
+        assert root is not None
+        if not (root / uploads.METADATA).is_file():
+            raise ParamError(
+                "dataset",
+                f"no dataset {p.dataset!r}: 'shapes', 'imagefolder' or an uploaded dataset's "
+                "name (GET /api/v1/datasets)",
+            )
+        return p  # checked whole when it was uploaded
     if not p.data_path:
         raise ParamError("data_path", "required when dataset is 'imagefolder'")
     try:  # every image opened at submit, as open_dataset will (the worker's repeat skips it)
@@ -111,14 +138,16 @@ class _Subset:
         return [all_captions[i] for i in self.indices]
 
 
-def open_dataset(p: DataParams, split: Literal["train", "val"]) -> CaptionedDataset:
-    """The train or val split. An imagefolder is split by a seeded permutation (5% val)."""
-    if p.dataset == "shapes":
+def open_dataset(p: DataParams, split: Literal["train", "val"], data_dir: Path) -> CaptionedDataset:
+    """The train or val split. An imagefolder or an uploaded dataset is split by a seeded
+    permutation (5% val)."""
+    root = dataset_root(p, data_dir)
+    if root is None:
         n = p.train_samples if split == "train" else p.val_samples
         return ShapesDataset(n, split=split, seed=p.seed, resolution=p.resolution)
-    if not p.data_path:
+    if not str(root):
         raise ValueError("data_path: required when dataset is 'imagefolder'")
-    base = ImageFolderDataset(p.data_path, resolution=p.resolution)
+    base = ImageFolderDataset(root, resolution=p.resolution)
     order = np.random.default_rng(p.seed).permutation(len(base)).tolist()
     n_val = max(1, min(p.val_samples, len(base) // 20)) if len(base) > 1 else 0
     val, train = order[:n_val], order[n_val:] or order

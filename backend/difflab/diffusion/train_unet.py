@@ -174,7 +174,7 @@ class Trainer:
     def load_data(self) -> None:
         """Posterior moments of the training images and the text encoder's states of every
         distinct caption (the encoder is frozen: each caption is encoded once)."""
-        train = open_dataset(self.p, "train")
+        train = open_dataset(self.p, "train", self.ctx.data_dir)
         self.mean, self.std, captions = encode_dataset(self.vae, train, self.device, self.sink)
         distinct = sorted(set(captions) | {""})
         row = {c: i for i, c in enumerate(distinct)}
@@ -262,7 +262,7 @@ class Trainer:
     def val_loss(self, n: int = 256) -> float:
         """Loss of the EMA weights on fixed val images, noise and timesteps."""
         if not hasattr(self, "val_draw"):
-            val = open_dataset(self.p, "val")
+            val = open_dataset(self.p, "val", self.ctx.data_dir)
             mean, std, caps = encode_dataset(self.vae, val, self.device, self.sink)
             g = step_generator(self.p.seed + 1, 0)
             k = min(n, len(caps))
@@ -300,7 +300,7 @@ class Trainer:
             prompts = prompt_set(p.probe_size * 5 // 8, p.probe_size - p.probe_size * 5 // 8)
             texts, seeds = [q.text for q in prompts], [q.seed for q in prompts]
         else:
-            val = open_dataset(p, "val")
+            val = open_dataset(p, "val", self.ctx.data_dir)
             texts = [val[i].caption for i in range(min(8, len(val)))]
             seeds = list(range(len(texts)))
         with self.ema_weights():

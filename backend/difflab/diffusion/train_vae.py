@@ -213,7 +213,7 @@ def train_into(params: Params, sink: Sink, ctx: RunContext, out_dir: Path) -> di
     p = params
     device = setup_device(ctx, p.cpu_threads)
     torch.manual_seed(p.seed)
-    train, val = open_dataset(p, "train"), open_dataset(p, "val")
+    train, val = open_dataset(p, "train", ctx.data_dir), open_dataset(p, "val", ctx.data_dir)
     vae = build_vae(p).to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=p.lr, weight_decay=0.0)
     ckpt_path = ctx.work_dir / "vae.ckpt.safetensors"

@@ -72,3 +72,64 @@ export function uploadImage(file: Blob, kind: "image" | "mask" = "image") {
     },
   });
 }
+
+/** The multipart fields of POST /api/v1/datasets, checked against the generated schema. */
+type DatasetUploadForm = paths["/api/v1/datasets"]["post"]["requestBody"]["content"]["multipart/form-data"];
+type DatasetUploaded = paths["/api/v1/datasets"]["post"]["responses"][201]["content"]["application/json"];
+const UPLOAD_NAME: keyof DatasetUploadForm = "name";
+const UPLOAD_FILES: keyof DatasetUploadForm = "files";
+
+/** A file of a dataset upload and its path inside the folder (the multipart part's filename). */
+export interface UploadFile {
+  file: Blob;
+  path: string;
+}
+
+export interface UploadOutcome {
+  /** 0: no answer (network error or aborted) */
+  status: number;
+  data?: DatasetUploaded;
+  /** the API's error body ({detail}); absent with status 0 */
+  error?: unknown;
+  aborted?: boolean;
+}
+
+/**
+ * Upload a captioned image dataset (POST /api/v1/datasets, multipart): one .zip, or a folder's
+ * files, each part named by its path in the folder. XMLHttpRequest rather than fetch, for the
+ * upload's progress (`onProgress(sent, total)`); it carries the session cookie and the CSRF
+ * token as `api` does. `abort` stops it (the outcome is then `aborted`).
+ */
+export function uploadDataset(
+  name: string,
+  files: readonly UploadFile[],
+  onProgress?: (sent: number, total: number) => void,
+): { done: Promise<UploadOutcome>; abort: () => void } {
+  const form = new FormData();
+  form.append(UPLOAD_NAME, name);
+  for (const f of files) form.append(UPLOAD_FILES, f.file, f.path);
+  const xhr = new XMLHttpRequest();
+  const done = new Promise<UploadOutcome>((resolve) => {
+    const base = typeof window !== "undefined" ? window.location.origin : "";
+    xhr.open("POST", `${base}/api/v1/datasets`);
+    xhr.withCredentials = true;
+    xhr.setRequestHeader("Accept", "application/json");
+    if (csrfToken) xhr.setRequestHeader("X-CSRF-Token", csrfToken);
+    xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : 0);
+    xhr.onload = () => {
+      let body: unknown = null;
+      try {
+        body = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        body = { detail: `${xhr.status} ${xhr.statusText}` };
+      }
+      if (xhr.status === 401) window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
+      if (xhr.status >= 200 && xhr.status < 300) resolve({ status: xhr.status, data: body as DatasetUploaded });
+      else resolve({ status: xhr.status, error: body ?? { detail: `${xhr.status} ${xhr.statusText}` } });
+    };
+    xhr.onerror = () => resolve({ status: 0 }); // no answer: the page says so in its language
+    xhr.onabort = () => resolve({ status: 0, aborted: true });
+    xhr.send(form);
+  });
+  return { done, abort: () => xhr.abort() };
+}

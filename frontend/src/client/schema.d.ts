@@ -82,14 +82,93 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Datasets */
+        /**
+         * Datasets
+         * @description The built-in datasets, and the uploaded ones this user may use (their own; an admin:
+         *     every one). An uploaded dataset's name is what a training kind's `dataset` takes.
+         */
         get: operations["datasets_api_v1_datasets_get"];
+        put?: never;
+        /**
+         * Upload
+         * @description Upload a captioned image dataset: a .zip, or a folder's files, holding images (PNG,
+         *     JPEG, WebP) with captions as metadata.jsonl lines {"file_name", "text"} or a .txt beside
+         *     each image. Streamed to disk; checked whole before it is stored (every refusal names the
+         *     file, and line); never replaces a dataset that exists.
+         */
+        post: operations["upload_api_v1_datasets_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/datasets/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Detail
+         * @description An uploaded dataset: a page of its items (caption, size, image URL) and its stats.
+         */
+        get: operations["detail_api_v1_datasets__name__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove
+         * @description Delete an uploaded dataset (its owner or an admin; not while a job trains on it).
+         */
+        delete: operations["remove_api_v1_datasets__name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/datasets/{name}/files/{file_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * File
+         * @description One image of an uploaded dataset, as uploaded.
+         */
+        get: operations["file_api_v1_datasets__name__files__file_name__get"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/datasets/{name}/items/{file_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove Item
+         * @description Remove one image and its caption (not the last one: delete the dataset instead).
+         */
+        delete: operations["remove_item_api_v1_datasets__name__items__file_name__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Edit Caption
+         * @description Change one image's caption.
+         */
+        patch: operations["edit_caption_api_v1_datasets__name__items__file_name__patch"];
         trace?: never;
     };
     "/api/v1/datasets/{name}/sample.png": {
@@ -99,7 +178,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Sample */
+        /**
+         * Sample
+         * @description A grid of n images of a dataset (built in, or uploaded and visible to this user).
+         */
         get: operations["sample_api_v1_datasets__name__sample_png_get"];
         put?: never;
         post?: never;
@@ -355,6 +437,66 @@ export interface paths {
         };
         /** Forward */
         get: operations["forward_api_v1_learn_forward_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/loras": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Loras
+         * @description Every LoRA in models/loras/, by name.
+         */
+        get: operations["list_loras_api_v1_loras_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/loras/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete
+         * @description Remove a LoRA file with its card and preview (admins).
+         */
+        delete: operations["delete_api_v1_loras__name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/loras/{name}/preview.png": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview
+         * @description The LoRA's validation grid (one row per validation step, from step 0).
+         */
+        get: operations["preview_api_v1_loras__name__preview_png_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -797,6 +939,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sdapi/v1/loras": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Loras
+         * @description LoRAs in the models directory's loras/ folder, in A1111's shape (name, alias, path,
+         *     metadata: the card's fields).
+         */
+        get: operations["list_loras_sdapi_v1_loras_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sdapi/v1/options": {
         parameters: {
             query?: never;
@@ -894,6 +1057,26 @@ export interface paths {
         get: operations["realesrgan_models_sdapi_v1_realesrgan_models_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdapi/v1/refresh-loras": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refresh Loras
+         * @description A1111 rescans its LoRA folder here; difflab reads models/loras/ on every request.
+         */
+        post: operations["refresh_loras_sdapi_v1_refresh_loras_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1116,6 +1299,20 @@ export interface components {
              */
             kind: "image" | "mask";
         };
+        /** CaptionBody */
+        CaptionBody: {
+            /** Text */
+            text: string;
+        };
+        /** CaptionWords */
+        CaptionWords: {
+            /** Max */
+            max: number;
+            /** Mean */
+            mean: number;
+            /** Min */
+            min: number;
+        };
         /** CellEvent */
         CellEvent: {
             /**
@@ -1151,10 +1348,21 @@ export interface components {
             /** Z */
             z: number;
         };
-        /** DatasetPublic */
-        DatasetPublic: {
+        /** DatasetDetail */
+        DatasetDetail: {
+            /** Bytes */
+            bytes?: number | null;
+            /** Created At */
+            created_at?: string | null;
             /** Description */
             description: string;
+            /**
+             * Images
+             * @description Uploaded: how many captioned images.
+             */
+            images?: number | null;
+            /** Items */
+            items: components["schemas"]["DatasetItem"][];
             /**
              * Kind
              * @enum {string}
@@ -1162,8 +1370,93 @@ export interface components {
             kind: "images" | "classification" | "regression";
             /** Name */
             name: string;
+            /** Offset */
+            offset: number;
+            /** Owner */
+            owner?: string | null;
             /** Sample Url */
             sample_url: string | null;
+            stats: components["schemas"]["DatasetStats"];
+            /** Total */
+            total: number;
+            /**
+             * Uploaded
+             * @description A dataset a user uploaded (else built in).
+             * @default false
+             */
+            uploaded: boolean;
+        };
+        /** DatasetItem */
+        DatasetItem: {
+            /** File Name */
+            file_name: string;
+            /** Height */
+            height: number;
+            /**
+             * Text
+             * @description The caption.
+             */
+            text: string;
+            /** Url */
+            url: string;
+            /** Width */
+            width: number;
+        };
+        /** DatasetPublic */
+        DatasetPublic: {
+            /** Bytes */
+            bytes?: number | null;
+            /** Created At */
+            created_at?: string | null;
+            /** Description */
+            description: string;
+            /**
+             * Images
+             * @description Uploaded: how many captioned images.
+             */
+            images?: number | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "images" | "classification" | "regression";
+            /** Name */
+            name: string;
+            /** Owner */
+            owner?: string | null;
+            /** Sample Url */
+            sample_url: string | null;
+            /**
+             * Uploaded
+             * @description A dataset a user uploaded (else built in).
+             * @default false
+             */
+            uploaded: boolean;
+        };
+        /** DatasetStats */
+        DatasetStats: {
+            caption_words: components["schemas"]["CaptionWords"];
+            /** Distinct Words */
+            distinct_words: number;
+            /** Images */
+            images: number;
+            /**
+             * Model
+             * @description Whose tokenizer the unknown words are counted with.
+             */
+            model: string;
+            /**
+             * Sizes
+             * @description Image sizes ('WxH') of this page -> count.
+             */
+            sizes: {
+                [key: string]: number;
+            };
+            /**
+             * Unknown Words
+             * @description Words the model's tokenizer has no whole-word token for (most frequent first); null when the model has no tokenizer.
+             */
+            unknown_words: components["schemas"]["UnknownWord"][] | null;
         };
         /** DenoiseEvent */
         DenoiseEvent: {
@@ -1500,6 +1793,11 @@ export interface components {
              * @enum {string}
              */
             inpainting_fill: "fill" | "original" | "latent_noise" | "latent_nothing";
+            /**
+             * Loras
+             * @description LoRAs from models/loras/ and their weights, for this request only (also as <lora:name:weight> in the prompt, A1111's form).
+             */
+            loras?: components["schemas"]["LoraWeight"][];
             /**
              * Mask
              * @description Inpainting: the id of an uploaded grayscale mask, white = repaint (needs init_image, same size).
@@ -1998,6 +2296,67 @@ export interface components {
             /** Message */
             message: string;
         };
+        /** LoraPublic */
+        LoraPublic: {
+            /** Alpha */
+            alpha?: number | null;
+            /**
+             * Base Model
+             * @description The model it was trained on (from its card).
+             */
+            base_model: string | null;
+            /** Created At */
+            created_at?: string | null;
+            /** Dataset */
+            dataset?: string | null;
+            /**
+             * Hash
+             * @description First 12 hex digits of the file's SHA-256.
+             */
+            hash: string;
+            /** Job Id */
+            job_id?: string | null;
+            /**
+             * Name
+             * @description Use as <lora:name:weight> or loras: [{name, weight}].
+             */
+            name: string;
+            /**
+             * Preview Url
+             * @description Its validation grid: a row per step.
+             */
+            preview_url: string | null;
+            /** Rank */
+            rank?: number | null;
+            /** Size Bytes */
+            size_bytes: number;
+            /** Steps */
+            steps?: number | null;
+            /** Train Text Encoder */
+            train_text_encoder?: boolean | null;
+            /**
+             * Validation Prompts
+             * @default []
+             */
+            validation_prompts: string[];
+        };
+        /**
+         * LoraWeight
+         * @description One LoRA a generation uses, and how strongly.
+         */
+        LoraWeight: {
+            /**
+             * Name
+             * @description File name in models/loras/.
+             */
+            name: string;
+            /**
+             * Weight
+             * @description Multiplier of its update (1: full).
+             * @default 1
+             */
+            weight: number;
+        };
         /** MetricEvent */
         MetricEvent: {
             /**
@@ -2343,6 +2702,13 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** UnknownWord */
+        UnknownWord: {
+            /** Count */
+            count: number;
+            /** Word */
+            word: string;
+        };
         /**
          * UserAdminPublic
          * @description A user as admins see them: with the active flag.
@@ -2606,6 +2972,196 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatasetPublic"][];
+                };
+            };
+        };
+    };
+    upload_api_v1_datasets_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /** @description One .zip, or a folder's files (each named by its path in the folder). */
+                    files: string[];
+                    /** @description The new dataset's name. */
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetPublic"];
+                };
+            };
+        };
+    };
+    detail_api_v1_datasets__name__get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Tokenizer for unknown words. */
+                model?: string;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    remove_api_v1_datasets__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    file_api_v1_datasets__name__files__file_name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file_name: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    remove_item_api_v1_datasets__name__items__file_name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file_name: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    edit_caption_api_v1_datasets__name__items__file_name__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file_name: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CaptionBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetItem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -3163,6 +3719,84 @@ export interface operations {
                 content: {
                     "image/png": unknown;
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_loras_api_v1_loras_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoraPublic"][];
+                };
+            };
+        };
+    };
+    delete_api_v1_loras__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_api_v1_loras__name__preview_png_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
@@ -3855,6 +4489,28 @@ export interface operations {
             };
         };
     };
+    list_loras_sdapi_v1_loras_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    }[];
+                };
+            };
+        };
+    };
     options_sdapi_v1_options_get: {
         parameters: {
             query?: never;
@@ -4020,6 +4676,26 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     }[];
+                };
+            };
+        };
+    };
+    refresh_loras_sdapi_v1_refresh_loras_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
         };

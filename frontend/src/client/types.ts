@@ -26,6 +26,13 @@ export type WorkerInfo = WorkersInfo["workers"][number];
 export type GenerationPublic = Ok<paths["/api/v1/generations"]["get"]>["data"][number];
 export type GenerationCreate = Body<paths["/api/v1/generations"]["post"]>;
 export type DatasetInfo = Ok<paths["/api/v1/datasets"]["get"]>[number];
+/** An uploaded dataset's page: its stats and a page of its items (GET /api/v1/datasets/{name}). */
+export type DatasetDetail = Ok<paths["/api/v1/datasets/{name}"]["get"]>;
+export type DatasetItem = DatasetDetail["items"][number];
+/** A LoRA in models/loras/ (GET /api/v1/loras). */
+export type LoraInfo = Ok<paths["/api/v1/loras"]["get"]>[number];
+/** One LoRA of a generation request and its weight. */
+export type LoraWeight = NonNullable<GenerationCreate["loras"]>[number];
 /** An uploaded init image or mask (POST /api/v1/images). */
 export type StoredImage = Ok<paths["/api/v1/images"]["post"]>;
 

@@ -7,9 +7,11 @@ export interface SchemaFormProps {
   values: RawValues;
   errors: Record<string, string>;
   onChange: (name: string, value: RawValue) => void;
+  /** values to offer for a text field (a datalist: any other value can still be typed) */
+  suggestions?: Readonly<Record<string, readonly string[]>>;
 }
 
-export function SchemaFields({ fields, values, errors, onChange }: SchemaFormProps) {
+export function SchemaFields({ fields, values, errors, onChange, suggestions = {} }: SchemaFormProps) {
   const { t } = useTranslation();
   if (fields.length === 0) return <p className="muted">{t("admin.noParams")}</p>;
   return (
@@ -19,6 +21,7 @@ export function SchemaFields({ fields, values, errors, onChange }: SchemaFormPro
         const error = errors[f.name];
         const value = values[f.name];
         const bounds = boundsText(f);
+        const offered = f.kind === "string" ? suggestions[f.name] : undefined;
         return (
           <div key={f.name} className={error ? "field field--error" : "field"} data-field={f.name}>
             {f.kind === "boolean" ? (
@@ -100,11 +103,19 @@ export function SchemaFields({ fields, values, errors, onChange }: SchemaFormPro
                         ? t("admin.optional")
                         : undefined
                 }
+                list={offered?.length ? `${id}-choices` : undefined}
                 value={typeof value === "string" ? value : ""}
                 onChange={(e) => onChange(f.name, e.target.value)}
                 aria-invalid={!!error}
               />
             ) : null}
+            {offered && offered.length > 0 && (
+              <datalist id={`${id}-choices`} data-testid={`choices-${f.name}`}>
+                {offered.map((c) => (
+                  <option key={c} value={c} />
+                ))}
+              </datalist>
+            )}
             {(f.description || bounds) && (
               <small className="field__help">
                 {f.description}

@@ -86,9 +86,13 @@ def create_job(body: JobCreate, session: SessionDep, user: CurrentUser) -> JobPu
     spec = kind_for(user, body.kind)
     _generation_limits(session, user, spec, body.params)
     requested = validate_params(spec, body.params)
+    if getattr(requested, "overwrite", False) and user.role != "admin":
+        raise HTTPException(  # a user's kind (lora) writes new names only
+            status.HTTP_403_FORBIDDEN, detail="only admins may overwrite (params.overwrite)"
+        )
     params = prepare_params(session, spec, requested)
     job, created = submit(session, user, spec, params, body.idempotency_key, requested)
-    if created and spec.admin_only:
+    if created and (spec.admin_only or spec.writes_model):
         audit(session, user, "job.create", job.id, kind=spec.name)
     return job_public(session, job)
 

@@ -24,7 +24,7 @@ from difflab.api.deps import BasicUser, DbRoute
 from difflab.api.routes.images import b64_image, field_loc
 from difflab.api.submit import field_error
 from difflab.config import get_settings
-from difflab.diffusion import embeddings, inputs
+from difflab.diffusion import embeddings, inputs, loras
 from difflab.diffusion.generate import PIXEL_UPSCALE
 from difflab.diffusion.models import DEFAULT_MODEL, ModelError, resolve_model
 from difflab.runtime import ParamError
@@ -223,3 +223,20 @@ def list_embeddings(user: BasicUser) -> dict[str, Any]:
     except (ModelError, OSError, ValueError, TypeError):
         pass
     return embeddings.listing(models_dir, size)
+
+
+@router.get("/loras")
+def list_loras(user: BasicUser) -> list[dict[str, Any]]:
+    """LoRAs in the models directory's loras/ folder, in A1111's shape (name, alias, path,
+    metadata: the card's fields)."""
+    return [
+        {"name": e["name"], "alias": e["name"], "path": f"loras/{e['path'].name}",
+         "metadata": {k: v for k, v in e["card"].items() if isinstance(v, str | int | float)}}
+        for e in loras.listing(get_settings().models_dir)
+    ]  # fmt: skip
+
+
+@router.post("/refresh-loras")
+def refresh_loras(user: BasicUser) -> None:
+    """A1111 rescans its LoRA folder here; difflab reads models/loras/ on every request."""
+    return None

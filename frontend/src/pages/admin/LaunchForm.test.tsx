@@ -132,4 +132,57 @@ describe("LaunchForm", () => {
     expect(calls[0]!.body).toEqual({ kind: "house", params: { output: "", overwrite: false } });
     confirm.mockRestore();
   });
+
+  it("offers the image datasets (and imagefolder) for a training kind's dataset field, any name still typed", async () => {
+    const calls = installFetch([
+      {
+        path: "/api/v1/datasets",
+        body: [
+          { name: "shapes", kind: "images", description: "", sample_url: "/api/v1/datasets/shapes/sample.png" },
+          { name: "cats", kind: "images", description: "", sample_url: "/api/v1/datasets/cats/sample.png", uploaded: true },
+          { name: "moons", kind: "classification", description: "", sample_url: null },
+        ],
+      },
+      { method: "POST", path: "/api/v1/jobs", status: 202, body: { id: "abcdef12-0003", kind: "lora", state: "queued" } },
+    ]);
+    const lora: JobKind = {
+      name: "lora",
+      title: "Train a LoRA",
+      description: "low-rank adapters",
+      queue: "gpu",
+      category: "training",
+      admin_only: false,
+      params_schema: {
+        properties: {
+          dataset: { default: "shapes", pattern: "^[a-z0-9][a-z0-9_-]{0,63}$", type: "string", title: "Dataset" },
+          data_path: { default: "", type: "string", title: "Data Path" },
+        },
+        type: "object",
+      },
+    };
+    render(<LaunchForm kinds={[lora, ...kinds]} />, { wrapper: MemoryRouter });
+    const input = screen.getByLabelText("Dataset") as HTMLInputElement;
+    expect(input.tagName).toBe("INPUT");
+    expect(input.value).toBe("shapes");
+    const list = await screen.findByTestId("choices-dataset");
+    await waitFor(() =>
+      expect([...list.querySelectorAll("option")].map((o) => o.value)).toEqual(["shapes", "cats", "imagefolder"]),
+    );
+    expect(input.getAttribute("list")).toBe(list.id);
+    expect(screen.getByLabelText("Data Path").getAttribute("list")).toBeNull();
+
+    fireEvent.change(input, { target: { value: "imagefolder" } });
+    fireEvent.change(screen.getByLabelText("Data Path"), { target: { value: "/data/cats" } });
+    fireEvent.click(screen.getByTestId("launch-submit"));
+    await waitFor(() => expect(calls.filter((c) => c.method === "POST")).toHaveLength(1));
+    expect(calls.find((c) => c.method === "POST")!.body).toEqual({
+      kind: "lora",
+      params: { dataset: "imagefolder", data_path: "/data/cats" },
+    });
+
+    // a lab kind's dataset stays a select of its own choices
+    fireEvent.change(screen.getByTestId("launch-kind"), { target: { value: "lab.mlp" } });
+    expect(screen.getByLabelText("Dataset").tagName).toBe("SELECT");
+    expect(screen.queryByTestId("choices-dataset")).toBeNull();
+  });
 });

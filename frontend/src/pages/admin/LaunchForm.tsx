@@ -18,6 +18,26 @@ export function LaunchForm({ kinds, onLaunched }: { kinds: readonly JobKind[]; o
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
   const [launched, setLaunched] = useState<JobPublic | null>(null);
+  const [datasets, setDatasets] = useState<string[] | null>(null);
+
+  // a training kind's `dataset` text field takes an image dataset's name (built in or uploaded)
+  // or "imagefolder": those are offered (GET /datasets, asked once, when such a field is shown)
+  const datasetField = kind?.category === "training" && fields.some((f) => f.name === "dataset" && f.kind === "string");
+  useEffect(() => {
+    if (!datasetField || datasets) return;
+    let cancelled = false;
+    void api.GET("/api/v1/datasets").then(({ data }) => {
+      if (!cancelled && data) setDatasets(data.filter((d) => d.kind === "images").map((d) => d.name));
+    });
+    return () => {
+      cancelled = true;
+    };
+  }, [datasetField, datasets]);
+  const suggestions = useMemo(() => {
+    const offered: Record<string, string[]> = {};
+    if (datasetField) offered.dataset = [...(datasets ?? []).filter((d) => d !== "imagefolder"), "imagefolder"];
+    return offered;
+  }, [datasetField, datasets]);
 
   useEffect(() => {
     setValues(defaultValues(fields));
@@ -83,6 +103,7 @@ export function LaunchForm({ kinds, onLaunched }: { kinds: readonly JobKind[]; o
         values={values}
         errors={errors}
         onChange={(name, v) => setValues((cur) => ({ ...cur, [name]: v }))}
+        suggestions={suggestions}
       />
       {errors[""] && (
         <p className="error" role="alert" data-testid="field-error">

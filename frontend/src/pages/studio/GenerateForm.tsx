@@ -16,7 +16,9 @@ import {
   type ScheduleType,
   type StudioSettings,
 } from "./settings";
+import { LoraPicker } from "./LoraPicker";
 import { StylesPanel } from "./StylesPanel";
+import type { LorasStore } from "./useLoras";
 import type { StylesStore } from "./useStyles";
 
 const SIZES = [32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024];
@@ -39,6 +41,8 @@ export interface GenerateFormProps {
   errors: Record<string, string>;
   /** saved prompt styles; absent: no styles row */
   styles?: StylesStore;
+  /** the installed LoRAs; absent: no LoRA section */
+  loras?: LorasStore;
 }
 
 function FieldError({ message }: { message: string | undefined }) {
@@ -60,7 +64,7 @@ function Field({ label, error, children }: { label: string; error?: string; chil
   );
 }
 
-export function GenerateForm({ settings, onChange, onSubmit, models, samplers, busy, errors, styles }: GenerateFormProps) {
+export function GenerateForm({ settings, onChange, onSubmit, models, samplers, busy, errors, styles, loras }: GenerateFormProps) {
   const { t } = useTranslation();
   const set = <K extends keyof StudioSettings>(key: K, value: StudioSettings[K]) => onChange({ ...settings, [key]: value });
   const num = (key: keyof StudioSettings) => (e: { target: { value: string } }) =>
@@ -101,6 +105,11 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
   const baseH = settings.height ?? native;
   const hiresTo = baseW && baseH ? hiresSize(baseW, baseH, settings.hr_scale) : null;
   const hiresOn = settings.enable_hr && !hiresOff;
+  // 422s about `loras` (the list, or one of its items)
+  const loraError = Object.entries(errors)
+    .filter(([k]) => k === "loras" || k.startsWith("loras."))
+    .map(([, v]) => v)
+    .join("; ");
 
   return (
     <form className="card studio-form" onSubmit={submit} noValidate>
@@ -188,6 +197,15 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
           />
         </Field>
       </div>
+      {loras && (
+        <LoraPicker
+          store={loras}
+          chosen={settings.loras}
+          onChosen={(next) => set("loras", next)}
+          model={settings.model}
+          error={loraError || undefined}
+        />
+      )}
       <Field label={t("studio.seed")} error={errors.seed}>
         <div className="seed-row">
           <input

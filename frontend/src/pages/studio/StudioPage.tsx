@@ -25,6 +25,7 @@ import {
   type StudioMode,
   type StudioSettings,
 } from "./settings";
+import { useLoras } from "./useLoras";
 import { useStyles } from "./useStyles";
 import { axisErrors, loadAxes, saveAxes, xyzJob, type AxisName, type AxisSpec } from "./xyz";
 import { XyzPanel } from "./XyzPanel";
@@ -109,6 +110,9 @@ export function StudioPage() {
   const [settings, setSettings] = useState<StudioSettings>(loadSettings);
   const [models, setModels] = useState<ModelInfo[]>([]);
   const styles = useStyles();
+  const loras = useLoras();
+  // what toRequest checks the chosen LoRAs against (null until GET /loras answers)
+  const knownLoras = loras.loaded ? loras.list : null;
   const [samplers, setSamplers] = useState<SamplerInfo[]>([]);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
@@ -309,7 +313,7 @@ export function StudioPage() {
         return;
       }
       // fields left out take the API's defaults (the generated type marks defaulted fields required)
-      const body = toRequest(next, images, styles.list) as GenerationCreate;
+      const body = toRequest(next, images, styles.list, knownLoras) as GenerationCreate;
       const { data, error, response } = await api.POST("/api/v1/generations", { body });
       if (!data) {
         const fields = response.status === 422 ? fieldErrors(error, [["body"]]) : {};
@@ -347,7 +351,7 @@ export function StudioPage() {
         setPlotErrors({ "": images });
         return;
       }
-      const { data, error, response } = await api.POST("/api/v1/jobs", { body: xyzJob(toRequest(settings, images, styles.list), specs) });
+      const { data, error, response } = await api.POST("/api/v1/jobs", { body: xyzJob(toRequest(settings, images, styles.list, knownLoras), specs) });
       if (!data) {
         const fields = response.status === 422 ? axisErrors(fieldErrors(error, [["body", "params"]])) : {};
         setPlotErrors(Object.keys(fields).length ? fields : { "": errorMessage(error, `${response.status}`) });
@@ -445,6 +449,7 @@ export function StudioPage() {
             busy={busy}
             errors={errors}
             styles={styles}
+            loras={loras}
           />
           <XyzPanel
             axes={axes}

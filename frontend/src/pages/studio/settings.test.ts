@@ -1,5 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_SETTINGS, fromParams, hiresSize, img2imgSteps, toRequest, type StudioSettings } from "./settings";
+import type { LoraInfo } from "../../client/types";
+import {
+  DEFAULT_SETTINGS,
+  fromParams,
+  hiresSize,
+  img2imgSteps,
+  loadSettings,
+  loraProblem,
+  saveSettings,
+  toRequest,
+  type StudioSettings,
+} from "./settings";
 
 const INIT = "a".repeat(64);
 const MASK = "b".repeat(64);
@@ -155,5 +166,78 @@ describe("studio request with saved styles", () => {
   it("chooses no style when taking a past generation's settings (its prompt holds them already)", () => {
     const next = fromParams(settings({ styles: ["plain"] }), { prompt: "a square, circle" });
     expect(next).toMatchObject({ prompt: "a square, circle", styles: [] });
+  });
+});
+
+const lora = (name: string, base_model: string | null): LoraInfo => ({
+  name,
+  base_model,
+  size_bytes: 1000,
+  hash: "0123456789ab",
+  preview_url: null,
+  validation_prompts: [],
+});
+const KNOWN = [lora("cats", "house"), lora("dogs", "house"), lora("other", "tiny"), lora("nocard", null)];
+
+describe("studio request with LoRAs", () => {
+  it("sends no loras field while none is chosen", () => {
+    expect(keys(toRequest(settings({ model: "house" }), {}, [], KNOWN))).not.toContain("loras");
+    expect(keys(toRequest(settings({ model: "house" })))).not.toContain("loras");
+  });
+
+  it("sends the chosen LoRAs with their weights, in order", () => {
+    const body = toRequest(
+      settings({ model: "house", loras: [{ name: "dogs", weight: 0.5 }, { name: "cats", weight: -1 }] }),
+      {},
+      [],
+      KNOWN,
+    );
+    expect(body.loras).toEqual([
+      { name: "dogs", weight: 0.5 },
+      { name: "cats", weight: -1 },
+    ]);
+  });
+
+  it("leaves out a LoRA of another base model or no longer installed; keeps one without a card", () => {
+    const s = settings({
+      model: "house",
+      loras: [
+        { name: "cats", weight: 1 },
+        { name: "other", weight: 1 },
+        { name: "gone", weight: 1 },
+        { name: "nocard", weight: 0.8 },
+      ],
+    });
+    expect(toRequest(s, {}, [], KNOWN).loras).toEqual([
+      { name: "cats", weight: 1 },
+      { name: "nocard", weight: 0.8 },
+    ]);
+    expect(loraProblem("other", "house", KNOWN)).toBe("model");
+    expect(loraProblem("gone", "house", KNOWN)).toBe("missing");
+    // before GET /loras has answered, the choice is sent as it is (the API judges it)
+    expect(toRequest(s).loras).toHaveLength(4);
+    // every LoRA leaves with a model change to one they were not trained on
+    expect(keys(toRequest({ ...s, loras: [{ name: "cats", weight: 1 }], model: "tiny" }, {}, [], KNOWN))).not.toContain("loras");
+  });
+
+  it("takes the LoRAs back from a past generation, and none from one that had none", () => {
+    const chosen = settings({ loras: [{ name: "cats", weight: 1 }] });
+    const next = fromParams(chosen, { prompt: "a cat <lora:dogs:0.3>", loras: [{ name: "other", weight: 0.25 }, { name: "x" }] });
+    expect(next.loras).toEqual([
+      { name: "other", weight: 0.25 },
+      { name: "x", weight: 1 },
+    ]);
+    expect(next.prompt).toBe("a cat <lora:dogs:0.3>");
+    expect(fromParams(chosen, { prompt: "plain" }).loras).toEqual([]);
+  });
+
+  it("loads settings saved before LoRAs existed with none, and keeps saved ones", () => {
+    const { loras: _gone, ...old } = settings({});
+    localStorage.setItem("difflab.studio.v2", JSON.stringify(old));
+    expect(loadSettings()).toMatchObject({ prompt: "a red circle", loras: [] });
+    saveSettings(settings({ loras: [{ name: "cats", weight: 0.7 }] }));
+    expect(loadSettings().loras).toEqual([{ name: "cats", weight: 0.7 }]);
+    localStorage.setItem("difflab.studio.v2", JSON.stringify({ ...old, loras: "cats" }));
+    expect(loadSettings().loras).toEqual([]);
   });
 });

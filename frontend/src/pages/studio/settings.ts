@@ -1,5 +1,5 @@
 /** The studio form's values and their mapping to and from POST /generations bodies. */
-import type { GenerationCreate, PromptStyle } from "../../client/types";
+import type { GenerationCreate, LoraInfo, LoraWeight, PromptStyle } from "../../client/types";
 import { randomSeed } from "../../lib/format";
 import { applyStyles } from "./promptStyles";
 
@@ -21,6 +21,11 @@ export const HR_UPSCALERS: HrUpscaler[] = [
   "Lanczos",
   "Nearest",
 ];
+
+/** A LoRA chosen in the studio and its weight (the API takes -4..4; the slider spans -1..2). */
+export type LoraChoice = Required<LoraWeight>;
+/** The API takes at most this many LoRAs in one request. */
+export const MAX_LORAS = 8;
 
 /** txt2img starts from noise; img2img from an init image; inpaint repaints the masked part of it. */
 export type StudioMode = "txt2img" | "img2img" | "inpaint";
@@ -76,6 +81,8 @@ export interface StudioSettings {
   clip_skip: number;
   /** saved styles (by name) merged into the prompts of the next request, in this order */
   styles: string[];
+  /** LoRAs applied to the next request (sent as `loras`), in this order */
+  loras: LoraChoice[];
 }
 
 export const DEFAULT_SETTINGS: StudioSettings = {
@@ -112,6 +119,7 @@ export const DEFAULT_SETTINGS: StudioSettings = {
   subseed_strength: 0,
   clip_skip: 1,
   styles: [],
+  loras: [],
 };
 
 // v2: the guidance scale became "the model's own" by default (stored 7s were the old default)
@@ -120,7 +128,11 @@ const STORE_KEY = "difflab.studio.v2";
 export function loadSettings(): StudioSettings {
   try {
     const raw = localStorage.getItem(STORE_KEY);
-    if (raw) return { ...DEFAULT_SETTINGS, ...(JSON.parse(raw) as Partial<StudioSettings>) };
+    if (raw) {
+      const stored = JSON.parse(raw) as Partial<StudioSettings>;
+      // settings saved before LoRAs existed have none
+      return { ...DEFAULT_SETTINGS, ...stored, loras: parseLoras(stored.loras) };
+    }
   } catch {
     // unreadable storage: start from the defaults
   }
@@ -147,17 +159,51 @@ export interface RequestImages {
   mask?: string | null;
 }
 
+/** LoRA choices from stored settings or a past request's params: well-formed ones only. */
+export function parseLoras(value: unknown): LoraChoice[] {
+  if (!Array.isArray(value)) return [];
+  const out: LoraChoice[] = [];
+  for (const v of value as unknown[]) {
+    if (typeof v !== "object" || v === null) continue;
+    const { name, weight } = v as { name?: unknown; weight?: unknown };
+    if (typeof name !== "string" || !name || out.some((x) => x.name === name)) continue;
+    out.push({ name, weight: typeof weight === "number" && Number.isFinite(weight) ? weight : 1 });
+  }
+  return out.slice(0, MAX_LORAS);
+}
+
+/**
+ * Why a LoRA cannot go with the model: "model" (trained on another base model; the API refuses
+ * it) or "missing" (no longer installed); null when it can. `known` null: the list has not
+ * arrived, nothing is known against it. A LoRA without a base model on its card, or a model
+ * not chosen yet (the server's default), is not held against it.
+ */
+export function loraProblem(name: string, model: string, known: readonly LoraInfo[] | null): "model" | "missing" | null {
+  if (known == null) return null;
+  const info = known.find((l) => l.name === name);
+  if (!info) return "missing";
+  return info.base_model && model && info.base_model !== model ? "model" : null;
+}
+
+/** The chosen LoRAs that go into a request with this model (see loraProblem). */
+export function activeLoras(s: Pick<StudioSettings, "loras" | "model">, known: readonly LoraInfo[] | null): LoraChoice[] {
+  return s.loras.filter((l) => loraProblem(l.name, s.model, known) == null);
+}
+
 /**
  * The request body; fields left at "server default" are left out so the API's defaults apply.
  * img2img fields go only with an init image, inpainting fields only with a mask too: the API
  * refuses them otherwise. Hires fix and variation seeds go only in txt2img (hires fix not with
  * a guidance sweep either), Clip skip only when it is not 1. The chosen styles (looked up in
  * `saved`) are merged into the prompts here: the API's POST /generations takes no style names.
+ * The chosen LoRAs go as `loras` when there are any, less those `knownLoras` (GET /loras) says
+ * the model cannot take (another base model, or no longer installed).
  */
 export function toRequest(
   s: StudioSettings,
   images: RequestImages = {},
   saved: readonly PromptStyle[] = [],
+  knownLoras: readonly LoraInfo[] | null = null,
 ): Partial<GenerationCreate> {
   const body: Partial<GenerationCreate> = {
     ...applyStyles(s.prompt, s.negative_prompt, s.styles, saved),
@@ -178,6 +224,8 @@ export function toRequest(
   const sweep = parseSweep(s.guidance_sweep);
   if (sweep) body.guidance_sweep = sweep;
   if (s.clip_skip !== 1) body.clip_skip = s.clip_skip;
+  const loras = activeLoras(s, knownLoras);
+  if (loras.length) body.loras = loras.map(({ name, weight }) => ({ name, weight }));
   if (s.mode === "txt2img") {
     if (hiresApplies(s)) {
       body.enable_hr = true;
@@ -226,7 +274,8 @@ export function img2imgSteps(strength: number, steps: number): { skipped: number
 
 /**
  * Settings from a past generation's params ("use these settings again"); the seed is locked. No
- * style stays chosen: the recorded prompts already hold the styles they were made with.
+ * style stays chosen: the recorded prompts already hold the styles they were made with. The
+ * LoRAs are the generation's `loras` (none when it had none; `<lora:…>` tags stay in its prompt).
  */
 export function fromParams(current: StudioSettings, params: Record<string, unknown>, seed?: number): StudioSettings {
   const next: StudioSettings = { ...current, seedLocked: true, styles: [] };
@@ -270,6 +319,7 @@ export function fromParams(current: StudioSettings, params: Record<string, unkno
     if (typeof params[k] === "number" || params[k] === null) set[k] = params[k];
   }
   if (seed != null && seed >= 0) next.seed = seed;
+  next.loras = parseLoras(params.loras);
   const sweep = params.guidance_sweep;
   next.guidance_sweep = Array.isArray(sweep) ? sweep.join(", ") : "";
   return next;
