@@ -42,7 +42,7 @@ from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from pydantic import Field
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from difflab.diffusion import loras
+from difflab.diffusion import distributed, loras
 from difflab.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from difflab.diffusion.eval_generate import generate, make_pipeline
 from difflab.diffusion.models import default_guidance
@@ -98,6 +98,13 @@ class Params(DataParams, OutputParams):
     checkpoint_every: int = Field(100, ge=1, le=1_000_000, description="Checkpoint every N.")
     log_every: int = Field(10, ge=1, le=100_000, description="Emit train metrics every N.")
     resume: bool = Field(False, description="Continue from this job's last checkpoint.")
+    processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Data-parallel processes (torchrun + Accelerate over DDP): one per GPU, or "
+        "CPU processes; batch_size is the global batch, split among them.",
+    )
     train_samples: int = Field(
         2000, ge=16, le=1_000_000, description="shapes only: size of the training split."
     )
@@ -118,6 +125,10 @@ def resolve_lora_output(p: Params, ctx: SubmitContext) -> str:
 
 
 def prepare(p: Params, ctx: SubmitContext) -> Params:
+    if p.batch_size % p.processes:
+        raise ParamError(
+            "batch_size", f"{p.batch_size} does not split among {p.processes} processes"
+        )
     check_data(p, ctx)
     try:
         src = model_dir(ctx, p.model)
@@ -133,9 +144,16 @@ def prepare(p: Params, ctx: SubmitContext) -> Params:
 class LoraTrainer:
     """The frozen model, its adapters, the cached data and one training step."""
 
-    def __init__(self, p: Params, ctx: RunContext, sink: Sink) -> None:
-        self.p, self.ctx, self.sink = p, ctx, sink
-        self.device = setup_device(ctx, p.cpu_threads)
+    def __init__(self, p: Params, ctx: RunContext, sink: Sink, acc: Any = None) -> None:
+        self.p, self.ctx, self.sink, self.acc = p, ctx, sink, acc
+        if acc is None:
+            self.device = setup_device(ctx, p.cpu_threads)
+            self.rank, self.world = 0, 1
+        else:  # one rank of several (distributed.py): the cores are shared among them
+            self.device = acc.device
+            self.rank, self.world = acc.process_index, acc.num_processes
+            if self.device.type == "cpu":
+                torch.set_num_threads(p.cpu_threads or max(1, (os.cpu_count() or 1) // self.world))
         torch.manual_seed(p.seed)
         self.src = src = model_dir(ctx, p.model)
         self.tokenizer = CLIPTokenizer.from_pretrained(src / "tokenizer")
@@ -167,6 +185,12 @@ class LoraTrainer:
         for q in self.params:  # the adapters train in float32 whatever the model's dtype
             q.data = q.data.float()
         self.opt = torch.optim.AdamW(self.params, lr=p.lr, weight_decay=1e-2)
+        # what the forward pass calls: the models themselves, or their DDP wrappers
+        self.unet_fwd, self.text_fwd = self.unet, self.text_encoder
+        if acc is not None:
+            self.unet_fwd, self.opt = acc.prepare(self.unet, self.opt)
+            if p.train_text_encoder:
+                self.text_fwd = acc.prepare(self.text_encoder)
         self.ckpt_path = ctx.work_dir / "lora.ckpt.safetensors"
         self.step = 0
         self.trainable = sum(q.numel() for q in self.params)
@@ -204,14 +228,17 @@ class LoraTrainer:
                           generator=g)  # fmt: skip
         rows = self.caption_row[idx].clone()
         rows[torch.rand(p.batch_size, generator=g) < p.caption_dropout] = self.empty_row
-        z0, noise, t = z0.to(dev), noise.to(dev), t.to(dev)
+        # every rank draws the global batch and trains on its own slice of it
+        per = p.batch_size // self.world
+        mine = slice(self.rank * per, (self.rank + 1) * per)
+        z0, noise, t, rows = z0[mine].to(dev), noise[mine].to(dev), t[mine].to(dev), rows[mine]
         z_t = self.noise_scheduler.add_noise(z0, noise, t)
         with autocast(dev):
             if self.cond is None:  # the text encoder trains: its states are computed each step
-                cond = self.text_encoder(self.ids[rows].to(dev))[0]
+                cond = self.text_fwd(self.ids[rows].to(dev))[0]
             else:
                 cond = self.cond[rows].to(dev)
-            pred = self.unet(z_t, t, cond).sample
+            pred = self.unet_fwd(z_t, t, cond).sample
         if self.prediction == "v_prediction":
             target = self.noise_scheduler.get_velocity(z0, noise, t)
         else:
@@ -232,11 +259,17 @@ class LoraTrainer:
         self.unet.train()
         loss = self.loss(self.step)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = float(torch.nn.utils.clip_grad_norm_(self.params, 1.0))
+        if self.acc is None:
+            loss.backward()
+            gnorm = float(torch.nn.utils.clip_grad_norm_(self.params, 1.0))
+            value = float(loss.detach())
+        else:  # DDP averages the gradients of the ranks' slices: the global batch's gradient
+            self.acc.backward(loss)
+            gnorm = float(self.acc.clip_grad_norm_(self.params, 1.0))
+            value = float(self.acc.reduce(loss.detach(), reduction="mean"))
         self.opt.step()
         self.step += 1
-        return float(loss.detach()), lr, gnorm
+        return value, lr, gnorm
 
     def lora_state(self) -> dict[str, torch.Tensor]:
         state = {f"unet.{k}": v for k, v in get_peft_model_state_dict(self.unet).items()}
@@ -343,13 +376,38 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     p = params
     if not p.output:  # a caller that skipped prepare: a new name here too
         p = prepare(p, SubmitContext(ctx.models_dir, ctx.data_dir))
+    if p.processes > 1:
+        if ctx.device.startswith("cuda") and torch.cuda.device_count() < p.processes:
+            raise ParamError(
+                "processes", f"{p.processes} processes, {torch.cuda.device_count()} GPUs here"
+            )
+        return distributed.launch("difflab.diffusion.train_lora", p, sink, ctx, p.processes)
+    return train(p, sink, ctx)
+
+
+def train_rank(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
+    """One of several processes (distributed.main): Accelerate joins the process group."""
+    from accelerate import Accelerator
+
+    return train(p, sink, ctx, Accelerator(cpu=not ctx.device.startswith("cuda")))
+
+
+def train(p: Params, sink: Sink, ctx: RunContext, acc: Any = None) -> dict[str, Any]:
+    """The training loop; with `acc`, one rank of several (rank 0 validates and writes)."""
     name = p.output
-    tr = LoraTrainer(p, ctx, sink)
+    main = acc is None or acc.is_main_process
+
+    def together() -> None:
+        if acc is not None:
+            acc.wait_for_everyone()
+
+    tr = LoraTrainer(p, ctx, sink, acc)
     if p.resume:
         tr.resume()
     tr.load_data()
-    prompts = tr.prompts()
-    rows = [] if tr.step else [tr.validate(prompts)]
+    prompts = tr.prompts() if main else []
+    rows = [tr.validate(prompts)] if main and not tr.step else []
+    together()
     log = TrainLog(sink, p.log_every, p.steps)
     last = float("nan")
     t0 = time.perf_counter()
@@ -359,25 +417,38 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         last = loss
         log.update(tr.step, loss, lr, gnorm, p.batch_size)
         if tr.step % p.sample_every == 0 or tr.step == p.steps:
-            rows.append(tr.validate(prompts))
+            if main:
+                rows.append(tr.validate(prompts))
+            together()
             log.restart_clock()
         if tr.step % p.checkpoint_every == 0 or tr.step == p.steps:
-            tr.checkpoint()
+            if main:
+                tr.checkpoint()
+            together()
         sink.progress(tr.step, p.steps, "lora")
-    summary = {"final_loss": last, "train_seconds": round(time.perf_counter() - t0, 2)}
+    summary = {"final_loss": last, "train_seconds": round(time.perf_counter() - t0, 2),
+               "samples_seen": tr.step * p.batch_size, "processes": tr.world}  # fmt: skip
+    if main:
+        write_lora(tr, ctx, name, rows, summary)
+        sink.log(f"LoRA written: models/loras/{name}.safetensors")
+    together()
+    return {"lora": name, "base_model": tr.src.name, "steps": tr.step, **summary}
+
+
+def write_lora(
+    tr: LoraTrainer, ctx: RunContext, name: str, rows: list[Any], summary: dict[str, Any]
+) -> None:
     stage = ctx.models_dir / ".staging" / ctx.job_id / "lora"
     shutil.rmtree(stage.parent, ignore_errors=True)
     try:
         tr.save(stage, name, rows, summary)
-        if lora_path(ctx.models_dir, name).exists() and not p.overwrite:
+        if lora_path(ctx.models_dir, name).exists() and not tr.p.overwrite:
             raise ParamError("output", f"LoRA {name!r} appeared while this job ran; kept it")
         publish(stage, ctx.models_dir, name)
     finally:
         shutil.rmtree(stage.parent, ignore_errors=True)
         with contextlib.suppress(OSError):
             (ctx.models_dir / ".staging").rmdir()
-    sink.log(f"LoRA written: models/loras/{name}.safetensors")
-    return {"lora": name, "base_model": tr.src.name, "steps": tr.step, **summary}
 
 
 SPEC = KindSpec(
