@@ -159,6 +159,7 @@ class WorkerPublic(BaseModel):
     name: str
     queues: list[str]
     device: str
+    devices: int = Field(description="Processes a training job may use here (GPUs or cores).")
     pid: int
     started_at: datetime
     last_seen: datetime

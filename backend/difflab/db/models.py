@@ -130,6 +130,8 @@ class Worker(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     queues: Mapped[list[str]] = mapped_column(JSONType, default=list)
     device: Mapped[str] = mapped_column(String(32), default="cpu")
+    # processes a training job may run here: its GPUs (CUDA) or CPU cores
+    devices: Mapped[int] = mapped_column(Integer, default=1)
     pid: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

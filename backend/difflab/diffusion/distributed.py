@@ -186,15 +186,22 @@ def _reason(log: Path) -> str:
 
 
 def launch(
-    module: str, params: BaseModel, sink: Sink, ctx: RunContext, processes: int
+    module: str,
+    params: BaseModel,
+    sink: Sink,
+    ctx: RunContext,
+    processes: int,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run `module.train_rank(params, sink, ctx)` on `processes` ranks; rank 0's result."""
+    """Run `module.train_rank(params, sink, ctx, **extra)` on `processes` ranks; rank 0's
+    result."""
     root = ctx.work_dir / "ranks"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     spec = {
         "module": module,
         "params": params.model_dump(mode="json"),
+        "extra": dict(extra or {}),
         "ctx": {"job_id": ctx.job_id, "device": ctx.device, "work_dir": str(ctx.work_dir),
                 "models_dir": str(ctx.models_dir), "data_dir": str(ctx.data_dir)},
     }  # fmt: skip
@@ -245,7 +252,7 @@ def main(argv: list[str]) -> None:
     )  # fmt: skip
     rank = int(os.environ.get("RANK", "0"))
     sink: FileSink = FileSink(root) if rank == 0 else QuietSink()
-    result = kind.train_rank(params, sink, ctx)
+    result = kind.train_rank(params, sink, ctx, **spec["extra"])
     if rank == 0:
         write_atomic(root / "result.json", json.dumps(result).encode())
 

@@ -194,6 +194,7 @@ class LoraTrainer:
         self.ckpt_path = ctx.work_dir / "lora.ckpt.safetensors"
         self.step = 0
         self.trainable = sum(q.numel() for q in self.params)
+        self.unet.train()
 
     def load_data(self) -> None:
         train = open_dataset(self.p, "train", self.ctx.data_dir)
@@ -256,7 +257,6 @@ class LoraTrainer:
         p = self.p
         lr = lr_at(self.step, p.lr, p.warmup_steps, p.steps)
         set_lr(self.opt, lr)
-        self.unet.train()
         loss = self.loss(self.step)
         self.opt.zero_grad(set_to_none=True)
         if self.acc is None:
@@ -319,6 +319,8 @@ class LoraTrainer:
             pipe, prompts, list(range(len(prompts))), self.p.validation_steps,
             default_guidance(self.src), resolution=self.p.resolution,
         )  # fmt: skip
+        self.unet.train()  # back to training (set once here, not every step: it walks
+        # every module)
         grid = image_grid(images, cols=len(images))
         self.sink.artifact(
             f"validation/step_{self.step:06d}.png", grid, step=self.step,

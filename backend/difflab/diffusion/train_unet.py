@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ from diffusers.training_utils import EMAModel, compute_snr
 from pydantic import Field
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from difflab.diffusion import distributed
 from difflab.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from difflab.diffusion.eval_adherence import load_or_train_classifier, prompt_set, score
 from difflab.diffusion.eval_generate import generate, make_pipeline
@@ -91,6 +93,13 @@ class Params(DataParams, OutputParams):
     checkpoint_every: int = Field(500, ge=1, le=1_000_000, description="Checkpoint every N.")
     log_every: int = Field(20, ge=1, le=100_000, description="Emit train metrics every N.")
     resume: bool = Field(False, description="Continue from this stage's last checkpoint.")
+    processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Data-parallel processes (torchrun + Accelerate over DDP): one per GPU, or "
+        "CPU processes; batch_size is the global batch, split among them.",
+    )
 
 
 def build_unet(p: Params, cross_attention_dim: int, sample_size: int) -> UNet2DConditionModel:
@@ -148,10 +157,23 @@ class Trainer:
     """The unet stage's state and one training step; `run` drives it."""
 
     def __init__(
-        self, p: Params, ctx: RunContext, sink: Sink, out_dir: Path, src: Path | None = None
+        self,
+        p: Params,
+        ctx: RunContext,
+        sink: Sink,
+        out_dir: Path,
+        src: Path | None = None,
+        acc: Any = None,
     ) -> None:
-        self.p, self.ctx, self.sink = p, ctx, sink
-        self.device = setup_device(ctx, p.cpu_threads)
+        self.p, self.ctx, self.sink, self.acc = p, ctx, sink, acc
+        if acc is None:
+            self.device = setup_device(ctx, p.cpu_threads)
+            self.rank, self.world = 0, 1
+        else:  # one rank of several (distributed.py): the cores are shared among them
+            self.device = acc.device
+            self.rank, self.world = acc.process_index, acc.num_processes
+            if self.device.type == "cpu":
+                torch.set_num_threads(p.cpu_threads or max(1, (os.cpu_count() or 1) // self.world))
         torch.manual_seed(p.seed)
         src = self.src = src or model_dir(ctx, p.model)
         self.out_dir = out_dir
@@ -168,6 +190,9 @@ class Trainer:
         self.params = [q for q in self.unet.parameters() if q.requires_grad]
         self.opt = torch.optim.AdamW(self.params, lr=p.lr, weight_decay=p.weight_decay)
         self.ema = EMAModel(self.params, decay=p.ema_decay, use_ema_warmup=True, power=0.75)
+        self.unet_fwd = self.unet  # what the training loss calls: the model or its DDP wrapper
+        if acc is not None:
+            self.unet_fwd, self.opt = acc.prepare(self.unet, self.opt)
         self.ckpt_path = ctx.work_dir / "unet.ckpt.safetensors"
         self.step, self.best = 0, float("inf")
 
@@ -229,15 +254,18 @@ class Trainer:
         rows = self.caption_row[idx].clone()
         drop = torch.rand(p.batch_size, generator=g) < p.caption_dropout
         rows[drop] = self.empty_row
-        return {"z0": z0, "noise": noise, "t": t, "cond": self.cond[rows]}
+        # every rank draws the global batch and trains on its own slice of it
+        per = p.batch_size // self.world
+        k = slice(self.rank * per, (self.rank + 1) * per)
+        return {"z0": z0[k], "noise": noise[k], "t": t[k], "cond": self.cond[rows[k]]}
 
-    def loss(self, d: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, d: dict[str, torch.Tensor], train: bool = False) -> torch.Tensor:
         dev = self.device
         z0, noise, t = d["z0"].to(dev), d["noise"].to(dev), d["t"].to(dev)
         cond = d["cond"].to(dev)  # (B, L, D) text encoder's last hidden state
         z_t = self.noise_scheduler.add_noise(z0, noise, t)  # q(z_t | z0)
         with autocast(dev):
-            pred = self.unet(z_t, t, cond).sample
+            pred = (self.unet_fwd if train else self.unet)(z_t, t, cond).sample
         per_sample = (pred.float() - noise).pow(2).mean(dim=(1, 2, 3))  # (B,)
         if self.p.min_snr_gamma > 0:
             snr = compute_snr(self.noise_scheduler, t)
@@ -249,14 +277,20 @@ class Trainer:
         p = self.p
         lr = lr_at(self.step, p.lr, p.warmup_steps, p.steps)
         set_lr(self.opt, lr)
-        loss = self.loss(self.draw(self.step))
+        loss = self.loss(self.draw(self.step), train=True)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = float(torch.nn.utils.clip_grad_norm_(self.params, 1.0))
+        if self.acc is None:
+            loss.backward()
+            gnorm = float(torch.nn.utils.clip_grad_norm_(self.params, 1.0))
+            value = float(loss.detach())
+        else:  # DDP averages the gradients of the ranks' slices: the global batch's gradient
+            self.acc.backward(loss)
+            gnorm = float(self.acc.clip_grad_norm_(self.params, 1.0))
+            value = float(self.acc.reduce(loss.detach(), reduction="mean"))
         self.opt.step()
         self.ema.step(self.params)
         self.step += 1
-        return float(loss.detach()), lr, gnorm
+        return value, lr, gnorm
 
     @torch.no_grad()
     def val_loss(self, n: int = 256) -> float:
@@ -357,6 +391,10 @@ SOURCE_PARTS = ("tokenizer", "text_encoder", "vae")
 
 def check_source(p: Params, ctx: SubmitContext) -> Params:
     """The model the stage starts from has a tokenizer, a text encoder and a VAE."""
+    if p.batch_size % p.processes:
+        raise ParamError(
+            "batch_size", f"{p.batch_size} does not split among {p.processes} processes"
+        )
     check_data(p, ctx)
     try:
         src = model_dir(ctx, p.model)
@@ -374,9 +412,47 @@ def train_into(
     params: Params, sink: Sink, ctx: RunContext, out_dir: Path, src: Path | None = None
 ) -> dict[str, Any]:
     """Train the U-Net on `src`'s (default: the model's) text encoder and VAE; write the whole
-    pipeline into `out_dir`."""
+    pipeline into `out_dir` (on `processes` ranks when there are several)."""
+    if params.processes > 1:
+        if ctx.device.startswith("cuda") and torch.cuda.device_count() < params.processes:
+            raise ParamError(
+                "processes",
+                f"{params.processes} processes, {torch.cuda.device_count()} GPUs here",
+            )
+        extra = {"out_dir": str(out_dir), "src": str(src) if src else None}
+        return distributed.launch(
+            "difflab.diffusion.train_unet", params, sink, ctx, params.processes, extra
+        )
+    return train_loop(params, sink, ctx, out_dir, src)
+
+
+def train_rank(
+    p: Params, sink: Sink, ctx: RunContext, out_dir: str, src: str | None
+) -> dict[str, Any]:
+    """One of several processes (distributed.main): Accelerate joins the process group."""
+    from accelerate import Accelerator
+
+    acc = Accelerator(cpu=not ctx.device.startswith("cuda"))
+    return train_loop(p, sink, ctx, Path(out_dir), Path(src) if src else None, acc)
+
+
+def train_loop(
+    params: Params,
+    sink: Sink,
+    ctx: RunContext,
+    out_dir: Path,
+    src: Path | None = None,
+    acc: Any = None,
+) -> dict[str, Any]:
+    """The stage's loop; with `acc`, one rank of several (rank 0 evaluates and writes)."""
     p = params
-    tr = Trainer(p, ctx, sink, out_dir, src)
+    main = acc is None or acc.is_main_process
+
+    def together() -> None:
+        if acc is not None:
+            acc.wait_for_everyone()
+
+    tr = Trainer(p, ctx, sink, out_dir, src, acc)
     if p.resume:
         tr.resume()
     tr.load_data()
@@ -388,16 +464,23 @@ def train_into(
         done = tr.step
         log.update(done, loss, lr, gnorm, p.batch_size)
         if done % p.sample_every == 0 or done == p.steps:
-            vl = tr.val_loss()
-            tr.best = min(tr.best, vl)
-            sink.metric(done, {"val/loss": vl})
-            metrics = {"val/loss": vl, **tr.probe()}
+            if main:
+                vl = tr.val_loss()
+                tr.best = min(tr.best, vl)
+                sink.metric(done, {"val/loss": vl})
+                metrics = {"val/loss": vl, **tr.probe()}
+            together()
             log.restart_clock()  # sampling time is not training throughput
         if done % p.checkpoint_every == 0 or done == p.steps:
-            tr.checkpoint()
+            if main:
+                tr.checkpoint()
+            together()
         sink.progress(done, p.steps, "unet")
-    tr.save()
-    return {"steps": tr.step, "best_val_loss": tr.best, **metrics}
+    if main:
+        tr.save()
+    together()
+    return {"steps": tr.step, "best_val_loss": tr.best, "samples_seen": tr.step * p.batch_size,
+            "processes": tr.world, **metrics}  # fmt: skip
 
 
 run, prepare = output_kind("unet", WHOLE, train_into, check_source)

@@ -2,12 +2,13 @@
 grid picture; the `xyz` job kind in difflab.jobs.kinds.xyz runs it).
 
 Up to three axes, each a generation field and its values (seed, steps, guidance, sampler,
-schedule, strength, model, Clip skip, variation strength, hires strength, or "Prompt S/R":
-replace the first value in the prompts by each value in turn). The cells are the product of
-the axes, in a fixed order (z, then y, then x, x fastest); each is an ordinary `generate` job
-with its own gallery entry, live view, images and infotext. A cell that fails is drawn as
-failed and the rest still run. The result is a labelled grid PNG (one block per z value) and
-an index naming every cell's job and image.
+schedule, strength, model, Clip skip, variation strength, hires strength, the first LoRA of
+`base.loras` (another LoRA by name, or its weight), or "Prompt S/R": replace the first value in
+the prompts by each value in turn; a `<lora:name:w>` tag's weight varies that way too). The
+cells are the product of the axes, in a fixed order (z, then y, then x, x fastest); each is an
+ordinary `generate` job with its own gallery entry, live view, images and infotext. A cell that
+fails is drawn as failed and the rest still run. The result is a labelled grid PNG (one block
+per z value) and an index naming every cell's job and image.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from difflab.runtime import ParamError, SubmitContext
 MAX_CELLS = 100
 AxisField = Literal[
     "seed", "steps", "guidance_scale", "sampler", "scheduler", "strength", "model", "prompt_sr",
-    "clip_skip", "subseed_strength", "hr_strength", "eta",
+    "clip_skip", "subseed_strength", "hr_strength", "eta", "lora", "lora_weight",
 ]  # fmt: skip
 LABELS = {
     "seed": "Seed", "steps": "Steps", "guidance_scale": "CFG Scale", "sampler": "Sampler",
     "scheduler": "Schedule type", "strength": "Denoising", "model": "Checkpoint name",
     "prompt_sr": "Prompt S/R", "clip_skip": "Clip skip", "subseed_strength": "Var. strength",
-    "hr_strength": "Hires denoising", "eta": "Eta",
+    "hr_strength": "Hires denoising", "eta": "Eta", "lora": "LoRA", "lora_weight": "LoRA weight",
 }  # fmt: skip
 
 
@@ -95,6 +96,13 @@ def cells(params: XYZParams) -> Iterator[tuple[tuple[int, int, int], dict[str, A
                 search = str(axis.values[0])
                 for name in ("prompt", "negative_prompt"):
                     fields[name] = str(fields.get(name, "")).replace(search, str(value))
+            elif axis.field in ("lora", "lora_weight"):
+                loras = [dict(x) for x in fields.get("loras") or []]
+                if not loras:
+                    raise ParamError(axis.field, "needs a LoRA in base.loras to vary")
+                key = "name" if axis.field == "lora" else "weight"
+                loras[0][key] = value
+                fields["loras"] = loras
             else:
                 fields[axis.field] = value
         yield (ix, iy, iz), fields
@@ -104,7 +112,7 @@ def cell_params(params: XYZParams, ctx: SubmitContext) -> list[GenerateParams]:
     """Every cell validated and prepared as the generate kind would be (ParamError naming the
     axis that made it invalid)."""
     out = []
-    for (ix, iy, iz), fields in cells(params):
+    for (ix, iy, iz), fields in _checked(cells(params), params):
         try:
             cell = GenerateParams.model_validate(fields)
             out.append(prepare(cell, ctx))
@@ -115,6 +123,16 @@ def cell_params(params: XYZParams, ctx: SubmitContext) -> list[GenerateParams]:
         except ValueError as e:  # pydantic's ValidationError
             raise ParamError(_axis_of(params, _first_loc(e)), f"cell {ix},{iy},{iz}: {e}") from None
     return out
+
+
+def _checked(
+    it: Iterator[tuple[tuple[int, int, int], dict[str, Any]]], params: XYZParams
+) -> Iterator[tuple[tuple[int, int, int], dict[str, Any]]]:
+    """The cells, with a ParamError naming the axis for one that cannot be made."""
+    try:
+        yield from it
+    except ParamError as e:
+        raise ParamError(_axis_of(params, e.field), e.message) from None
 
 
 def _first_loc(exc: ValueError) -> str:
@@ -129,7 +147,11 @@ def _first_loc(exc: ValueError) -> str:
 def _axis_of(params: XYZParams, field: str) -> str:
     for name, axis in (("x", params.x), ("y", params.y), ("z", params.z)):
         if axis is not None and (
-            axis.field == field or axis.field == "prompt_sr" and "prompt" in field
+            axis.field == field
+            or axis.field == "prompt_sr"
+            and "prompt" in field
+            or axis.field.startswith("lora")
+            and field == "loras"
         ):
             return name
     return "base"

@@ -33,13 +33,29 @@ def default_device() -> str:
         return "cpu"
 
 
+def device_count(device: str) -> int:
+    """How many processes a training job may use here (`processes`): the GPUs of a CUDA
+    worker given "cuda" (one named GPU, "cuda:1": one), the CPU cores of a CPU worker."""
+    if device == "cuda":
+        try:
+            import torch
+
+            return max(1, torch.cuda.device_count())
+        except Exception:
+            return 1
+    if device.startswith("cuda:"):
+        return 1
+    return os.cpu_count() or 1
+
+
 def _register() -> None:
     name = os.environ["DIFFLAB_WORKER_NAME"]
     queues = os.environ.get("DIFFLAB_WORKER_QUEUES", "gpu,cpu").split(",")
     device = os.environ.get("DIFFLAB_WORKER_DEVICE", "cpu")
     with session_scope() as s:
         s.execute(delete(Worker).where(Worker.name == name))
-        s.add(Worker(name=name, queues=queues, device=device, pid=os.getpid(), last_seen=utcnow()))
+        s.add(Worker(name=name, queues=queues, device=device, devices=device_count(device),
+                     pid=os.getpid(), last_seen=utcnow()))  # fmt: skip
 
 
 def _beat_loop() -> None:

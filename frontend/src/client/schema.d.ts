@@ -2797,6 +2797,11 @@ export interface components {
             /** Device */
             device: string;
             /**
+             * Devices
+             * @description Processes a training job may use here (GPUs or cores).
+             */
+            devices: number;
+            /**
              * Last Seen
              * Format: date-time
              */

@@ -161,3 +161,25 @@ def test_resume_from_rank_zeros_checkpoint_with_another_process_count(dirs) -> N
     resumed = dict(again.metric_series("train/loss"))
     for step, loss in straight.metric_series("train/loss")[4:]:
         assert abs(resumed[step] - loss) <= 1e-5 * max(1.0, loss)
+
+
+def test_the_unet_stage_on_two_processes_matches_one(dirs) -> None:
+    from difflab.diffusion import train_unet
+
+    series, results = {}, {}
+    for n in (1, 2):
+        p = train_unet.Params(
+            steps=4, batch_size=8, base_channels=16, train_samples=64, val_samples=8,
+            sample_every=4, probe_size=4, probe_steps=1, probe_adherence=False, log_every=1,
+            warmup_steps=1, processes=n,
+        )  # fmt: skip
+        p = train_unet.prepare(p, SubmitContext(*dirs))
+        sink = MemorySink()
+        results[n] = train_unet.run(p, sink, _ctx(dirs, f"unet{n}"))
+        series[n] = sink.metric_series("train/loss")
+        assert (dirs[0] / results[n]["model"] / "unet" / "config.json").exists()
+    assert results[1]["samples_seen"] == results[2]["samples_seen"] == 32
+    assert len(series[1]) == len(series[2]) == 4
+    for (_, a), (_, b) in zip(series[1], series[2], strict=True):
+        assert abs(a - b) <= 1e-5 * max(1.0, abs(a))
+    assert abs(results[1]["best_val_loss"] - results[2]["best_val_loss"]) < 1e-4

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
+from difflab.diffusion.loras import LoraWeight
 from difflab.diffusion.xyz import XYZParams, cells, draw_grid, prepare_xyz
 from difflab.runtime import ParamError, SubmitContext
 
@@ -53,7 +54,9 @@ def test_every_cell_is_checked_at_submit_naming_its_axis(models_dir: Path, tmp_p
     assert ready.base.seed >= 0  # one seed drawn for every cell
     for axis, field, values in (("x", "sampler", ["Euler a", "Nope"]),
                                 ("y", "model", ["tiny", "missing"]),
-                                ("x", "strength", [0.5])):  # fmt: skip
+                                ("x", "strength", [0.5]),
+                                ("y", "lora_weight", [0.5]),  # no LoRA in base.loras
+                                ("x", "lora", ["missing"])):  # fmt: skip
         plot = _plot(**{axis: {"field": field, "values": values}})
         with pytest.raises(ParamError) as e:
             prepare_xyz(plot, ctx)
@@ -73,3 +76,14 @@ def test_the_grid_has_a_block_per_z_and_marks_failed_cells() -> None:
     assert unlabelled.getpixel((5, 5)) == (255, 0, 0)
     # cell 5 = (x 1, y 0, z 1): grey
     assert unlabelled.getpixel((2 * 32 + 8 + 32 + 2, 2)) == (128, 128, 128)
+
+
+def test_lora_axes_vary_the_first_lora_of_the_base() -> None:
+    plot = _plot(
+        x={"field": "lora_weight", "values": [0, 0.5, 1]},
+        y={"field": "lora", "values": ["ink", "ink-v2"]},
+    )
+    plot.base.loras = [LoraWeight(name="ink"), LoraWeight(name="paper", weight=0.3)]
+    got = [(f["loras"][0]["name"], f["loras"][0]["weight"], f["loras"][1]["name"])
+           for _, f in cells(plot)]  # fmt: skip
+    assert got == [(name, w, "paper") for name in ("ink", "ink-v2") for w in (0, 0.5, 1)]
