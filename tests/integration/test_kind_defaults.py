@@ -18,7 +18,7 @@ from tests.utils.services import wait_for
 
 pytestmark = pytest.mark.integration
 
-LONG = {"clip", "vae", "unet", "house"}
+LONG = {"clip", "vae", "unet", "house", "finetune"}
 
 
 def _tree(root: Path) -> dict[str, str]:

@@ -156,6 +156,8 @@ def encode_dataset(
 class Trainer:
     """The unet stage's state and one training step; `run` drives it."""
 
+    stage = "unet"
+
     def __init__(
         self,
         p: Params,
@@ -183,10 +185,11 @@ class Trainer:
         self.text_encoder.requires_grad_(False).eval()
         self.vae.requires_grad_(False).eval()
         self.scaling = float(self.vae.config.scaling_factor)
-        self.sched_config = scheduler_config(p)
+        self.unet, self.sched_config = self.build(src)
+        self.unet.to(self.device)
         self.noise_scheduler = DDPMScheduler.from_config(self.sched_config)
-        latent = p.resolution // 8
-        self.unet = build_unet(p, self.text_encoder.config.hidden_size, latent).to(self.device)
+        self.timesteps = int(self.noise_scheduler.config.num_train_timesteps)
+        self.prediction = self.noise_scheduler.config.prediction_type
         self.params = [q for q in self.unet.parameters() if q.requires_grad]
         self.opt = torch.optim.AdamW(self.params, lr=p.lr, weight_decay=p.weight_decay)
         self.ema = EMAModel(self.params, decay=p.ema_decay, use_ema_warmup=True, power=0.75)
@@ -195,6 +198,13 @@ class Trainer:
             self.unet_fwd, self.opt = acc.prepare(self.unet, self.opt)
         self.ckpt_path = ctx.work_dir / "unet.ckpt.safetensors"
         self.step, self.best = 0, float("inf")
+
+    def build(self, src: Path) -> tuple[UNet2DConditionModel, dict[str, Any]]:
+        """The U-Net to train and the scheduler config it is trained and saved with: a new
+        one here (the finetune kind continues the source model's)."""
+        latent = self.p.resolution // 8
+        unet = build_unet(self.p, self.text_encoder.config.hidden_size, latent)
+        return unet, scheduler_config(self.p)
 
     def load_data(self) -> None:
         """Posterior moments of the training images and the text encoder's states of every
@@ -250,7 +260,7 @@ class Trainer:
         e = torch.randn((p.batch_size, *self.mean.shape[1:]), generator=g)
         z0 = self.scaling * (self.mean[idx] + self.std[idx] * e)  # (B, 4, h, w)
         noise = torch.randn(z0.shape, generator=g)
-        t = torch.randint(0, p.train_timesteps, (p.batch_size,), generator=g)
+        t = torch.randint(0, self.timesteps, (p.batch_size,), generator=g)
         rows = self.caption_row[idx].clone()
         drop = torch.rand(p.batch_size, generator=g) < p.caption_dropout
         rows[drop] = self.empty_row
@@ -266,10 +276,12 @@ class Trainer:
         z_t = self.noise_scheduler.add_noise(z0, noise, t)  # q(z_t | z0)
         with autocast(dev):
             pred = (self.unet_fwd if train else self.unet)(z_t, t, cond).sample
-        per_sample = (pred.float() - noise).pow(2).mean(dim=(1, 2, 3))  # (B,)
+        v = self.prediction == "v_prediction"  # a model trained to predict v (SD 2.x style)
+        target = self.noise_scheduler.get_velocity(z0, noise, t) if v else noise
+        per_sample = (pred.float() - target).pow(2).mean(dim=(1, 2, 3))  # (B,)
         if self.p.min_snr_gamma > 0:
             snr = compute_snr(self.noise_scheduler, t)
-            per_sample = per_sample * snr.clamp(max=self.p.min_snr_gamma) / snr
+            per_sample = per_sample * snr.clamp(max=self.p.min_snr_gamma) / (snr + 1 if v else snr)
         return per_sample.mean()
 
     def train_step(self) -> tuple[float, float, float]:
@@ -304,7 +316,7 @@ class Trainer:
             self.val_draw = {
                 "z0": z0,
                 "noise": torch.randn(z0.shape, generator=g),
-                "t": torch.randint(0, self.p.train_timesteps, (k,), generator=g),
+                "t": torch.randint(0, self.timesteps, (k,), generator=g),
                 "cond": self.encode_text(caps[:k]),
             }
         with self.ema_weights():
@@ -437,14 +449,16 @@ def train_rank(
 
 
 def train_loop(
-    params: Params,
+    params: Any,
     sink: Sink,
     ctx: RunContext,
     out_dir: Path,
     src: Path | None = None,
     acc: Any = None,
+    trainer: type[Trainer] = Trainer,
 ) -> dict[str, Any]:
-    """The stage's loop; with `acc`, one rank of several (rank 0 evaluates and writes)."""
+    """The stage's loop (the finetune kind's too, with its `trainer`); with `acc`, one rank of
+    several (rank 0 evaluates and writes)."""
     p = params
     main = acc is None or acc.is_main_process
 
@@ -452,7 +466,7 @@ def train_loop(
         if acc is not None:
             acc.wait_for_everyone()
 
-    tr = Trainer(p, ctx, sink, out_dir, src, acc)
+    tr = trainer(p, ctx, sink, out_dir, src, acc)
     if p.resume:
         tr.resume()
     tr.load_data()
@@ -475,7 +489,7 @@ def train_loop(
             if main:
                 tr.checkpoint()
             together()
-        sink.progress(done, p.steps, "unet")
+        sink.progress(done, p.steps, trainer.stage)
     if main:
         tr.save()
     together()

@@ -17,7 +17,9 @@ export type AxisField =
   | "clip_skip"
   | "subseed_strength"
   | "hr_strength"
-  | "eta";
+  | "eta"
+  | "lora"
+  | "lora_weight";
 
 export const AXIS_FIELDS: AxisField[] = [
   "seed",
@@ -32,10 +34,24 @@ export const AXIS_FIELDS: AxisField[] = [
   "subseed_strength",
   "hr_strength",
   "eta",
+  "lora",
+  "lora_weight",
 ];
 
 const INT_FIELDS: ReadonlySet<AxisField> = new Set(["seed", "steps", "clip_skip"]);
-const FLOAT_FIELDS: ReadonlySet<AxisField> = new Set(["guidance_scale", "strength", "subseed_strength", "hr_strength", "eta"]);
+const FLOAT_FIELDS: ReadonlySet<AxisField> = new Set([
+  "guidance_scale",
+  "strength",
+  "subseed_strength",
+  "hr_strength",
+  "eta",
+  "lora_weight",
+]);
+
+/** The fields that vary the first LoRA of the base request (the API refuses them without one). */
+export function variesLora(field: AxisField | ""): boolean {
+  return field === "lora" || field === "lora_weight";
+}
 
 export type AxisValue = string | number;
 export type AxisName = "x" | "y" | "z";
