@@ -1,9 +1,9 @@
 """Every registered kind, submitted with its advertised defaults through the HTTP API, runs.
 
 A real server and worker on the embedded setup, with the tiny test pipeline as `house`. Kinds
-whose defaults take minutes here (the four training kinds: hours on 2 cores) run until their
-first training step and are then cancelled: that proves the worker accepts what the API
-accepted, and that a cancelled default run leaves the models directory as it was.
+whose defaults take minutes here (the model-writing training kinds: hours on 2 cores) run
+until their first training step and are then cancelled: that proves the worker accepts what
+the API accepted, and that a cancelled default run leaves the models directory as it was.
 """
 
 from __future__ import annotations
