@@ -199,3 +199,41 @@ def test_datasets_are_their_owners(gen_deployment) -> None:
     assert bob.get("/api/v1/datasets/admins").status_code == 404
     assert bob.delete("/api/v1/datasets/admins").status_code == 404
     assert admin.get("/api/v1/datasets/bobs").json()["owner"] == "data-bob"  # admins see all
+
+
+def test_a_lora_trains_on_two_processes_through_the_worker(gen_deployment) -> None:
+    """The worker launches the ranks; rank 0's events reach the job's event stream; cancel
+    through the API ends every rank."""
+    api = gen_deployment.api()
+    job = api.submit("lora", processes=2, steps=4, batch_size=4, sample_every=2,
+                     validation_steps=1, train_samples=64,
+                     validation_prompts=["a red circle"])  # fmt: skip
+    done = api.wait_state(job["id"], ("succeeded", "failed"), timeout=300)
+    assert done["state"] == "succeeded", done["error"]
+    assert done["result"]["processes"] == 2 and done["result"]["samples_seen"] == 16
+    events = api.events(job["id"])
+    assert [e["payload"]["name"] for e in events if e["type"] == "artifact"] == [
+        "validation/step_000000.png", "validation/step_000002.png", "validation/step_000004.png"
+    ]  # fmt: skip
+    assert any("2 processes" in e["payload"].get("message", "") for e in events
+               if e["type"] == "log")  # fmt: skip
+
+    long = api.submit("lora", processes=2, steps=20_000, batch_size=2, sample_every=10**6,
+                      train_samples=64)  # fmt: skip
+    wait_for(lambda: api.job(long["id"])["progress"] > 0, timeout=120, what="training")
+    api.post(f"/api/v1/jobs/{long['id']}/cancel").raise_for_status()
+    api.wait_state(long["id"], ("cancelled",), timeout=60)
+    needle = f"{long['id']}/ranks/launch.json"
+
+    def ranks_left() -> list[str]:
+        out = []
+        for proc in Path("/proc").iterdir():
+            try:
+                cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if needle in cmd:
+                out.append(proc.name)
+        return out
+
+    wait_for(lambda: not ranks_left(), timeout=30, what="the ranks to end")

@@ -9,9 +9,11 @@ export interface SchemaFormProps {
   onChange: (name: string, value: RawValue) => void;
   /** values to offer for a text field (a datalist: any other value can still be typed) */
   suggestions?: Readonly<Record<string, readonly string[]>>;
+  /** a line under a field, from the page rather than the schema (e.g. a bound from the workers) */
+  hints?: Readonly<Record<string, string>>;
 }
 
-export function SchemaFields({ fields, values, errors, onChange, suggestions = {} }: SchemaFormProps) {
+export function SchemaFields({ fields, values, errors, onChange, suggestions = {}, hints = {} }: SchemaFormProps) {
   const { t } = useTranslation();
   if (fields.length === 0) return <p className="muted">{t("admin.noParams")}</p>;
   return (
@@ -120,6 +122,11 @@ export function SchemaFields({ fields, values, errors, onChange, suggestions = {
               <small className="field__help">
                 {f.description}
                 {bounds && <span className="field__bounds">{bounds}</span>}
+              </small>
+            )}
+            {hints[f.name] && (
+              <small className="field__help" data-testid="field-hint">
+                {hints[f.name]}
               </small>
             )}
             {error && (

@@ -125,7 +125,7 @@ export function AdminPage() {
         <section>
           <h2>{t("admin.launchTitle")}</h2>
           {kinds.error && <p className="error">{kinds.error}</p>}
-          {kinds.data && <LaunchForm kinds={kinds.data} onLaunched={() => recent.reload()} />}
+          {kinds.data && <LaunchForm kinds={kinds.data} workers={workers.data?.workers ?? null} onLaunched={() => recent.reload()} />}
         </section>
         <section>
           <h2>{t("admin.workers")}</h2>
@@ -147,6 +147,7 @@ export function AdminPage() {
                       <th>{t("admin.worker")}</th>
                       <th>{t("admin.queues")}</th>
                       <th>{t("admin.device")}</th>
+                      <th title={t("admin.devicesHelp")}>{t("admin.devices")}</th>
                       <th>{t("admin.lastSeen")}</th>
                       <th>{t("admin.running")}</th>
                     </tr>
@@ -154,7 +155,7 @@ export function AdminPage() {
                   <tbody>
                     {info.workers.length === 0 && (
                       <tr>
-                        <td colSpan={5} className="muted">
+                        <td colSpan={6} className="muted">
                           {t("admin.noWorkers")}
                         </td>
                       </tr>
@@ -166,6 +167,9 @@ export function AdminPage() {
                           <td className="mono small">{w.name}</td>
                           <td>{w.queues.join(", ")}</td>
                           <td>{w.device}</td>
+                          <td className="mono" data-testid="worker-devices">
+                            {w.devices}
+                          </td>
                           <td className="nowrap">
                             {seen == null ? "–" : t("admin.ago", { time: formatDuration((now - seen) / 1000) })}
                           </td>

@@ -2,10 +2,11 @@ import { fireEvent, render, screen, waitFor, within } from "@testing-library/rea
 import { MemoryRouter } from "react-router-dom";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { setCsrfToken } from "../../client";
-import type { JobKind } from "../../client/types";
+import type { JobKind, WorkerInfo } from "../../client/types";
 import { MLP_SCHEMA } from "../../test/schemas";
 import { installFetch } from "../../test/fakes";
-import { LaunchForm } from "./LaunchForm";
+import { LaunchForm, processesBound } from "./LaunchForm";
+import { schemaFields, type JsonSchema } from "../../lib/schemaForm";
 
 const kinds: JobKind[] = [
   { name: "lab.mlp", title: "MLP", description: "a small MLP", queue: "cpu", category: "lab", admin_only: true, params_schema: MLP_SCHEMA },
@@ -184,5 +185,97 @@ describe("LaunchForm", () => {
     fireEvent.change(screen.getByTestId("launch-kind"), { target: { value: "lab.mlp" } });
     expect(screen.getByLabelText("Dataset").tagName).toBe("SELECT");
     expect(screen.queryByTestId("choices-dataset")).toBeNull();
+  });
+});
+
+const unet: JobKind = {
+  name: "unet",
+  title: "Train the U-Net",
+  description: "denoising",
+  queue: "gpu",
+  category: "training",
+  admin_only: true,
+  params_schema: {
+    properties: {
+      batch_size: { default: 8, minimum: 1, type: "integer", title: "Batch Size" },
+      processes: {
+        default: 1,
+        minimum: 1,
+        maximum: 64,
+        type: "integer",
+        title: "Processes",
+        description: "Data-parallel processes.",
+      },
+    },
+    type: "object",
+  },
+};
+
+function worker(name: string, queues: string[], devices: number): WorkerInfo {
+  const at = "2025-01-01T00:00:00Z";
+  return { name, queues, devices, device: devices > 1 ? "cuda" : "cpu", pid: 1, started_at: at, last_seen: at, running_job_id: null };
+}
+
+describe("LaunchForm: processes", () => {
+  beforeEach(() => setCsrfToken("tok-123"));
+
+  const fieldOf = (k: JobKind) => schemaFields(k.params_schema as JsonSchema).find((f) => f.name === "processes");
+
+  it("bounds processes by the most devices of a live worker serving the kind's queue", () => {
+    const workers = [worker("a", ["gpu"], 2), worker("b", ["gpu", "cpu"], 4), worker("c", ["cpu"], 16)];
+    expect(processesBound(fieldOf(unet), "gpu", workers)).toBe(4);
+    expect(processesBound(fieldOf(unet), "cpu", workers)).toBe(16);
+    expect(processesBound(fieldOf(unet), "gpu", [worker("big", ["gpu"], 128)])).toBe(64); // the schema's own bound
+    expect(processesBound(fieldOf(unet), "gpu", [worker("c", ["cpu"], 16)])).toBe("none");
+    expect(processesBound(fieldOf(unet), "gpu", null)).toBeNull(); // not known yet
+    expect(processesBound(undefined, "gpu", workers)).toBeNull(); // no such field
+  });
+
+  it("shows the bound under the field, refuses more, and keeps what was typed when the workers are polled again", async () => {
+    const calls = installFetch([
+      {
+        method: "POST",
+        path: "/api/v1/jobs",
+        status: 422,
+        body: { detail: [{ loc: ["body", "params", "batch_size"], msg: "8 does not split among 3 processes", type: "value_error" }] },
+      },
+    ]);
+    const workers = [worker("a", ["gpu"], 2), worker("b", ["gpu", "cpu"], 4), worker("c", ["cpu"], 16)];
+    const { rerender } = render(<LaunchForm kinds={[unet, ...kinds]} workers={workers} />, { wrapper: MemoryRouter });
+    const processes = screen.getByLabelText("Processes") as HTMLInputElement;
+    expect(processes.max).toBe("4");
+    expect(within(field("processes")).getByTestId("field-hint").textContent).toBe("up to 4 on the workers serving the gpu queue");
+    expect(field("processes").textContent).toContain("1 ≤ x ≤ 4");
+
+    fireEvent.change(processes, { target: { value: "8" } });
+    fireEvent.click(screen.getByTestId("launch-submit"));
+    expect(within(field("processes")).getByTestId("field-error").textContent).toBe(
+      "at most 4: the workers serving the gpu queue have no more devices",
+    );
+    expect(calls).toHaveLength(0);
+
+    // the next poll of the workers (a new list, the same numbers) leaves the form alone
+    rerender(<LaunchForm kinds={[unet, ...kinds]} workers={workers.map((w) => ({ ...w }))} />);
+    expect((screen.getByLabelText("Processes") as HTMLInputElement).value).toBe("8");
+
+    fireEvent.change(processes, { target: { value: "3" } });
+    fireEvent.click(screen.getByTestId("launch-submit"));
+    const error = await within(field("batch_size")).findByTestId("field-error");
+    expect(error.textContent).toBe("8 does not split among 3 processes");
+    expect(calls[0]!.body).toEqual({ kind: "unet", params: { batch_size: 8, processes: 3 } });
+  });
+
+  it("keeps the server's bound without a live worker for the queue, and shows no hint for other kinds", () => {
+    const { rerender } = render(<LaunchForm kinds={[unet, ...kinds]} workers={[worker("c", ["cpu"], 16)]} />, { wrapper: MemoryRouter });
+    expect((screen.getByLabelText("Processes") as HTMLInputElement).max).toBe("64");
+    expect(within(field("processes")).getByTestId("field-hint").textContent).toBe("no live worker serves the gpu queue now");
+
+    rerender(<LaunchForm kinds={[unet, ...kinds]} workers={null} />);
+    expect((screen.getByLabelText("Processes") as HTMLInputElement).max).toBe("64");
+    expect(screen.queryByTestId("field-hint")).toBeNull();
+
+    rerender(<LaunchForm kinds={[unet, ...kinds]} workers={[worker("a", ["gpu"], 2)]} />);
+    fireEvent.change(screen.getByTestId("launch-kind"), { target: { value: "lab.mlp" } });
+    expect(screen.queryByTestId("field-hint")).toBeNull();
   });
 });

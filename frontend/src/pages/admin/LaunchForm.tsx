@@ -1,15 +1,44 @@
-/** Launch any job kind: a form generated from the kind's params schema; 422s shown at the field. */
+/**
+ * Launch any job kind: a form generated from the kind's params schema; 422s shown at the field.
+ * A kind's integer `processes` (data-parallel training) is bounded by the largest `devices`
+ * among the live workers serving the kind's queue (GET /workers, read by the admin page).
+ */
 import { useEffect, useMemo, useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router-dom";
 import { api } from "../../client";
 import { errorMessage, fieldErrors } from "../../client/errors";
-import type { JobKind, JobPublic } from "../../client/types";
+import type { JobKind, JobPublic, WorkerInfo } from "../../client/types";
 import { SchemaFields } from "../../components/SchemaForm";
-import { defaultValues, parseValues, schemaFields, type JsonSchema, type RawValues } from "../../lib/schemaForm";
+import { defaultValues, parseValues, schemaFields, type FormField, type JsonSchema, type RawValues } from "../../lib/schemaForm";
 
-export function LaunchForm({ kinds, onLaunched }: { kinds: readonly JobKind[]; onLaunched?: (job: JobPublic) => void }) {
+/**
+ * The most `processes` the live workers serving `queue` can run: their largest `devices`, within
+ * the schema's own bound. "none": no live worker serves the queue (the schema's bound stands);
+ * null: the workers are not known yet, or the field is not there.
+ */
+export function processesBound(
+  field: FormField | undefined,
+  queue: string,
+  workers: readonly WorkerInfo[] | null | undefined,
+): number | "none" | null {
+  if (!field || field.kind !== "integer" || !workers) return null;
+  const serving = workers.filter((w) => w.queues.includes(queue));
+  if (serving.length === 0) return "none";
+  const most = Math.max(...serving.map((w) => w.devices));
+  const bound = Math.min(field.maximum ?? Infinity, most);
+  return bound >= (field.minimum ?? 1) ? bound : null;
+}
+
+export interface LaunchFormProps {
+  kinds: readonly JobKind[];
+  /** the live workers (GET /workers); null while not known */
+  workers?: readonly WorkerInfo[] | null;
+  onLaunched?: (job: JobPublic) => void;
+}
+
+export function LaunchForm({ kinds, workers = null, onLaunched }: LaunchFormProps) {
   const { t } = useTranslation();
   const [kindName, setKindName] = useState("");
   const kind = kinds.find((k) => k.name === kindName) ?? kinds[0];
@@ -44,12 +73,26 @@ export function LaunchForm({ kinds, onLaunched }: { kinds: readonly JobKind[]; o
     setErrors({});
   }, [fields]);
 
+  // `processes`: no more than the workers serving the kind's queue have devices (GPUs or cores);
+  // the fields shown carry that bound, while `fields` (whose change resets the form) stay as they are
+  const bound = kind ? processesBound(fields.find((f) => f.name === "processes"), kind.queue, workers) : null;
+  const shown = useMemo(
+    () => (typeof bound === "number" ? fields.map((f) => (f.name === "processes" ? { ...f, maximum: bound } : f)) : fields),
+    [fields, bound],
+  );
+  const hints: Record<string, string> = {};
+  if (kind && typeof bound === "number") hints.processes = t("admin.processesBound", { max: bound, queue: kind.queue });
+  else if (kind && bound === "none") hints.processes = t("admin.processesNoWorker", { queue: kind.queue });
+
   if (!kind) return <p className="muted">{t("admin.noKinds")}</p>;
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const parsed = parseValues(fields, values);
     setLaunched(null);
+    if (typeof bound === "number" && typeof parsed.params.processes === "number" && parsed.params.processes > bound) {
+      parsed.errors.processes = t("admin.processesTooMany", { max: bound, queue: kind.queue });
+    }
     if (Object.keys(parsed.errors).length) {
       setErrors(parsed.errors);
       return;
@@ -99,11 +142,12 @@ export function LaunchForm({ kinds, onLaunched }: { kinds: readonly JobKind[]; o
         <code>{kind.name}</code> · {t("admin.queue")}: {kind.queue} · {kind.description}
       </p>
       <SchemaFields
-        fields={fields}
+        fields={shown}
         values={values}
         errors={errors}
         onChange={(name, v) => setValues((cur) => ({ ...cur, [name]: v }))}
         suggestions={suggestions}
+        hints={hints}
       />
       {errors[""] && (
         <p className="error" role="alert" data-testid="field-error">

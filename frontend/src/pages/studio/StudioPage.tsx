@@ -17,6 +17,7 @@ import { exportMask, hasPaint, type Stroke } from "./mask";
 import { outpaint, renderExtended, sizeAfterExtend, type Side, type Size, type SizeChoice } from "./outpaint";
 import { settingsFromInfotext } from "./restore";
 import {
+  activeLoras,
   fromParams,
   loadSettings,
   saveSettings,
@@ -457,6 +458,9 @@ export function StudioPage() {
             onRun={(specs) => void runPlot(specs)}
             samplers={samplers.map((x) => x.name)}
             models={models.map((m) => m.name)}
+            loras={loras.list.map((l) => l.name)}
+            baseLora={activeLoras(settings, knownLoras)[0]?.name ?? null}
+            chosenLoras={settings.loras.length}
             busy={busy}
             errors={plotErrors}
           />

@@ -10,6 +10,7 @@ import {
   cellCount,
   MAX_CELLS,
   parseAxes,
+  variesLora,
   type AxisField,
   type AxisInput,
   type AxisName,
@@ -22,15 +23,30 @@ export interface XyzPanelProps {
   onRun: (specs: Partial<Record<AxisName, AxisSpec>>) => void;
   samplers: readonly string[];
   models: readonly string[];
+  /** the installed LoRAs' names (GET /loras): the LoRA axis offers them */
+  loras: readonly string[];
+  /**
+   * The LoRA a LoRA axis varies: the first of the request's `loras` (settings.loras less those
+   * that do not apply); null when the request has none (the API refuses the axis then).
+   */
+  baseLora: string | null;
+  /** how many LoRAs are chosen in the LoRAs section (some may not apply to the model) */
+  chosenLoras: number;
   busy: boolean;
   /** the server's 422s: per axis, and "" for the rest */
   errors: Partial<Record<AxisName | "", string>>;
 }
 
 /** Names the API serves for the fields that take names (a click adds one to the values). */
-function choicesFor(field: AxisField | "", samplers: readonly string[], models: readonly string[]): readonly string[] {
+function choicesFor(
+  field: AxisField | "",
+  samplers: readonly string[],
+  models: readonly string[],
+  loras: readonly string[],
+): readonly string[] {
   if (field === "sampler") return samplers;
   if (field === "model") return models;
+  if (field === "lora") return loras;
   if (field === "scheduler") return SCHEDULE_TYPES;
   return [];
 }
@@ -40,7 +56,7 @@ function quote(v: string): string {
   return /[,"]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
 }
 
-export function XyzPanel({ axes, onAxes, onRun, samplers, models, busy, errors }: XyzPanelProps) {
+export function XyzPanel({ axes, onAxes, onRun, samplers, models, loras, baseLora, chosenLoras, busy, errors }: XyzPanelProps) {
   const { t } = useTranslation();
   const { specs, errors: parseErrors } = parseAxes(axes);
   const count = cellCount(specs);
@@ -56,7 +72,7 @@ export function XyzPanel({ axes, onAxes, onRun, samplers, models, busy, errors }
       <p className="muted small">{t("xyz.help")}</p>
       {AXIS_NAMES.map((name) => {
         const axis = axes[name];
-        const choices = choicesFor(axis.field, samplers, models);
+        const choices = choicesFor(axis.field, samplers, models, loras);
         const error = errors[name] ?? (axis.field || name === "x" ? parseErrors[name] : undefined);
         const used = new Set(specs[name]?.values.map(String) ?? []);
         return (
@@ -103,6 +119,16 @@ export function XyzPanel({ axes, onAxes, onRun, samplers, models, busy, errors }
               </div>
             )}
             {axis.field === "prompt_sr" && <small className="muted xyz-axis__hint">{t("xyz.promptSrHelp")}</small>}
+            {variesLora(axis.field) &&
+              (baseLora == null ? (
+                <small className="xyz-axis__hint xyz-axis__note" data-testid="xyz-lora-note">
+                  {chosenLoras > 0 ? t("xyz.loraNoneApplies") : t("xyz.loraNeeded")}
+                </small>
+              ) : (
+                <small className="muted xyz-axis__hint" data-testid="xyz-lora-target">
+                  {t("xyz.loraVaries", { name: baseLora })}
+                </small>
+              ))}
             {error && (
               <small className="field__error xyz-axis__hint" data-testid="field-error" role="alert">
                 {error}

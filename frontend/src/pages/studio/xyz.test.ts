@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { axisErrors, cellCoords, cellCount, parseAxes, parseAxisValues, splitValues, xyzJob } from "./xyz";
+import { axisErrors, axisLabel, cellCoords, cellCount, parseAxes, parseAxisValues, splitValues, variesLora, xyzJob } from "./xyz";
 
 describe("X/Y/Z axis values", () => {
   it("parses numbers for numeric fields and keeps text for the others", () => {
@@ -8,6 +8,19 @@ describe("X/Y/Z axis values", () => {
     expect(parseAxisValues("seed", "-1, 42")).toEqual({ values: [-1, 42], error: null });
     expect(parseAxisValues("sampler", "Euler a, DPM++ 2M")).toEqual({ values: ["Euler a", "DPM++ 2M"], error: null });
     expect(parseAxisValues("prompt_sr", 'red, "deep, dark blue", green').values).toEqual(["red", "deep, dark blue", "green"]);
+  });
+
+  it("takes LoRA names as text and LoRA weights as numbers, like guidance", () => {
+    expect(parseAxisValues("lora", "cats, dogs_v2")).toEqual({ values: ["cats", "dogs_v2"], error: null });
+    expect(parseAxisValues("lora_weight", "-0.5, 0, 1.25")).toEqual({ values: [-0.5, 0, 1.25], error: null });
+    expect(parseAxisValues("lora_weight", "0-1 [5]").values).toEqual([0, 0.25, 0.5, 0.75, 1]);
+    expect(parseAxisValues("lora_weight", "0-1 (+0.5)").values).toEqual([0, 0.5, 1]);
+    expect(parseAxisValues("lora_weight", "0-1").error).toMatch(/needs a step/);
+    expect(parseAxisValues("lora_weight", "1, heavy").error).toBe('"heavy" is not a number');
+    expect(variesLora("lora")).toBe(true);
+    expect(variesLora("lora_weight")).toBe(true);
+    expect(variesLora("model")).toBe(false);
+    expect(variesLora("")).toBe(false);
   });
 
   it("expands A1111's ranges", () => {
@@ -63,6 +76,27 @@ describe("X/Y/Z cells and request", () => {
       kind: "xyz",
       params: { base: { prompt: "p", steps: 9 }, x: { field: "steps", values: [2, 3] }, y: null, z: null, draw_legend: true },
     });
+  });
+
+  it("sends LoRA axes as they are: the server puts them into base.loras[0]", () => {
+    const { specs, errors } = parseAxes({
+      x: { field: "lora", text: "cats, dogs" },
+      y: { field: "lora_weight", text: "0.5, 1" },
+      z: { field: "", text: "" },
+    });
+    expect(errors).toEqual({});
+    expect(cellCount(specs)).toBe(4);
+    const job = xyzJob({ prompt: "p", loras: [{ name: "cats", weight: 0.8 }] }, specs);
+    expect(job.params).toEqual({
+      base: { prompt: "p", loras: [{ name: "cats", weight: 0.8 }] },
+      x: { field: "lora", values: ["cats", "dogs"] },
+      y: { field: "lora_weight", values: [0.5, 1] },
+      z: null,
+      draw_legend: true,
+    });
+    const name = (f: string) => ({ lora: "LoRA", lora_weight: "LoRA weight" })[f] ?? f;
+    expect(axisLabel(specs.y!, 0, name)).toBe("LoRA weight: 0.5");
+    expect(axisLabel(specs.x!, 1, name)).toBe("LoRA: dogs");
   });
 
   it("puts a 422 next to the axis its loc names", () => {
