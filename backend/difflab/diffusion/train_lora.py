@@ -94,6 +94,13 @@ class Params(DataParams, OutputParams):
         "captions of the dataset's validation split.",
     )
     sample_every: int = Field(100, ge=1, le=1_000_000, description="Validation images every N.")
+    save_every: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="Also keep the LoRA every N steps as <output>-step<N> (an X/Y/Z plot's "
+        "LoRA axis over them compares the checkpoints); 0: only the final one.",
+    )
     validation_steps: int = Field(20, ge=1, le=100, description="Sampling steps of each image.")
     checkpoint_every: int = Field(100, ge=1, le=1_000_000, description="Checkpoint every N.")
     log_every: int = Field(10, ge=1, le=100_000, description="Emit train metrics every N.")
@@ -119,7 +126,12 @@ def resolve_lora_output(p: Params, ctx: SubmitContext) -> str:
     """A new name for "" (lora-<date>-<n>); a given name only if free or overwrite is set."""
 
     def taken(name: str) -> str | None:
-        return f"LoRA {name!r} exists" if lora_path(ctx.models_dir, name).exists() else None
+        if lora_path(ctx.models_dir, name).exists():
+            return f"LoRA {name!r} exists"
+        steps = sorted(loras.loras_dir(ctx.models_dir).glob(f"{name}-step*.safetensors"))
+        if p.save_every and steps:
+            return f"LoRA checkpoints {steps[0].stem}... exist"
+        return None
 
     return resolve_output(p.output, p.overwrite, "lora", (), ctx, taken)
 
@@ -331,6 +343,26 @@ class LoraTrainer:
 
     def save(self, out: Path, name: str, rows: list[Any], summary: dict[str, Any]) -> None:
         """The LoRA file, its card and its validation grid, into `out` (a staging dir)."""
+        self.save_weights(out, name)
+        if rows:
+            w, h = rows[0].size
+            sheet = image_grid(rows, cols=1) if w * h * len(rows) < 4096 * 4096 else rows[-1]
+            sheet.save(out / f"{name}.png")
+        self.save_card(out, name, summary)
+
+    def save_card(self, out: Path, name: str, summary: dict[str, Any]) -> None:
+        card = {
+            "name": name, "base_model": self.src.name, "dataset": self.p.dataset,
+            "steps": self.step, "rank": self.p.rank, "alpha": self.p.alpha or self.p.rank,
+            "lr": self.p.lr, "batch_size": self.p.batch_size, "resolution": self.p.resolution,
+            "train_text_encoder": self.p.train_text_encoder,
+            "validation_prompts": self.prompts(), "job_id": self.ctx.job_id,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"), **summary,
+        }  # fmt: skip
+        (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+
+    def save_weights(self, out: Path, name: str) -> None:
+        """The adapters as <name>.safetensors in diffusers' LoRA format."""
         out.mkdir(parents=True, exist_ok=True)
         unet_layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(self.unet))
         te_layers = None
@@ -347,25 +379,15 @@ class LoraTrainer:
                 self.text_config.to_dict() if self.text_config is not None else None
             ),
         )  # fmt: skip
-        if rows:
-            w, h = rows[0].size
-            sheet = image_grid(rows, cols=1) if w * h * len(rows) < 4096 * 4096 else rows[-1]
-            sheet.save(out / f"{name}.png")
-        card = {
-            "name": name, "base_model": self.src.name, "dataset": self.p.dataset,
-            "steps": self.step, "rank": self.p.rank, "alpha": self.p.alpha or self.p.rank,
-            "lr": self.p.lr, "batch_size": self.p.batch_size, "resolution": self.p.resolution,
-            "train_text_encoder": self.p.train_text_encoder,
-            "validation_prompts": self.prompts(), "job_id": self.ctx.job_id,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"), **summary,
-        }  # fmt: skip
-        (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
 
 
 def publish(stage: Path, models_dir: Path, name: str) -> None:
-    """Move the card and grid, then the LoRA file itself (what makes it exist), into loras/."""
+    """Move the checkpoints, then the card and grid, then the LoRA file itself (what makes it
+    exist), into loras/."""
     dest = loras.loras_dir(models_dir)
     dest.mkdir(parents=True, exist_ok=True)
+    for ckpt in sorted(stage.glob(f"{name}-step*")):
+        os.replace(ckpt, dest / ckpt.name)
     for suffix in (".json", ".png", ".safetensors"):
         src = stage / f"{name}{suffix}"
         if src.exists():
@@ -427,6 +449,10 @@ def train(p: Params, sink: Sink, ctx: RunContext, acc: Any = None) -> dict[str, 
             if main:
                 tr.checkpoint()
             together()
+        if main and p.save_every and tr.step % p.save_every == 0 and tr.step < p.steps:
+            kept = f"{name}-step{tr.step:06d}"  # published with the final one, on success
+            tr.save_weights(ctx.work_dir / "lora-steps", kept)
+            tr.save_card(ctx.work_dir / "lora-steps", kept, {"checkpoint_of": name})
         sink.progress(tr.step, p.steps, "lora")
     summary = {"final_loss": last, "train_seconds": round(time.perf_counter() - t0, 2),
                "samples_seen": tr.step * p.batch_size, "processes": tr.world}  # fmt: skip
@@ -444,6 +470,10 @@ def write_lora(
     shutil.rmtree(stage.parent, ignore_errors=True)
     try:
         tr.save(stage, name, rows, summary)
+        kept = ctx.work_dir / "lora-steps"
+        if kept.is_dir():
+            for f in sorted(kept.glob(f"{name}-step*")):
+                shutil.copy2(f, stage / f.name)
         if lora_path(ctx.models_dir, name).exists() and not tr.p.overwrite:
             raise ParamError("output", f"LoRA {name!r} appeared while this job ran; kept it")
         publish(stage, ctx.models_dir, name)

@@ -141,3 +141,49 @@ def test_default_output_is_new_and_an_existing_lora_needs_overwrite(trained) -> 
     assert prepare(Params(output=name, overwrite=True), ctx).output == name
     with pytest.raises(ParamError, match="no dataset 'nope'"):
         prepare(Params(dataset="nope"), ctx)
+
+
+def test_several_loras_at_once_add_their_updates(trained) -> None:
+    """A LoRA and its negation (B -> -B) at weight 1 each add up to no change at all, and
+    either alone changes the picture: both adapters are active together (set_adapters)."""
+    from safetensors.torch import load_file, save_file
+
+    models, name = trained["models"], trained["name"]
+    root = models / "loras"
+    state = load_file(str(root / f"{name}.safetensors"))
+    up = ("lora_B", "lora.up", "lora_up")  # peft, diffusers and kohya names of B
+    flipped = {k: (-v if any(u in k for u in up) else v) for k, v in state.items()}
+    assert any(any(u in k for u in up) for k in state)
+    save_file(flipped, str(root / "negated.safetensors"))
+    shutil.copy(root / f"{name}.json", root / "negated.json")
+    try:
+        plain, _ = _generate(trained, "a red circle")
+        alone, _ = _generate(trained, "a red circle <lora:negated:1>")
+        both, out = _generate(trained, f"a red circle <lora:{name}:1> <lora:negated:1>")
+        assert np.abs(alone - plain).max() > 0
+        assert np.abs(both - plain).max() <= 1  # the two updates cancel
+        assert "negated: " in out["infotexts"][0] and f"{name}: " in out["infotexts"][0]
+    finally:
+        for suffix in (".safetensors", ".json"):
+            (root / f"negated{suffix}").unlink(missing_ok=True)
+
+
+def test_save_every_keeps_checkpoints_a_plot_can_compare(trained, tmp_path: Path) -> None:
+    models, data = trained["models"], trained["data"]
+    p = prepare(Params(steps=6, batch_size=4, train_samples=32, val_samples=8, sample_every=6,
+                       save_every=2, validation_steps=1, validation_prompts=["a red circle"]),
+                SubmitContext(models, data))  # fmt: skip
+    ctx = RunContext(job_id="ckpts", models_dir=models, data_dir=data, work_dir=tmp_path / "w")
+    train_run(p, MemorySink(), ctx)
+    root, name = models / "loras", p.output
+    kept = sorted(f.name for f in root.glob(f"{name}-step*"))
+    assert kept == [f"{name}-step{s:06d}{x}" for s in (2, 4) for x in (".json", ".safetensors")]
+    card = json.loads((root / f"{name}-step000002.json").read_text())
+    assert card["steps"] == 2 and card["checkpoint_of"] == name and card["base_model"] == "house"
+    found = {f.name for f in loras.found(models)}
+    assert {name, f"{name}-step000002", f"{name}-step000004"} <= found
+    (root / f"{name}.safetensors").rename(tmp_path / "final.safetensors")
+    with pytest.raises(ParamError, match="checkpoints") as info:  # its checkpoints are kept
+        prepare(Params(output=name, save_every=2), SubmitContext(models, data))
+    assert info.value.field == "output"
+    (tmp_path / "final.safetensors").rename(root / f"{name}.safetensors")
