@@ -198,6 +198,8 @@ class Trainer:
             self.unet_fwd, self.opt = acc.prepare(self.unet, self.opt)
         self.ckpt_path = ctx.work_dir / "unet.ckpt.safetensors"
         self.step, self.best = 0, float("inf")
+        self.probe_rows: list[tuple[int, Any]] = []
+        self.probe_texts: list[str] = []
 
     def build(self, src: Path) -> tuple[UNet2DConditionModel, dict[str, Any]]:
         """The U-Net to train and the scheduler config it is trained and saved with: a new
@@ -359,6 +361,8 @@ class Trainer:
                 resolution=p.resolution,
             )
         k = min(16, len(images))
+        self.probe_rows.append((step, image_grid(images[:8], cols=8)))
+        self.probe_texts = texts[:8]
         self.sink.artifact(
             f"probe/step_{step:06d}.png",
             image_grid(images[:k], cols=8),
@@ -379,6 +383,20 @@ class Trainer:
         }
         self.sink.metric(step, values)
         return values
+
+    def probe_sheet(self) -> None:
+        """One picture of the whole run: a row per probe (from step 0), a column per prompt."""
+        if not self.probe_rows:
+            return
+        steps = [s for s, _ in self.probe_rows]
+        self.sink.artifact(
+            "probe/checkpoints.png",
+            image_grid([row for _, row in self.probe_rows], cols=1),
+            step=self.step,
+            meta={"view": "image", "steps": steps, "prompts": self.probe_texts,
+                  "caption": "rows: the probe at steps " + ", ".join(map(str, steps))
+                  + "; columns: the first probe prompts"},
+        )  # fmt: skip
 
     def save(self) -> Path:
         """Write the pipeline (EMA weights) as a diffusers directory."""
@@ -471,6 +489,9 @@ def train_loop(
         tr.resume()
     tr.load_data()
     metrics: dict[str, float] = {}
+    if main and tr.step == 0:  # the probe from step 0: what the model draws before training
+        metrics = tr.probe()
+    together()
     log = TrainLog(sink, p.log_every, p.steps)
     while tr.step < p.steps:
         sink.check()
@@ -491,6 +512,7 @@ def train_loop(
             together()
         sink.progress(done, p.steps, trainer.stage)
     if main:
+        tr.probe_sheet()
         tr.save()
     together()
     return {"steps": tr.step, "best_val_loss": tr.best, "samples_seen": tr.step * p.batch_size,

@@ -90,6 +90,11 @@ def test_unet_resume_gives_the_same_next_loss_and_ema(tmp_path: Path) -> None:
     a = (models / "a" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
     b = (models / "b" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
     assert a == b  # the saved EMA weights are identical too
+    # the probe from step 0, and one picture of the run: a row per probe, prompts across
+    arts = {x["name"]: x for x in full.of_type("artifact")}
+    assert {"probe/step_000000.png", "probe/step_000004.png"} <= set(arts)
+    sheet = arts["probe/checkpoints.png"]
+    assert sheet["meta"]["steps"] == [0, 4] and len(sheet["meta"]["prompts"]) <= 8
 
 
 def test_probe_samples_and_adherence_metrics(tmp_path: Path) -> None:
