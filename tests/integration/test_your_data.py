@@ -237,3 +237,44 @@ def test_a_lora_trains_on_two_processes_through_the_worker(gen_deployment) -> No
         return out
 
     wait_for(lambda: not ranks_left(), timeout=30, what="the ranks to end")
+
+
+def test_a_large_zip_resumes_where_the_connection_dropped(gen_deployment) -> None:
+    api = gen_deployment.api()
+    blob = _zip(_dataset_files())
+    r = api.post("/api/v1/datasets/uploads")
+    assert r.status_code == 201, r.text
+    up = r.json()
+    assert up["received"] == 0 and up["chunk_bytes"] >= 1 << 20
+    url = f"/api/v1/datasets/uploads/{up['id']}"
+    raw = {"content-type": "application/octet-stream"}
+    half = len(blob) // 2
+    r = api.put(url, params={"offset": 0}, content=blob[:half], headers=raw)
+    assert r.status_code == 200 and r.json()["received"] == half
+    # a client that lost its place is told where the server is, and nothing is appended
+    r = api.put(url, params={"offset": 0}, content=blob[:10], headers=raw)
+    assert r.status_code == 409 and r.json()["detail"]["received"] == half
+    assert api.get(url).json()["received"] == half
+    r = api.put(url, params={"offset": half}, content=blob[half:], headers=raw)
+    assert r.json()["received"] == len(blob)
+    # someone else's upload does not exist for you
+    r = api.post("/api/v1/users", json={"username": "chunk-eve", "password": "eve-password-1"})
+    eve = gen_deployment.api("chunk-eve", "eve-password-1")
+    assert eve.get(url).status_code == 404
+    assert eve.post(f"{url}/finish", json={"name": "stolen"}).status_code == 404
+    # a refused name keeps the upload; a good one makes the dataset and ends the upload
+    r = api.post(f"{url}/finish", json={"name": "shapes"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "name"]
+    r = api.post(f"{url}/finish", json={"name": "chunked"})
+    assert r.status_code == 201, r.text
+    assert r.json()["images"] == 12
+    assert api.get(url).status_code == 404
+    assert api.get("/api/v1/datasets/chunked").json()["total"] == 12
+    # refused contents: named, and the upload is gone with nothing stored
+    bad = api.post("/api/v1/datasets/uploads").json()
+    burl = f"/api/v1/datasets/uploads/{bad['id']}"
+    api.put(burl, params={"offset": 0}, content=_zip({"x.exe": b"MZ"}), headers=raw)
+    r = api.post(f"{burl}/finish", json={"name": "bad-chunks"})
+    assert r.status_code == 422 and "x.exe" in r.json()["detail"][0]["msg"]
+    assert api.get(burl).status_code == 404
+    assert not (_datasets_dir(gen_deployment) / "bad-chunks").exists()

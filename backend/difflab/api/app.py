@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from difflab.api.deps import CurrentUser
 from difflab.api.middleware import BodyLimit, SameOrigin, SecurityHeaders, StrictJson
 from difflab.config import Settings, get_settings
+from difflab.datasets.uploads import UPLOAD_CHUNK_BYTES
 from difflab.jobs import notify
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ IMAGE_BODY_PATHS = (
     "/sdapi/v1/extra-batch-images",
 )
 # optional feature routes (mounted when the module exists)
-FEATURE_ROUTES = ("generations", "images", "styles", "datasets", "loras", "learn")
+FEATURE_ROUTES = (
+    "generations", "images", "styles", "dataset_uploads", "datasets", "loras", "learn",
+)  # fmt: skip
 
 
 def _routers() -> list[APIRouter]:
@@ -100,6 +103,7 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
             **{path: settings.max_image_body_bytes for path in IMAGE_BODY_PATHS},
             "/api/v1/datasets": settings.max_dataset_upload_bytes,
         },
+        prefixes={"/api/v1/datasets/uploads/": UPLOAD_CHUNK_BYTES},
     )
 
     @app.exception_handler(OperationalError)

@@ -60,16 +60,31 @@ class BodyTooLarge(HTTPException):
 class BodyLimit:
     """413 for a body over `max_bytes`: at once from Content-Length, else while it streams in."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        larger: dict[str, int] | None = None,
+        prefixes: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.default_max = max_bytes
         self.larger = larger or {}  # exact paths allowed more (image uploads)
+        self.prefixes = prefixes or {}  # paths under these allowed more (upload chunks)
+
+    def limit(self, path: str) -> int:
+        if path in self.larger:
+            return self.larger[path]
+        for prefix, limit in self.prefixes.items():
+            if path.startswith(prefix):
+                return limit
+        return self.default_max
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.larger.get(scope["path"], self.default_max)
+        limit = self.limit(scope["path"])
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():

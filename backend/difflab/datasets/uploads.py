@@ -50,6 +50,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 MAX_IMAGE_PIXELS = 4096 * 4096
 _CHUNK = 1 << 20
+UPLOAD_CHUNK_BYTES = 64 * 2**20  # the largest chunk of a resumable upload (one PUT)
 
 
 class UploadError(ValueError):

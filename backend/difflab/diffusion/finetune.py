@@ -1,13 +1,14 @@
 """The `finetune` kind: continue a model's U-Net on a dataset, as diffusers' train_text_to_image
 example does, and write the result as a new model.
 
-Every weight of the U-Net trains (a LoRA, the `lora` kind, trains a low-rank update instead);
-the text encoder and the VAE stay frozen. The loss is the model's own: noise (or v) prediction
-in the frozen VAE's latent space, Min-SNR weighted, with the source model's noise schedule; the
-weights saved are an exponential moving average; latents and text states are computed once;
-gradient checkpointing trades compute for memory; on CUDA the forward runs in bf16. It shares
-the `unet` stage's loop (train_unet.train_loop): the same seeded draws, checkpoints and resume,
-validation loss and probe samples, and `processes` for data-parallel training.
+Every weight of the U-Net trains (a LoRA, the `lora` kind, trains a low-rank update instead),
+and with `train_text_encoder` every weight of the text encoder too; the VAE stays frozen. The
+loss is the model's own: noise (or v) prediction in the frozen VAE's latent space, Min-SNR
+weighted, with the source model's noise schedule; the weights saved are an exponential moving
+average; latents (and, with a frozen encoder, text states) are computed once; gradient
+checkpointing trades compute for memory; on CUDA the forward runs in bf16. It shares the `unet`
+stage's loop (train_unet.train_loop): the same seeded draws, checkpoints and resume, validation
+loss and probe samples, and `processes` for data-parallel training.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ class Params(DataParams, OutputParams):
     caption_dropout: float = Field(0.05, ge=0, le=0.5, description="P(caption replaced by '').")
     min_snr_gamma: float = Field(5.0, ge=0, le=100, description="Min-SNR weighting; 0 is off.")
     ema_decay: float = Field(0.999, ge=0, le=1, description="EMA decay (warm-up power 3/4).")
+    train_text_encoder: bool = Field(
+        False,
+        description="Train the text encoder too (its states are then computed every step): "
+        "teaches the model words its encoder does not place well yet.",
+    )
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory, slower."
     )

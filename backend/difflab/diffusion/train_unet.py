@@ -190,12 +190,22 @@ class Trainer:
         self.noise_scheduler = DDPMScheduler.from_config(self.sched_config)
         self.timesteps = int(self.noise_scheduler.config.num_train_timesteps)
         self.prediction = self.noise_scheduler.config.prediction_type
+        # the finetune kind may train the text encoder too: its states are then computed
+        # each step from the captions' token ids instead of once
+        self.text_trained = bool(getattr(p, "train_text_encoder", False))
+        if self.text_trained:
+            self.text_encoder.requires_grad_(True).train()
         self.params = [q for q in self.unet.parameters() if q.requires_grad]
+        if self.text_trained:
+            self.params += [q for q in self.text_encoder.parameters() if q.requires_grad]
         self.opt = torch.optim.AdamW(self.params, lr=p.lr, weight_decay=p.weight_decay)
         self.ema = EMAModel(self.params, decay=p.ema_decay, use_ema_warmup=True, power=0.75)
-        self.unet_fwd = self.unet  # what the training loss calls: the model or its DDP wrapper
+        # what the training loss calls: the models, or their DDP wrappers
+        self.unet_fwd, self.text_fwd = self.unet, self.text_encoder
         if acc is not None:
             self.unet_fwd, self.opt = acc.prepare(self.unet, self.opt)
+            if self.text_trained:
+                self.text_fwd = acc.prepare(self.text_encoder)
         self.ckpt_path = ctx.work_dir / "unet.ckpt.safetensors"
         self.step, self.best = 0, float("inf")
         self.probe_rows: list[tuple[int, Any]] = []
@@ -216,6 +226,7 @@ class Trainer:
         distinct = sorted(set(captions) | {""})
         row = {c: i for i, c in enumerate(distinct)}
         self.cond = self.encode_text(distinct)  # (U, L, D)
+        self.ids = tokenize(self.tokenizer, distinct)  # (U, L): when the encoder trains
         self.caption_row = torch.tensor([row[c] for c in captions])  # (N,)
         self.empty_row = row[""]  # the unconditional prompt
 
@@ -234,6 +245,8 @@ class Trainer:
             return False
         state = load_checkpoint(self.ckpt_path)
         self.unet.load_state_dict(state["model"])
+        if self.text_trained:
+            self.text_encoder.load_state_dict(state["text_encoder"])
         self.opt.load_state_dict(state["optimizer"])
         self.ema.load_state_dict(state["ema"])
         torch.set_rng_state(state["rng"])
@@ -246,6 +259,7 @@ class Trainer:
             self.ckpt_path,
             {
                 "model": self.unet.state_dict(),
+                **({"text_encoder": self.text_encoder.state_dict()} if self.text_trained else {}),
                 "optimizer": self.opt.state_dict(),
                 "ema": self.ema.state_dict(),
                 "step": self.step,
@@ -269,12 +283,17 @@ class Trainer:
         # every rank draws the global batch and trains on its own slice of it
         per = p.batch_size // self.world
         k = slice(self.rank * per, (self.rank + 1) * per)
-        return {"z0": z0[k], "noise": noise[k], "t": t[k], "cond": self.cond[rows[k]]}
+        return {"z0": z0[k], "noise": noise[k], "t": t[k], "cond": self.cond[rows[k]],
+                "rows": rows[k]}  # fmt: skip
 
     def loss(self, d: dict[str, torch.Tensor], train: bool = False) -> torch.Tensor:
         dev = self.device
         z0, noise, t = d["z0"].to(dev), d["noise"].to(dev), d["t"].to(dev)
-        cond = d["cond"].to(dev)  # (B, L, D) text encoder's last hidden state
+        if train and self.text_trained:  # the encoder's states, with gradients, this step
+            with autocast(dev):
+                cond = self.text_fwd(self.ids[d["rows"]].to(dev))[0]
+        else:
+            cond = d["cond"].to(dev)  # (B, L, D) text encoder's last hidden state
         z_t = self.noise_scheduler.add_noise(z0, noise, t)  # q(z_t | z0)
         with autocast(dev):
             pred = (self.unet_fwd if train else self.unet)(z_t, t, cond).sample
@@ -321,8 +340,12 @@ class Trainer:
                 "t": torch.randint(0, self.timesteps, (k,), generator=g),
                 "cond": self.encode_text(caps[:k]),
             }
+            self.val_caps = caps[:k]
         with self.ema_weights():
-            return float(self.loss(self.val_draw))
+            d = self.val_draw
+            if self.text_trained:  # the states of the encoder as it is now (EMA weights)
+                d = {**d, "cond": self.encode_text(self.val_caps)}
+            return float(self.loss(d))
 
     @contextlib.contextmanager
     def ema_weights(self) -> Iterator[None]:
@@ -330,11 +353,14 @@ class Trainer:
         self.ema.store(self.params)
         self.ema.copy_to(self.params)
         self.unet.eval()
+        self.text_encoder.eval()
         try:
             yield
         finally:
             self.ema.restore(self.params)
             self.unet.train()
+            if self.text_trained:
+                self.text_encoder.train()
 
     def pipeline(self) -> StableDiffusionPipeline:
         return make_pipeline(

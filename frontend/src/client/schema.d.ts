@@ -191,6 +191,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/datasets/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start
+         * @description Start a resumable upload of a dataset .zip.
+         */
+        post: operations["start_api_v1_datasets_uploads_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/datasets/uploads/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * State
+         * @description How many bytes the server has: where the next chunk starts.
+         */
+        get: operations["state_api_v1_datasets_uploads__upload_id__get"];
+        /**
+         * Append
+         * @description Append a chunk (at most chunk_bytes) at `offset`.
+         */
+        put: operations["append_api_v1_datasets_uploads__upload_id__put"];
+        post?: never;
+        /** Abandon */
+        delete: operations["abandon_api_v1_datasets_uploads__upload_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/datasets/uploads/{upload_id}/finish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish
+         * @description Check the uploaded .zip as any dataset upload and store it under `name`. A refused
+         *     name keeps the upload (finish again with another); refused contents remove it.
+         */
+        post: operations["finish_api_v1_datasets_uploads__upload_id__finish_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/generations": {
         parameters: {
             query?: never;
@@ -1693,6 +1759,14 @@ export interface components {
             /** Image */
             image: string;
         };
+        /** FinishBody */
+        FinishBody: {
+            /**
+             * Name
+             * @description The new dataset's name.
+             */
+            name: string;
+        };
         /**
          * GenerateParams
          * @description One text-to-image request.
@@ -2709,6 +2783,23 @@ export interface components {
             /** Word */
             word: string;
         };
+        /** UploadState */
+        UploadState: {
+            /**
+             * Chunk Bytes
+             * @description The largest chunk one PUT may carry.
+             */
+            chunk_bytes: number;
+            /** Id */
+            id: string;
+            /** Max Bytes */
+            max_bytes: number;
+            /**
+             * Received
+             * @description Bytes the server has: the offset of the next chunk.
+             */
+            received: number;
+        };
         /**
          * UserAdminPublic
          * @description A user as admins see them: with the active flag.
@@ -3192,6 +3283,159 @@ export interface operations {
                 };
                 content: {
                     "image/png": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    start_api_v1_datasets_uploads_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadState"];
+                };
+            };
+        };
+    };
+    state_api_v1_datasets_uploads__upload_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadState"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    append_api_v1_datasets_uploads__upload_id__put: {
+        parameters: {
+            query: {
+                /** @description Where this chunk starts: the `received` so far. */
+                offset: number;
+            };
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadState"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    abandon_api_v1_datasets_uploads__upload_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    finish_api_v1_datasets_uploads__upload_id__finish_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FinishBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetPublic"];
                 };
             };
             /** @description Validation Error */

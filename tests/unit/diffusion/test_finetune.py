@@ -77,3 +77,32 @@ def test_resumed_after_a_checkpoint_equals_uninterrupted(dirs) -> None:
     assert max(float((one[k] - two[k]).abs().max()) for k in one) < 1e-5
     base = _weights(models, "house")
     assert max(float((one[k] - base[k]).abs().max()) for k in one) > 1e-4  # it trained
+
+
+def test_the_text_encoder_trains_too_and_resumes_exactly(dirs) -> None:
+    models = dirs[0]
+    straight = MemorySink()
+    finetune.run(_params(dirs, output="te-straight", train_text_encoder=True), straight,
+                 _ctx(dirs, "te-straight"))  # fmt: skip
+
+    def stop_at_4(event) -> None:
+        if event.type == "progress" and event.payload["done"] == 4:
+            first.cancel()
+
+    first = MemorySink(on_event=stop_at_4)
+    ctx = _ctx(dirs, "te-interrupted")
+    with pytest.raises(JobCancelled):
+        finetune.run(_params(dirs, output="te-resumed", train_text_encoder=True), first, ctx)
+    again = MemorySink()
+    finetune.run(_params(dirs, output="te-resumed", train_text_encoder=True, resume=True),
+                 again, ctx)  # fmt: skip
+    for (s, a), (_, b) in zip(again.metric_series("train/loss"),
+                              straight.metric_series("train/loss")[4:], strict=True):  # fmt: skip
+        assert abs(a - b) <= 1e-5 * max(1.0, abs(b)), s
+
+    def te(name: str) -> dict[str, torch.Tensor]:
+        return load_file(str(models / name / "text_encoder" / "model.safetensors"))
+
+    base, one, two = te("house"), te("te-straight"), te("te-resumed")
+    assert max(float((one[k] - base[k]).abs().max()) for k in one) > 1e-5  # it trained
+    assert max(float((one[k] - two[k]).abs().max()) for k in one) < 1e-5

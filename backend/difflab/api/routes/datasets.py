@@ -5,9 +5,10 @@ edited in place, an image removed, stats, a sample grid."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -30,7 +31,7 @@ from difflab.db.models import utcnow as _utcnow
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=DbRoute)
 
-TAKEN = BUILT_IN | set(CLASSIFICATION_SETS) | set(REGRESSION_SETS)
+TAKEN = BUILT_IN | set(CLASSIFICATION_SETS) | set(REGRESSION_SETS) | {"uploads"}
 STALE_UPLOAD = timedelta(hours=6)  # an upload row never finished (its request died)
 
 
@@ -96,7 +97,7 @@ def _uploaded(session: Session, user: User) -> list[tuple[Dataset, str]]:
     return [(d, owner) for d, owner in session.execute(q).all()]
 
 
-def _public(d: Dataset, owner: str) -> DatasetPublic:
+def public(d: Dataset, owner: str) -> DatasetPublic:
     return DatasetPublic(
         name=d.name, kind="images", uploaded=True, owner=owner, images=d.images, bytes=d.bytes,
         created_at=d.created_at, sample_url=f"/api/v1/datasets/{d.name}/sample.png",
@@ -117,7 +118,7 @@ def datasets(session: SessionDep, user: CurrentUser) -> list[DatasetPublic]:
         )
         for d in list_datasets()
     ]
-    out += [_public(d, owner) for d, owner in _uploaded(session, user)]
+    out += [public(d, owner) for d, owner in _uploaded(session, user)]
     out += [
         DatasetPublic(
             name=n, kind="classification", description="learning-lab dataset", sample_url=None
@@ -133,7 +134,7 @@ def datasets(session: SessionDep, user: CurrentUser) -> list[DatasetPublic]:
     return out
 
 
-def _claim(session: Session, name: str, user: User) -> Dataset:
+def claim(session: Session, name: str, user: User) -> Dataset:
     """The row that claims the name (a stale unfinished upload's row is taken over)."""
     old = session.scalar(select(Dataset).where(Dataset.name == name))
     if old is not None:
@@ -156,18 +157,18 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def _store(name: str, files: list[UploadFile]) -> tuple[int, int]:
-    """Stage, check and publish the upload: (images, bytes)."""
+def store(name: str, files: Sequence[tuple[str, IO[bytes]]]) -> tuple[int, int]:
+    """Stage, check and publish an upload, (file name, content) each: (images, bytes)."""
     data_dir = get_settings().data_dir
     final = uploads.dataset_path(data_dir, name)
     with uploads.staging_dir(data_dir) as staged:
         stage = uploads.Staging(staged, uploads.Limits())
-        if len(files) == 1 and (files[0].filename or "").lower().endswith(".zip"):
-            uploads.stage_zip(files[0].file, stage)
+        if len(files) == 1 and files[0][0].lower().endswith(".zip"):
+            uploads.stage_zip(files[0][1], stage)
         else:
-            for f in files:
-                f.file.seek(0)
-                stage.add(f.filename or "", f.file)
+            for filename, content in files:
+                content.seek(0)
+                stage.add(filename, content)
         root, items = uploads.build(staged)
         uploads.publish(root, final)
     size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
@@ -223,23 +224,24 @@ async def upload(request: Request, session: SessionDep, user: CurrentUser) -> Da
         if not files:
             raise field_error(("body", "files"), "required: one .zip or a folder's files")
         await run_in_threadpool(check_storage, session, user)
-        row = await run_in_threadpool(_claim, session, name, user)
+        row = await run_in_threadpool(claim, session, name, user)
         try:
-            images, size = await run_in_threadpool(_store, name, files)
+            parts = [(f.filename or "", f.file) for f in files]
+            images, size = await run_in_threadpool(store, name, parts)
         except BaseException as exc:
-            await run_in_threadpool(_drop, session, row)
+            await run_in_threadpool(drop, session, row)
             if isinstance(exc, uploads.UploadError):
                 loc = ("body", "name") if exc.where == "name" else ("body", "files")
                 raise field_error(loc, str(exc)) from None
             raise
         row.images, row.bytes, row.ready = images, size, True
         await run_in_threadpool(session.commit)
-        return _public(row, user.username)
+        return public(row, user.username)
     finally:
         await form.close()
 
 
-def _drop(session: Session, row: Dataset) -> None:
+def drop(session: Session, row: Dataset) -> None:
     session.rollback()
     session.execute(delete(Dataset).where(Dataset.id == row.id))
     session.commit()
@@ -303,7 +305,7 @@ def detail(
         sizes[key] = sizes.get(key, 0) + 1
     stats: dict[str, Any] = uploads.stats(items, _vocab(model))
     return DatasetDetail(
-        **_public(row, owner).model_dump(),
+        **public(row, owner).model_dump(),
         stats=DatasetStats(**stats, sizes=sizes, model=model),
         items=page, total=len(items), offset=offset,
     )  # fmt: skip
