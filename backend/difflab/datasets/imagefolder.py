@@ -9,9 +9,11 @@ and center-cropped to a square. Every problem is reported with the file and line
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from PIL import Image, UnidentifiedImageError
 
@@ -54,14 +56,17 @@ def metadata_lines(text: str, source: str) -> Iterator[tuple[int, str, str]]:
         yield n, name, caption
 
 
-def center_crop_resize(img: Image.Image, resolution: int) -> Image.Image:
-    """Resize the shorter side to `resolution` (bicubic), then crop the centre square."""
+def center_crop_resize(
+    img: Image.Image, resolution: int, at: tuple[float, float] = (0.5, 0.5)
+) -> Image.Image:
+    """Resize the shorter side to `resolution` (bicubic, keeping the aspect), then crop a
+    square: the centre one, or the one at `at` (fractions of the room along x and y)."""
     img = img.convert("RGB")
     w, h = img.size
     scale = resolution / min(w, h)
     nw, nh = max(resolution, round(w * scale)), max(resolution, round(h * scale))
     img = img.resize((nw, nh), Image.Resampling.BICUBIC)
-    left, top = (nw - resolution) // 2, (nh - resolution) // 2
+    left, top = round((nw - resolution) * at[0]), round((nh - resolution) * at[1])
     return img.crop((left, top, left + resolution, top + resolution))
 
 
@@ -74,9 +79,17 @@ class ImageFolderDataset:
         '{"file_name": ..., "text": ...}, resized and center-cropped to the model resolution.'
     )
 
-    def __init__(self, root: str | Path, resolution: int = 64, verify_images: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        resolution: int = 64,
+        verify_images: bool = True,
+        crop: Literal["center", "random"] = "center",
+        seed: int = 0,
+    ) -> None:
         self.root = Path(root)
         self.resolution = resolution
+        self.crop, self.seed = crop, seed
         self.metadata = self.root / "metadata.jsonl"
         if not self.root.is_dir():
             raise DatasetError(f"{self.root}: not a directory")
@@ -117,7 +130,11 @@ class ImageFolderDataset:
 
     def __getitem__(self, index: int) -> CaptionedImage:
         e = self.entries[index]
-        return CaptionedImage(center_crop_resize(self._open(e), self.resolution), e.caption)
+        at = (0.5, 0.5)
+        if self.crop == "random":  # one crop per image and seed (latents are cached per run)
+            rng = random.Random(self.seed * 1_000_003 + index)
+            at = (rng.random(), rng.random())
+        return CaptionedImage(center_crop_resize(self._open(e), self.resolution, at), e.caption)
 
     def captions(self) -> list[str]:
         return [e.caption for e in self.entries]

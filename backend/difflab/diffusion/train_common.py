@@ -51,6 +51,12 @@ class DataParams(BaseModel):
     )
     val_samples: int = Field(256, ge=8, le=10_000, description="Size of the validation split.")
     resolution: int = Field(64, ge=32, le=512, multiple_of=8, description="Image side in pixels.")
+    crop: Literal["center", "random"] = Field(
+        "center",
+        description="Your images (imagefolder, uploaded): after the shorter side is resized "
+        "to the resolution, the centre square or one at a random place (drawn per image from "
+        "the seed).",
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of data order, init and noise.")
     cpu_threads: int = Field(
         0, ge=0, le=256, description="CPU only: torch threads; 0 uses every core."
@@ -86,6 +92,8 @@ def dataset_root(p: DataParams, data_dir: Path) -> Path | None:
 def check_data(p: D, ctx: SubmitContext) -> D:
     """The dataset can be opened: what open_dataset would refuse, refused at submit."""
     if p.dataset == "shapes":
+        if p.crop != "center":
+            raise ParamError("crop", "shapes are drawn at the resolution: nothing to crop")
         return p
     if p.dataset != "imagefolder":
         if p.data_path:
@@ -147,7 +155,7 @@ def open_dataset(p: DataParams, split: Literal["train", "val"], data_dir: Path) 
         return ShapesDataset(n, split=split, seed=p.seed, resolution=p.resolution)
     if not str(root):
         raise ValueError("data_path: required when dataset is 'imagefolder'")
-    base = ImageFolderDataset(root, resolution=p.resolution)
+    base = ImageFolderDataset(root, resolution=p.resolution, crop=p.crop, seed=p.seed)
     order = np.random.default_rng(p.seed).permutation(len(base)).tolist()
     n_val = max(1, min(p.val_samples, len(base) // 20)) if len(base) > 1 else 0
     val, train = order[:n_val], order[n_val:] or order

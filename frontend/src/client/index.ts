@@ -94,11 +94,77 @@ export interface UploadOutcome {
   aborted?: boolean;
 }
 
+/** What an XMLHttpRequest to the API came back with. */
+export interface XhrAnswer {
+  /** 0: no answer (network error or aborted) */
+  status: number;
+  /** the parsed JSON body; for a status that is not 2xx, never null (`{detail}` at worst) */
+  body?: unknown;
+  aborted?: boolean;
+}
+
+export interface XhrRequest {
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  /** an API path, e.g. /api/v1/datasets */
+  path: string;
+  body?: Blob | FormData | string | null;
+  /** the body's content type; a Blob's own type (or none) when left out */
+  contentType?: string;
+  /** the request body's progress, in bytes */
+  onProgress?: (loaded: number, total: number) => void;
+  /** aborting it aborts the request, which then answers `aborted` */
+  signal?: AbortSignal;
+}
+
+/**
+ * One API request made with XMLHttpRequest rather than fetch, for its upload progress. It carries
+ * the session cookie and, unless it is a GET, the CSRF token, as `api` does; a 401 fires
+ * UNAUTHORIZED_EVENT as `api` does. It never rejects: no answer is status 0.
+ */
+export function xhrRequest(req: XhrRequest): Promise<XhrAnswer> {
+  return new Promise<XhrAnswer>((resolve) => {
+    if (req.signal?.aborted) {
+      resolve({ status: 0, aborted: true });
+      return;
+    }
+    const xhr = new XMLHttpRequest();
+    const base = typeof window !== "undefined" ? window.location.origin : "";
+    xhr.open(req.method, `${base}${req.path}`);
+    xhr.withCredentials = true;
+    xhr.setRequestHeader("Accept", "application/json");
+    if (req.contentType) xhr.setRequestHeader("Content-Type", req.contentType);
+    if (csrfToken && !SAFE_METHODS.has(req.method)) xhr.setRequestHeader("X-CSRF-Token", csrfToken);
+    const onProgress = req.onProgress;
+    if (onProgress) xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : 0);
+    const stop = () => xhr.abort();
+    req.signal?.addEventListener("abort", stop, { once: true });
+    const settle = (answer: XhrAnswer) => {
+      req.signal?.removeEventListener("abort", stop);
+      resolve(answer);
+    };
+    xhr.onload = () => {
+      let body: unknown = null;
+      try {
+        body = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        body = { detail: `${xhr.status} ${xhr.statusText}` };
+      }
+      if (xhr.status === 401) window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
+      const ok = xhr.status >= 200 && xhr.status < 300;
+      settle({ status: xhr.status, body: ok ? body : (body ?? { detail: `${xhr.status} ${xhr.statusText}` }) });
+    };
+    xhr.onerror = () => settle({ status: 0 }); // no answer: the page says so in its language
+    xhr.onabort = () => settle({ status: 0, aborted: true });
+    xhr.send(req.body ?? null);
+  });
+}
+
 /**
  * Upload a captioned image dataset (POST /api/v1/datasets, multipart): one .zip, or a folder's
  * files, each part named by its path in the folder. XMLHttpRequest rather than fetch, for the
  * upload's progress (`onProgress(sent, total)`); it carries the session cookie and the CSRF
- * token as `api` does. `abort` stops it (the outcome is then `aborted`).
+ * token as `api` does. `abort` stops it (the outcome is then `aborted`). A large .zip goes by
+ * the resumable protocol instead (pages/datasets/resumable.ts).
  */
 export function uploadDataset(
   name: string,
@@ -108,28 +174,13 @@ export function uploadDataset(
   const form = new FormData();
   form.append(UPLOAD_NAME, name);
   for (const f of files) form.append(UPLOAD_FILES, f.file, f.path);
-  const xhr = new XMLHttpRequest();
-  const done = new Promise<UploadOutcome>((resolve) => {
-    const base = typeof window !== "undefined" ? window.location.origin : "";
-    xhr.open("POST", `${base}/api/v1/datasets`);
-    xhr.withCredentials = true;
-    xhr.setRequestHeader("Accept", "application/json");
-    if (csrfToken) xhr.setRequestHeader("X-CSRF-Token", csrfToken);
-    xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : 0);
-    xhr.onload = () => {
-      let body: unknown = null;
-      try {
-        body = xhr.responseText ? JSON.parse(xhr.responseText) : null;
-      } catch {
-        body = { detail: `${xhr.status} ${xhr.statusText}` };
-      }
-      if (xhr.status === 401) window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
-      if (xhr.status >= 200 && xhr.status < 300) resolve({ status: xhr.status, data: body as DatasetUploaded });
-      else resolve({ status: xhr.status, error: body ?? { detail: `${xhr.status} ${xhr.statusText}` } });
-    };
-    xhr.onerror = () => resolve({ status: 0 }); // no answer: the page says so in its language
-    xhr.onabort = () => resolve({ status: 0, aborted: true });
-    xhr.send(form);
-  });
-  return { done, abort: () => xhr.abort() };
+  const controller = new AbortController();
+  const done = xhrRequest({ method: "POST", path: "/api/v1/datasets", body: form, onProgress, signal: controller.signal }).then(
+    (a): UploadOutcome => {
+      if (a.aborted) return { status: 0, aborted: true };
+      if (a.status >= 200 && a.status < 300) return { status: a.status, data: a.body as DatasetUploaded };
+      return a.status === 0 ? { status: 0 } : { status: a.status, error: a.body };
+    },
+  );
+  return { done, abort: () => controller.abort() };
 }

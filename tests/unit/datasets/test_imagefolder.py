@@ -82,3 +82,26 @@ def test_missing_directory_or_metadata(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match=r"metadata\.jsonl: missing"):
         ImageFolderDataset(tmp_path / "empty")
+
+
+def test_random_crop_keeps_the_aspect_and_draws_its_place_from_the_seed(tmp_path: Path) -> None:
+    """A 4:1 picture, left half red, right half blue: the centre crop straddles both, random
+    crops land at places drawn per image and seed (the same again for the same seed)."""
+    root = tmp_path / "wide"
+    root.mkdir()
+    img = Image.new("RGB", (256, 64), (255, 0, 0))
+    img.paste((0, 0, 255), (128, 0, 256, 64))
+    img.save(root / "a.png")
+    (root / "metadata.jsonl").write_text(row("a.png", "a wide picture") + "\n")
+    center = ImageFolderDataset(root, resolution=32)[0].image
+    assert center.size == (32, 32)
+    left, right = center.getpixel((2, 16)), center.getpixel((29, 16))
+    assert left[0] > 200 and right[2] > 200  # both halves: the middle of the picture
+
+    def blue_share(seed: int) -> float:
+        im = ImageFolderDataset(root, resolution=32, crop="random", seed=seed)[0].image
+        return sum(im.getpixel((x, 16))[2] > 128 for x in range(32)) / 32
+
+    shares = [blue_share(s) for s in range(12)]
+    assert shares == [blue_share(s) for s in range(12)]  # a function of the seed
+    assert len(set(shares)) > 3 and min(shares) < 0.5 < max(shares)  # different places

@@ -141,6 +141,9 @@ def test_default_output_is_new_and_an_existing_lora_needs_overwrite(trained) -> 
     assert prepare(Params(output=name, overwrite=True), ctx).output == name
     with pytest.raises(ParamError, match="no dataset 'nope'"):
         prepare(Params(dataset="nope"), ctx)
+    with pytest.raises(ParamError, match="nothing to crop") as info:  # never accepted unused
+        prepare(Params(crop="random"), ctx)
+    assert info.value.field == "crop"
 
 
 def test_several_loras_at_once_add_their_updates(trained) -> None:

@@ -1,9 +1,11 @@
 /**
  * Upload a captioned image dataset: a name, and a folder (dropped, or chosen with a directory
  * picker) or one .zip. The files go as multipart parts named by their path in the folder, with
- * the upload's progress; the API's 422s are shown at the name or at the files.
+ * the upload's progress; the API's 422s are shown at the name or at the files. A .zip over
+ * 32 MiB goes by the resumable protocol instead (resumable.ts): in chunks, retried from where the
+ * server is when one fails, and after a refused name only finished again.
  */
-import { useRef, useState, type DragEvent, type FormEvent } from "react";
+import { useEffect, useRef, useState, type DragEvent, type FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { uploadDataset, type UploadOutcome } from "../../client";
 import { errorMessage, fieldErrors } from "../../client/errors";
@@ -21,13 +23,22 @@ import {
   type PickedFile,
   type UploadPlan,
 } from "./files";
+import { RESUMABLE_OVER_BYTES, ResumableUpload, type Retry } from "./resumable";
 
 type Errors = Partial<Record<"name" | "files" | "", string>>;
 
 interface Sending {
   sent: number;
   total: number;
+  /** a chunk of a resumable upload failed and is being retried */
+  retry?: Retry | null;
   abort: () => void;
+}
+
+/** The one .zip of a plan that goes by the resumable protocol, if it does. */
+function resumableFile(plan: UploadPlan | null): Blob | null {
+  const only = plan?.zip ? plan.files[0] : undefined;
+  return only && plan!.bytes > RESUMABLE_OVER_BYTES ? only.file : null;
 }
 
 export function UploadPanel({ onUploaded }: { onUploaded: (dataset: DatasetInfo) => void }) {
@@ -40,9 +51,22 @@ export function UploadPanel({ onUploaded }: { onUploaded: (dataset: DatasetInfo)
   const [errors, setErrors] = useState<Errors>({});
   const folderInput = useRef<HTMLInputElement>(null);
   const zipInput = useRef<HTMLInputElement>(null);
+  // a resumable upload the server holds (after a refused name, or a chunk given up on)
+  const resumable = useRef<ResumableUpload | null>(null);
+
+  const dropResumable = (keep: Blob | null = null) => {
+    const held = resumable.current;
+    if (held && held.file !== keep) {
+      resumable.current = null;
+      void held.abandon();
+    }
+  };
+  // leaving the page abandons an unfinished upload
+  useEffect(() => () => dropResumable(), []);
 
   const take = (picked: PickedFile[]) => {
     const next = planUpload(picked);
+    dropResumable(resumableFile(next));
     setPlan(next);
     setErrors((e) => ({ ...e, files: undefined, "": undefined }));
     const first = next.files[0];
@@ -82,6 +106,7 @@ export function UploadPanel({ onUploaded }: { onUploaded: (dataset: DatasetInfo)
 
   const outcome = (o: UploadOutcome) => {
     if (o.data) {
+      resumable.current = null;
       setPlan(null);
       setName("");
       onUploaded(o.data);
@@ -91,8 +116,18 @@ export function UploadPanel({ onUploaded }: { onUploaded: (dataset: DatasetInfo)
       setErrors({ "": t("datasets.uploadCancelled") });
       return;
     }
+    const held = resumable.current;
+    if (held?.id != null && held.received < held.file.size && (o.status === 0 || o.status >= 500)) {
+      const error = o.status ? errorMessage(o.error, `${o.status}`) : t("datasets.noAnswerShort");
+      setErrors({ "": t("datasets.resumeLater", { at: formatBytes(held.received), error }) });
+      return;
+    }
     if (o.status === 0) {
       setErrors({ "": t("datasets.noAnswer") });
+      return;
+    }
+    if (o.status === 404 && held) {
+      setErrors({ "": t("datasets.uploadGone") });
       return;
     }
     if (o.status === 422) {
@@ -118,6 +153,21 @@ export function UploadPanel({ onUploaded }: { onUploaded: (dataset: DatasetInfo)
     else if (plan.problem) next.files = problemText(plan) ?? undefined;
     setErrors(next);
     if (Object.keys(next).length || !plan) return;
+    const big = resumableFile(plan);
+    if (big) {
+      dropResumable(big);
+      const upload = resumable.current ?? new ResumableUpload(big);
+      resumable.current = upload;
+      setSending({ sent: upload.received, total: plan.bytes, retry: null, abort: () => void upload.abandon() });
+      void upload
+        .send(name, (p) => setSending((s) => (s ? { ...s, sent: p.sent, total: p.total, retry: p.retry } : s)))
+        .then((o) => {
+          setSending(null);
+          outcome(o);
+        });
+      return;
+    }
+    dropResumable();
     const started = uploadDataset(name, plan.files, (sent, total) =>
       setSending((s) => (s ? { ...s, sent, total: total || s.total } : s)),
     );
@@ -227,7 +277,13 @@ export function UploadPanel({ onUploaded }: { onUploaded: (dataset: DatasetInfo)
             label={
               sent
                 ? t("datasets.checking")
-                : t("datasets.uploading", {
+                : sending.retry
+                  ? t("datasets.resuming", {
+                      at: formatBytes(sending.retry.at),
+                      attempt: sending.retry.attempt,
+                      of: sending.retry.of,
+                    })
+                  : t("datasets.uploading", {
                     percent: Math.round(fraction * 100),
                     sent: formatBytes(sending.sent),
                     total: formatBytes(sending.total),
