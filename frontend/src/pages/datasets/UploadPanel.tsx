@@ -284,10 +284,10 @@ export function UploadPanel({ onUploaded }: { onUploaded: (dataset: DatasetInfo)
                       of: sending.retry.of,
                     })
                   : t("datasets.uploading", {
-                    percent: Math.round(fraction * 100),
-                    sent: formatBytes(sending.sent),
-                    total: formatBytes(sending.total),
-                  })
+                      percent: Math.round(fraction * 100),
+                      sent: formatBytes(sending.sent),
+                      total: formatBytes(sending.total),
+                    })
             }
           />
           <button type="button" data-testid="upload-cancel" onClick={sending.abort}>

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import type { XhrAnswer, XhrRequest } from "../../client";
-import { CHUNK_BYTES, ResumableUpload, RETRY_DELAYS_MS, type Progress, type Source } from "./resumable";
+import { CHUNK_BYTES, ResumableUpload, RETRY_DELAYS_MS, sleep, type Progress, type Source } from "./resumable";
 
 const ID = "5f0c8e2a9b7d4c1e8f6a3b2c1d0e9f8a";
 const BASE = "/api/v1/datasets/uploads";
@@ -293,5 +293,26 @@ describe("resumable dataset upload", () => {
     expect(out.status).toBe(413);
     expect(server.log).toEqual(["POST /", "DELETE /"]);
     expect(upload.id).toBeNull();
+  });
+
+  it("waits the retry delay, or less when cancelled", async () => {
+    vi.useFakeTimers();
+    try {
+      let woke = false;
+      void sleep(1000, new AbortController().signal).then(() => (woke = true));
+      await vi.advanceTimersByTimeAsync(999);
+      expect(woke).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(woke).toBe(true);
+
+      const stop = new AbortController();
+      let cut = false;
+      void sleep(16000, stop.signal).then(() => (cut = true));
+      stop.abort();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(cut).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
