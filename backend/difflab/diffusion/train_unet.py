@@ -199,7 +199,9 @@ class Trainer:
         if self.text_trained:
             self.params += [q for q in self.text_encoder.parameters() if q.requires_grad]
         self.opt = torch.optim.AdamW(self.params, lr=p.lr, weight_decay=p.weight_decay)
-        self.ema = EMAModel(self.params, decay=p.ema_decay, use_ema_warmup=True, power=0.75)
+        self.ema = EMAModel(
+            self.params, decay=p.ema_decay, use_ema_warmup=True, power=0.75, foreach=True
+        )  # foreach: one fused update over all tensors, not a Python loop over them
         # what the training loss calls: the models, or their DDP wrappers
         self.unet_fwd, self.text_fwd = self.unet, self.text_encoder
         if acc is not None:
