@@ -42,6 +42,7 @@ from pydantic import BaseModel
 from difflab.runtime import (
     ArtifactData,
     ArtifactKind,
+    ParamError,
     RunContext,
     Sink,
     check_artifact_name,
@@ -195,6 +196,12 @@ def launch(
 ) -> dict[str, Any]:
     """Run `module.train_rank(params, sink, ctx, **extra)` on `processes` ranks; rank 0's
     result."""
+    import torch
+
+    if ctx.device.startswith("cuda") and torch.cuda.device_count() < processes:
+        raise ParamError(
+            "processes", f"{processes} processes, {torch.cuda.device_count()} GPUs here"
+        )
     root = ctx.work_dir / "ranks"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -236,6 +243,13 @@ def launch(
             f"({_reason(log_path)})"
         )
     return dict(json.loads((root / "result.json").read_text()))
+
+
+def accelerator(ctx: RunContext) -> Any:
+    """This rank's Accelerator: it joins the process group torchrun set up (gloo or NCCL)."""
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=not ctx.device.startswith("cuda"))
 
 
 def main(argv: list[str]) -> None:

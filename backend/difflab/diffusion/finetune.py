@@ -17,14 +17,19 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
-import torch
 from diffusers import UNet2DConditionModel
 from pydantic import Field
 
 from difflab.diffusion import distributed
 from difflab.diffusion.models import default_guidance, model_resolution
 from difflab.diffusion.outputs import WHOLE, output_kind
-from difflab.diffusion.train_common import DataParams, OutputParams, check_data, model_dir
+from difflab.diffusion.train_common import (
+    DataParams,
+    OutputParams,
+    check_data,
+    check_split,
+    model_dir,
+)
 from difflab.diffusion.train_unet import Trainer, train_loop
 from difflab.runtime import KindSpec, ParamError, RunContext, Sink, SubmitContext
 
@@ -103,10 +108,7 @@ class FinetuneTrainer(Trainer):
 def check(p: Params, ctx: SubmitContext) -> Params:
     """The source is a whole pipeline; what the request left open (the resolution, the probe
     guidance) is the model's own."""
-    if p.batch_size % p.processes:
-        raise ParamError(
-            "batch_size", f"{p.batch_size} does not split among {p.processes} processes"
-        )
+    check_split(p.batch_size, p.processes)
     try:
         src = model_dir(ctx, p.model)
     except ValueError as exc:
@@ -127,10 +129,6 @@ def check(p: Params, ctx: SubmitContext) -> Params:
 
 def train_into(p: Params, sink: Sink, ctx: RunContext, out_dir: Path) -> dict[str, Any]:
     if p.processes > 1:
-        if ctx.device.startswith("cuda") and torch.cuda.device_count() < p.processes:
-            raise ParamError(
-                "processes", f"{p.processes} processes, {torch.cuda.device_count()} GPUs here"
-            )
         extra = {"out_dir": str(out_dir)}
         return distributed.launch("difflab.diffusion.finetune", p, sink, ctx, p.processes, extra)
     return train_loop(p, sink, ctx, out_dir, trainer=FinetuneTrainer)
@@ -138,9 +136,7 @@ def train_into(p: Params, sink: Sink, ctx: RunContext, out_dir: Path) -> dict[st
 
 def train_rank(p: Params, sink: Sink, ctx: RunContext, out_dir: str) -> dict[str, Any]:
     """One of several processes (distributed.main)."""
-    from accelerate import Accelerator
-
-    acc = Accelerator(cpu=not ctx.device.startswith("cuda"))
+    acc = distributed.accelerator(ctx)
     return train_loop(p, sink, ctx, Path(out_dir), acc=acc, trainer=FinetuneTrainer)
 
 

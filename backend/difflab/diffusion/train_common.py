@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -213,6 +213,23 @@ def setup_device(ctx: RunContext, cpu_threads: int = 0) -> torch.device:
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads or os.cpu_count() or 1)
     return device
+
+
+def setup_ranks(ctx: RunContext, cpu_threads: int, acc: Any) -> tuple[torch.device, int, int]:
+    """The device, this process's rank and the process count: (setup_device, 0, 1) alone; one
+    rank of several (distributed.py) takes the Accelerator's device and, on the CPU, its share
+    of the cores unless `cpu_threads` says how many."""
+    if acc is None:
+        return setup_device(ctx, cpu_threads), 0, 1
+    if acc.device.type == "cpu":
+        torch.set_num_threads(cpu_threads or max(1, (os.cpu_count() or 1) // acc.num_processes))
+    return acc.device, acc.process_index, acc.num_processes
+
+
+def check_split(batch_size: int, processes: int) -> None:
+    """The global batch splits evenly among the processes (ParamError naming batch_size)."""
+    if batch_size % processes:
+        raise ParamError("batch_size", f"{batch_size} does not split among {processes} processes")
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager[None]:

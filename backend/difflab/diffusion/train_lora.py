@@ -54,12 +54,13 @@ from difflab.diffusion.train_common import (
     TrainLog,
     autocast,
     check_data,
+    check_split,
     image_grid,
     lr_at,
     model_dir,
     open_dataset,
     set_lr,
-    setup_device,
+    setup_ranks,
     step_generator,
 )
 from difflab.diffusion.train_unet import encode_dataset
@@ -137,10 +138,7 @@ def resolve_lora_output(p: Params, ctx: SubmitContext) -> str:
 
 
 def prepare(p: Params, ctx: SubmitContext) -> Params:
-    if p.batch_size % p.processes:
-        raise ParamError(
-            "batch_size", f"{p.batch_size} does not split among {p.processes} processes"
-        )
+    check_split(p.batch_size, p.processes)
     check_data(p, ctx)
     try:
         src = model_dir(ctx, p.model)
@@ -158,14 +156,7 @@ class LoraTrainer:
 
     def __init__(self, p: Params, ctx: RunContext, sink: Sink, acc: Any = None) -> None:
         self.p, self.ctx, self.sink, self.acc = p, ctx, sink, acc
-        if acc is None:
-            self.device = setup_device(ctx, p.cpu_threads)
-            self.rank, self.world = 0, 1
-        else:  # one rank of several (distributed.py): the cores are shared among them
-            self.device = acc.device
-            self.rank, self.world = acc.process_index, acc.num_processes
-            if self.device.type == "cpu":
-                torch.set_num_threads(p.cpu_threads or max(1, (os.cpu_count() or 1) // self.world))
+        self.device, self.rank, self.world = setup_ranks(ctx, p.cpu_threads, acc)
         torch.manual_seed(p.seed)
         self.src = src = model_dir(ctx, p.model)
         self.tokenizer = CLIPTokenizer.from_pretrained(src / "tokenizer")
@@ -401,19 +392,13 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     if not p.output:  # a caller that skipped prepare: a new name here too
         p = prepare(p, SubmitContext(ctx.models_dir, ctx.data_dir))
     if p.processes > 1:
-        if ctx.device.startswith("cuda") and torch.cuda.device_count() < p.processes:
-            raise ParamError(
-                "processes", f"{p.processes} processes, {torch.cuda.device_count()} GPUs here"
-            )
         return distributed.launch("difflab.diffusion.train_lora", p, sink, ctx, p.processes)
     return train(p, sink, ctx)
 
 
 def train_rank(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     """One of several processes (distributed.main): Accelerate joins the process group."""
-    from accelerate import Accelerator
-
-    return train(p, sink, ctx, Accelerator(cpu=not ctx.device.startswith("cuda")))
+    return train(p, sink, ctx, distributed.accelerator(ctx))
 
 
 def train(p: Params, sink: Sink, ctx: RunContext, acc: Any = None) -> dict[str, Any]:

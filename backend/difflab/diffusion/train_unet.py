@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,13 +45,14 @@ from difflab.diffusion.train_common import (
     autocast,
     batch,
     check_data,
+    check_split,
     chunks,
     image_grid,
     lr_at,
     model_dir,
     open_dataset,
     set_lr,
-    setup_device,
+    setup_ranks,
     step_generator,
 )
 from difflab.runtime import KindSpec, ParamError, RunContext, Sink, SubmitContext
@@ -168,14 +168,7 @@ class Trainer:
         acc: Any = None,
     ) -> None:
         self.p, self.ctx, self.sink, self.acc = p, ctx, sink, acc
-        if acc is None:
-            self.device = setup_device(ctx, p.cpu_threads)
-            self.rank, self.world = 0, 1
-        else:  # one rank of several (distributed.py): the cores are shared among them
-            self.device = acc.device
-            self.rank, self.world = acc.process_index, acc.num_processes
-            if self.device.type == "cpu":
-                torch.set_num_threads(p.cpu_threads or max(1, (os.cpu_count() or 1) // self.world))
+        self.device, self.rank, self.world = setup_ranks(ctx, p.cpu_threads, acc)
         torch.manual_seed(p.seed)
         src = self.src = src or model_dir(ctx, p.model)
         self.out_dir = out_dir
@@ -228,7 +221,8 @@ class Trainer:
         distinct = sorted(set(captions) | {""})
         row = {c: i for i, c in enumerate(distinct)}
         self.cond = self.encode_text(distinct)  # (U, L, D)
-        self.ids = tokenize(self.tokenizer, distinct)  # (U, L): when the encoder trains
+        if self.text_trained:  # the token ids its states are computed from each step
+            self.ids = tokenize(self.tokenizer, distinct)  # (U, L)
         self.caption_row = torch.tensor([row[c] for c in captions])  # (N,)
         self.empty_row = row[""]  # the unconditional prompt
 
@@ -449,10 +443,7 @@ SOURCE_PARTS = ("tokenizer", "text_encoder", "vae")
 
 def check_source(p: Params, ctx: SubmitContext) -> Params:
     """The model the stage starts from has a tokenizer, a text encoder and a VAE."""
-    if p.batch_size % p.processes:
-        raise ParamError(
-            "batch_size", f"{p.batch_size} does not split among {p.processes} processes"
-        )
+    check_split(p.batch_size, p.processes)
     check_data(p, ctx)
     try:
         src = model_dir(ctx, p.model)
@@ -472,11 +463,6 @@ def train_into(
     """Train the U-Net on `src`'s (default: the model's) text encoder and VAE; write the whole
     pipeline into `out_dir` (on `processes` ranks when there are several)."""
     if params.processes > 1:
-        if ctx.device.startswith("cuda") and torch.cuda.device_count() < params.processes:
-            raise ParamError(
-                "processes",
-                f"{params.processes} processes, {torch.cuda.device_count()} GPUs here",
-            )
         extra = {"out_dir": str(out_dir), "src": str(src) if src else None}
         return distributed.launch(
             "difflab.diffusion.train_unet", params, sink, ctx, params.processes, extra
@@ -488,9 +474,7 @@ def train_rank(
     p: Params, sink: Sink, ctx: RunContext, out_dir: str, src: str | None
 ) -> dict[str, Any]:
     """One of several processes (distributed.main): Accelerate joins the process group."""
-    from accelerate import Accelerator
-
-    acc = Accelerator(cpu=not ctx.device.startswith("cuda"))
+    acc = distributed.accelerator(ctx)
     return train_loop(p, sink, ctx, Path(out_dir), Path(src) if src else None, acc)
 
 
