@@ -26,7 +26,7 @@ from difflab.config import get_settings
 from difflab.db.engine import writes_beside
 from difflab.db.models import ApiKey, AuditLog, User, WebSession, utcnow
 
-Role = Literal["admin", "user"]
+Role = Literal["admin", "learner"]
 _hasher = PasswordHasher()
 API_KEY_PREFIX = "dl_"
 
@@ -74,7 +74,7 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(func.lower(User.username) == username.lower()))
 
 
-def create_user(session: Session, username: str, password: str, role: Role = "user") -> User:
+def create_user(session: Session, username: str, password: str, role: Role = "learner") -> User:
     existing = find_user(session, username)
     if existing is not None:
         raise ValueError(f"user {existing.username!r} already exists")

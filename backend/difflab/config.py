@@ -105,6 +105,23 @@ class Settings(BaseSettings):
     max_queued_per_user: int = Field(
         default=50, ge=1, description="queued jobs one user may have waiting (429 past it)"
     )
+    learner_max_steps: int = Field(
+        default=2000,
+        ge=1,
+        description="most optimizer steps a learner's training job (unet, lora) may ask for "
+        "(422 naming `steps` past it)",
+    )
+    learner_max_wall_s: int = Field(
+        default=1800,
+        ge=1,
+        description="a learner's job stops (failed, saying why) after this many seconds of running",
+    )
+    learner_max_processes: int = Field(
+        default=1,
+        ge=1,
+        description="training processes a learner's job may ask for (422 naming `processes` "
+        "past it)",
+    )
     user_storage_mb: int = Field(
         default=2048,
         ge=0,

@@ -32,8 +32,8 @@ def make_client(embedded_env: dict[str, str]) -> Iterator[MakeClient]:
         if not seeded:
             with session_scope() as s:
                 ensure_admin(s, *ADMIN)
-                create_user(s, *ALICE, "user")
-                create_user(s, *BOB, "user")
+                create_user(s, *ALICE, "learner")
+                create_user(s, *BOB, "learner")
             seeded = True
         # production cookies are Secure: the client must speak https to get them back
         scheme = "https" if settings.get("mode") == "production" else "http"

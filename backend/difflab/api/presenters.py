@@ -59,9 +59,14 @@ def event_public(ev: JobEvent) -> EventPublic:
 _EVENT: TypeAdapter[EventPublic] = TypeAdapter(EventPublic)
 
 
-def visible_job(session: Session, job_id: str, user: User) -> Job:
-    """The job if this user may see it (owner or admin); 404 otherwise, so ids don't leak."""
+def visible_job(session: Session, job_id: str, user: User, *, write: bool = False) -> Job:
+    """The job if this user may see it (owner, admin, or anyone signed in when it is shared);
+    404 otherwise, so ids don't leak. `write`: the user must also be allowed to change it (403
+    for a shared job of someone else's)."""
     job = session.get(Job, job_id)
-    if job is None or (user.role != "admin" and job.owner_id != user.id):
+    mine = job is not None and (user.role == "admin" or job.owner_id == user.id)
+    if job is None or not (mine or job.shared):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="job not found")
+    if write and not mine:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="this run is shared read-only")
     return job

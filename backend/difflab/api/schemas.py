@@ -30,7 +30,7 @@ class UserPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     username: str
-    role: Literal["admin", "user"]
+    role: Literal["admin", "learner"]
     created_at: datetime
 
 
@@ -38,7 +38,7 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     password: str = Field(min_length=10, max_length=256)
-    role: Literal["admin", "user"] = "user"
+    role: Literal["admin", "learner"] = "learner"
 
 
 class LoginRequest(BaseModel):
@@ -70,6 +70,13 @@ class JobCreate(BaseModel):
     idempotency_key: str | None = Field(None, min_length=1, max_length=128)
 
 
+class JobUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    shared: bool = Field(
+        description="true: every signed-in user with the link may read the run (not change it)"
+    )
+
+
 JobState = ev.JobState
 
 
@@ -95,12 +102,18 @@ class JobPublic(BaseModel):
     heartbeat_at: datetime | None
     worker: str | None
     last_seq: int
+    shared: bool = Field(False, description="readable by every signed-in user with the link")
+    wall_limit_s: int | None = Field(
+        None, description="a learner's cap on one attempt's running time (None: none)"
+    )
 
 
 class JobKindPublic(BaseModel):
     name: str
     title: str
     description: str
+    title_zh: str | None = Field(None, description="the title in Simplified Chinese")
+    description_zh: str | None = Field(None, description="the description in Simplified Chinese")
     queue: str
     category: str
     admin_only: bool

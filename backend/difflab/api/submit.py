@@ -148,6 +148,31 @@ def check_storage(session: Session, user: User) -> None:
         )
 
 
+def check_role(user: User, spec: KindSpec, params: BaseModel) -> None:
+    """What a learner may not ask for: overwriting a model (403), more steps or processes than
+    the learner caps (422 naming the field). Admins are not capped."""
+    if user.role == "admin":
+        return
+    if getattr(params, "overwrite", False):
+        raise HTTPException(  # learners write new names only; shipped models stay as they are
+            status.HTTP_403_FORBIDDEN, detail="only admins may overwrite (params.overwrite)"
+        )
+    settings = get_settings()
+    caps = {
+        "processes": (settings.learner_max_processes, "LEARNER_MAX_PROCESSES"),
+        **({"steps": (settings.learner_max_steps, "LEARNER_MAX_STEPS")}
+           if spec.category == "training" else {}),
+    }  # fmt: skip
+    for field, (cap, setting) in caps.items():
+        value = getattr(params, field, None)
+        if isinstance(value, int) and value > cap:
+            raise field_error(
+                ("body", "params", field),
+                f"a learner's job may ask for at most {cap} {field} (the server's {setting})",
+                value,
+            )
+
+
 def submit(
     session: Session,
     user: User,
@@ -157,12 +182,14 @@ def submit(
     requested: BaseModel | None = None,
 ) -> tuple[Job, bool]:
     """Store and enqueue; `requested` is the request before prepare (for idempotency)."""
+    check_role(user, spec, params)
     check_storage(session, user)
     digest = None
     if idempotency_key and requested is not None:
         digest = request_digest(spec.name, requested.model_dump(mode="json"))
     try:
-        return submit_job(session, spec, params, user, idempotency_key, digest)
+        wall = None if user.role == "admin" else get_settings().learner_max_wall_s
+        return submit_job(session, spec, params, user, idempotency_key, digest, wall)
     except IdempotencyConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
     except BrokerUnavailable as exc:

@@ -37,15 +37,15 @@ def _user(s: Session, name: str) -> User:
 def create(
     name: str,
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
-    role: Annotated[str, typer.Option(help="admin or user")] = "user",
+    role: Annotated[str, typer.Option(help="admin or learner")] = "learner",
 ) -> None:
     """Create a user."""
-    if role not in ("admin", "user"):
-        raise typer.BadParameter("role must be admin or user", param_hint="--role")
+    if role not in ("admin", "learner"):
+        raise typer.BadParameter("role must be admin or learner", param_hint="--role")
     problem = password_problem(password, name)
     if problem:
         raise typer.BadParameter(problem, param_hint="--password")
-    r: Role = "admin" if role == "admin" else "user"
+    r: Role = "admin" if role == "admin" else "learner"
     with session_scope() as s:
         try:
             create_user(s, name, password, r)

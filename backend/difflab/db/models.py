@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -46,7 +47,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default="user")  # admin | user
+    role: Mapped[str] = mapped_column(String(16), default="learner")  # admin | learner
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -100,6 +101,10 @@ class Job(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
     artifact_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # for storage quotas
+    # readable (never writable) by every signed-in user who has the link (migration 0009)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # a learner's job stops after this many seconds of one attempt's running (None: no cap)
+    wall_limit_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # sha256 of the kind and parameters as requested (before defaults were resolved): a reused
     # idempotency key must come with the same request
     request_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)

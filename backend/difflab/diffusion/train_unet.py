@@ -541,7 +541,7 @@ SPEC = KindSpec(
     prepare=prepare,
     writes_model=("output",),
     queue="gpu",
-    admin_only=True,
+    admin_only=False,  # learners too, within LEARNER_MAX_STEPS and a new output name
     title="Train the latent U-Net",
     description="DDPM noise-prediction training of a text-conditioned UNet2DConditionModel on "
     "VAE latents, with caption dropout and EMA; writes a StableDiffusionPipeline directory.",

@@ -66,8 +66,10 @@ def submit_job(
     owner: User | None,
     idempotency_key: str | None = None,
     digest: str | None = None,
+    wall_limit_s: int | None = None,
 ) -> tuple[Job, bool]:
-    """Create the job row and publish its id. Returns (job, created).
+    """Create the job row and publish its id. Returns (job, created). `wall_limit_s` caps
+    each attempt's running time below the kind's own limit (a learner's job).
 
     The row is committed only once the broker took the message: with the broker down the
     caller gets BrokerUnavailable and no row is left behind.
@@ -109,6 +111,7 @@ def submit_job(
         idempotency_key=idempotency_key or None,
         request_digest=digest if idempotency_key else None,
         enqueued_at=utcnow(),
+        wall_limit_s=wall_limit_s if wall_limit_s and wall_limit_s < spec.time_limit_s else None,
     )
     session.add(job)
     try:
@@ -139,6 +142,7 @@ class Claim:
     attempt: int
     kind: str
     params: dict[str, Any]
+    wall_limit_s: int | None = None  # this attempt stops after so many seconds of running
 
 
 def claim_job_if_cancelled(session: Session, job_id: str) -> bool:
@@ -195,18 +199,18 @@ def claim_job(session: Session, job_id: str, worker: str) -> Claim | None:
             worker=worker,
             error=None,
         )
-        .returning(Job.attempts, Job.kind, Job.params)
+        .returning(Job.attempts, Job.kind, Job.params, Job.wall_limit_s)
     ).first()
     if res is None:
         session.commit()
         claim_job_if_cancelled(session, job_id)
         return None
-    attempt, kind, params = res
+    attempt, kind, params, wall_limit_s = res
     append_event(
         session, job_id, "state", {"state": "running", "attempt": attempt, "worker": worker}
     )
     session.commit()
-    return Claim(job_id, int(attempt), kind, dict(params))
+    return Claim(job_id, int(attempt), kind, dict(params), wall_limit_s)
 
 
 def finish_job(

@@ -60,6 +60,10 @@ PROGRESS_EVERY_S = 0.1
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~>])/(?:[^\s'\"():,\[\]]+/)*([^\s'\"():,\[\]/]+)")
 
 
+class WallTimeExceeded(Exception):
+    """The job ran past its owner's wall-time cap (Job.wall_limit_s)."""
+
+
 def public_error(message: str) -> str:
     """A job's error as its owner sees it: no paths of the server. The data and models
     directories become <data> and <models>; any other absolute path keeps its last part only.
@@ -98,6 +102,7 @@ class DbSink:
         self.artifact_dir = artifact_dir
         self.check_every_s = check_every_s
         self._last_check = 0.0
+        self._started = time.monotonic()
         self._last_progress_write = 0.0
         self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=self.MAX_PENDING)
         self._error: BaseException | None = None
@@ -160,6 +165,12 @@ class DbSink:
         if self._error is not None:
             raise self._error
         now = time.monotonic()
+        limit = self.claim.wall_limit_s
+        if limit is not None and now - self._started > limit:
+            raise WallTimeExceeded(
+                f"stopped after {limit} s of running: the server caps a learner's job at "
+                f"{limit} s (LEARNER_MAX_WALL_S); ask for fewer steps or epochs"
+            )
         if now - self._last_check < self.check_every_s:
             return
         self._last_check = now
@@ -372,6 +383,8 @@ def _run_claimed(claim: Claim, device: str, heartbeat_s: float) -> str:
             return "superseded"
         except JobCancelled:
             return finish("cancelled")
+        except WallTimeExceeded as exc:
+            return finish("failed", error=str(exc))
         except Exception as exc:
             log.error("job %s failed:\n%s", claim.job_id, traceback.format_exc())
             return finish("failed", error=public_error(f"{type(exc).__name__}: {exc}"))

@@ -417,7 +417,11 @@ export interface paths {
         delete: operations["delete_job_api_v1_jobs__job_id__delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update Job
+         * @description Share a run read-only by its link with every signed-in user, or stop sharing it.
+         */
+        patch: operations["update_job_api_v1_jobs__job_id__patch"];
         trace?: never;
     };
     "/api/v1/jobs/{job_id}/artifacts/{name}": {
@@ -2247,6 +2251,11 @@ export interface components {
             category: string;
             /** Description */
             description: string;
+            /**
+             * Description Zh
+             * @description the description in Simplified Chinese
+             */
+            description_zh?: string | null;
             /** Name */
             name: string;
             /** Params Schema */
@@ -2257,6 +2266,11 @@ export interface components {
             queue: string;
             /** Title */
             title: string;
+            /**
+             * Title Zh
+             * @description the title in Simplified Chinese
+             */
+            title_zh?: string | null;
         };
         /** JobPublic */
         JobPublic: {
@@ -2301,6 +2315,12 @@ export interface components {
             result: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Shared
+             * @description readable by every signed-in user with the link
+             * @default false
+             */
+            shared: boolean;
             /** Started At */
             started_at: string | null;
             /**
@@ -2308,8 +2328,21 @@ export interface components {
              * @enum {string}
              */
             state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /**
+             * Wall Limit S
+             * @description a learner's cap on one attempt's running time (None: none)
+             */
+            wall_limit_s?: number | null;
             /** Worker */
             worker: string | null;
+        };
+        /** JobUpdate */
+        JobUpdate: {
+            /**
+             * Shared
+             * @description true: every signed-in user with the link may read the run (not change it)
+             */
+            shared: boolean;
         };
         /** ListPublic[AuditEntryPublic] */
         ListPublic_AuditEntryPublic_: {
@@ -2818,7 +2851,7 @@ export interface components {
              * Role
              * @enum {string}
              */
-            role: "admin" | "user";
+            role: "admin" | "learner";
             /** Username */
             username: string;
         };
@@ -2828,10 +2861,10 @@ export interface components {
             password: string;
             /**
              * Role
-             * @default user
+             * @default learner
              * @enum {string}
              */
-            role: "admin" | "user";
+            role: "admin" | "learner";
             /** Username */
             username: string;
         };
@@ -2848,7 +2881,7 @@ export interface components {
              * Role
              * @enum {string}
              */
-            role: "admin" | "user";
+            role: "admin" | "learner";
             /** Username */
             username: string;
         };
@@ -2868,7 +2901,7 @@ export interface components {
              * Role
              * @description new role
              */
-            role?: ("admin" | "user") | null;
+            role?: ("admin" | "learner") | null;
         };
         /** ValidationError */
         ValidationError: {
@@ -3803,6 +3836,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_job_api_v1_jobs__job_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
             };
             /** @description Validation Error */
             422: {

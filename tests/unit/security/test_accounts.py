@@ -133,11 +133,11 @@ def test_the_last_admin_cannot_be_demoted_or_deactivated(client: TestClient) -> 
         admin = s.scalar(select(User).where(User.username == ADMIN[0]))
         assert admin is not None
         with pytest.raises(LastAdmin):
-            update_user(s, admin, role="user")
+            update_user(s, admin, role="learner")
         with pytest.raises(LastAdmin):
             update_user(s, admin, is_active=False)
     csrf = login(client, ADMIN)
-    r = client.patch("/api/v1/users/1", json={"role": "user"}, headers=csrf)
+    r = client.patch("/api/v1/users/1", json={"role": "learner"}, headers=csrf)
     assert r.status_code == 409 and "last active admin" in r.json()["detail"]
     # with a second admin, the first may step down
     r = client.post(
@@ -146,7 +146,9 @@ def test_the_last_admin_cannot_be_demoted_or_deactivated(client: TestClient) -> 
         headers=csrf,
     )
     assert r.status_code == 201
-    assert client.patch("/api/v1/users/1", json={"role": "user"}, headers=csrf).status_code == 200
+    assert (
+        client.patch("/api/v1/users/1", json={"role": "learner"}, headers=csrf).status_code == 200
+    )
 
 
 def test_a_password_reset_revokes_the_users_api_keys(client: TestClient) -> None:

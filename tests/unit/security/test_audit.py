@@ -18,7 +18,7 @@ def test_admin_actions_are_audited(client: TestClient) -> None:
     started = datetime.now(UTC) - timedelta(seconds=5)
     r = client.post(
         "/api/v1/users",
-        json={"username": "dave", "password": "tulip-passphrase", "role": "user"},
+        json={"username": "dave", "password": "tulip-passphrase", "role": "learner"},
         headers=admin,
     )
     dave_id = r.json()["id"]
@@ -39,7 +39,7 @@ def test_admin_actions_are_audited(client: TestClient) -> None:
     assert actions[:5] == ["job.delete", "job.cancel", "user.update", "user.update", "user.create"]
     assert all(e["username"] == "admin" for e in entries[:5])
     create = entries[4]
-    assert create["target"] == "dave" and create["detail"] == {"role": "user"}
+    assert create["target"] == "dave" and create["detail"] == {"role": "learner"}
     assert entries[3]["detail"] == {"role": "admin"}
     assert entries[2]["detail"] == {"password": "changed"}  # never the password itself
     assert "another-password" not in str(entries)

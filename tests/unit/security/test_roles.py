@@ -72,7 +72,7 @@ def test_delete_own_job_others_admin_only(client: TestClient) -> None:
     assert client.get(f"/api/v1/jobs/{other['id']}", headers=bob).status_code == 404
 
 
-USER_TRAINING = {"lora"}  # writes a new LoRA file, never a model: open to every user
+USER_TRAINING = {"lora", "unet"}  # new names only, within the learner caps
 
 
 def test_training_and_evaluation_kinds_are_admin_only(client: TestClient) -> None:
@@ -120,7 +120,7 @@ def test_user_management_and_audit_log_are_admin_only(client: TestClient) -> Non
     assert client.patch("/api/v1/users/2", json={"role": "admin"}, headers=alice).status_code == 403
     assert client.get("/api/v1/audit-log", headers=alice).status_code == 403
     me = client.get("/api/v1/auth/me", headers=alice).json()["user"]
-    assert me["role"] == "user"
+    assert me["role"] == "learner"
     # anonymous: 401 everywhere
     for method, path in [
         ("GET", "/api/v1/users"),

@@ -21,8 +21,8 @@ def client(embedded_env) -> Iterator[TestClient]:
 
     with session_scope() as s:
         ensure_admin(s, "admin", ADMIN_PASSWORD)
-        create_user(s, "alice", "alice-password", "user")
-        create_user(s, "bob", "bob-password-1", "user")
+        create_user(s, "alice", "alice-password", "learner")
+        create_user(s, "bob", "bob-password-1", "learner")
     with TestClient(create_app(reconcile=False)) as c:
         yield c
 

@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import func, select
 from sse_starlette.sse import EventSourceResponse
 
+from difflab import i18n
 from difflab.accounts import audit
 from difflab.api.cache import Cached
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep
@@ -32,9 +33,10 @@ from difflab.api.schemas import (
     JobKindPublic,
     JobPublic,
     JobState,
+    JobUpdate,
     ListPublic,
 )
-from difflab.api.submit import kind_for, prepare_params, submit, validate_params
+from difflab.api.submit import check_role, kind_for, prepare_params, submit, validate_params
 from difflab.config import get_settings
 from difflab.db.engine import read_scope
 from difflab.db.models import TERMINAL_STATES, Job, User
@@ -54,10 +56,12 @@ def _kinds() -> Cached:
             name=s.name,
             title=s.title or s.name,
             description=s.description,
+            title_zh=i18n.kind_text(s.name).get("title"),
+            description_zh=i18n.kind_text(s.name).get("description"),
             queue=s.queue,
             category=s.category,
             admin_only=s.admin_only,
-            params_schema=s.params.model_json_schema(),
+            params_schema=i18n.schema_with_zh(s.name, s.params),
         ).model_dump(mode="json")
         for s in all_kinds().values()
     ]
@@ -86,10 +90,7 @@ def create_job(body: JobCreate, session: SessionDep, user: CurrentUser) -> JobPu
     spec = kind_for(user, body.kind)
     _generation_limits(session, user, spec, body.params)
     requested = validate_params(spec, body.params)
-    if getattr(requested, "overwrite", False) and user.role != "admin":
-        raise HTTPException(  # a user's kind (lora) writes new names only
-            status.HTTP_403_FORBIDDEN, detail="only admins may overwrite (params.overwrite)"
-        )
+    check_role(user, spec, requested)  # before prepare looks at the world
     params = prepare_params(session, spec, requested)
     job, created = submit(session, user, spec, params, body.idempotency_key, requested)
     if created and (spec.admin_only or spec.writes_model):
@@ -131,12 +132,23 @@ def get_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic:
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobPublic)
 def cancel_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic:
-    job = visible_job(session, job_id, user)
+    job = visible_job(session, job_id, user, write=True)
     if job.state not in TERMINAL_STATES:
         _audit_if_others(session, user, job, "job.cancel")
     job = request_cancel(session, job)
     session.commit()
     notify.publish(job.id)  # a queued job ended now: its streams need not wait for a poll
+    return job_public(session, job)
+
+
+@router.patch("/jobs/{job_id}", response_model=JobPublic)
+def update_job(job_id: str, body: JobUpdate, session: SessionDep, user: CurrentUser) -> JobPublic:
+    """Share a run read-only by its link with every signed-in user, or stop sharing it."""
+    job = visible_job(session, job_id, user, write=True)
+    if job.shared != body.shared:
+        job.shared = body.shared
+        _audit_if_others(session, user, job, "job.share" if body.shared else "job.unshare")
+        session.commit()
     return job_public(session, job)
 
 
@@ -147,7 +159,7 @@ def cancel_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic
 )
 def delete_job(job_id: str, session: SessionDep, user: CurrentUser) -> None:
     """Delete an ended job with its events, artifacts, checkpoints and generation record."""
-    job = visible_job(session, job_id, user)
+    job = visible_job(session, job_id, user, write=True)
     if job.state not in TERMINAL_STATES:
         raise HTTPException(
             status.HTTP_409_CONFLICT, detail=f"job is {job.state}; cancel it before deleting it"

@@ -47,7 +47,7 @@ class UserAdminPublic(UserPublic):
 
 class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["admin", "user"] | None = Field(None, description="new role")
+    role: Literal["admin", "learner"] | None = Field(None, description="new role")
     is_active: bool | None = Field(None, description="false: the user can no longer sign in")
     password: str | None = Field(
         None, min_length=10, max_length=256, description="a new password (signs them out)"
