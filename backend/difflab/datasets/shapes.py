@@ -227,6 +227,25 @@ class ShapesDataset:
         return out
 
 
+def prompt_words() -> list[str]:
+    """The grammar's words, in the order a prompt uses them: sizes, colors, shapes, position
+    and background words."""
+    words = ["a", "small", "large", *COLORS, *SHAPES]
+    for phrase in (*POSITIONS, "and", "on a", *BACKGROUNDS, "background"):
+        words.extend(w for w in phrase.split() if w not in words)
+    return words
+
+
+def prompt_examples() -> list[str]:
+    """One prompt of each canonical form (what the house model was trained to draw)."""
+    return [
+        "a red circle on the left",
+        "a small blue square at the top",
+        "a large yellow triangle in the center on a black background",
+        "a green diamond on the left and a purple circle on the right",
+    ]
+
+
 def vocabulary_sentences() -> list[str]:
     """Every word of the grammar at least once, in each canonical form."""
     out = []

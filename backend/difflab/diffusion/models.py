@@ -94,6 +94,21 @@ def weights_digest(path: Path) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(lines.encode()).hexdigest(), "files": files}
 
 
+def prompt_vocabulary(path: Path) -> tuple[list[str], list[str]]:
+    """(words, example prompts) of the captions a model was trained on, for the studio's prompt
+    box: the `shapes` grammar for a model whose training.json names that dataset (the house
+    model), nothing for other models (any text is theirs to try)."""
+    if not (path / "training.json").is_file():
+        return [], []
+    training = _read_json(path / "training.json")
+    recipe = training.get("recipe") if isinstance(training.get("recipe"), dict) else training
+    if recipe.get("dataset") != "shapes":
+        return [], []
+    from difflab.datasets.shapes import prompt_examples, prompt_words
+
+    return prompt_words(), prompt_examples()
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """One usable model directory, as GET /models lists it."""
@@ -104,6 +119,8 @@ class ModelInfo:
     resolution: Resolution
     scheduler: str  # the scheduler class named by the model's scheduler config
     guidance: float  # default_guidance(path)
+    prompt_words: tuple[str, ...] = ()  # prompt_vocabulary(path)
+    prompt_examples: tuple[str, ...] = ()
 
     def to_public(self) -> dict[str, Any]:
         """What GET /models shows: no server paths."""
@@ -114,6 +131,8 @@ class ModelInfo:
             "resolution": {"native": r.native, "min": r.min, "max": r.max, "multiple": r.multiple},
             "scheduler": self.scheduler,
             "default_guidance": self.guidance,
+            "prompt_words": list(self.prompt_words),
+            "prompt_examples": list(self.prompt_examples),
         }
 
 
@@ -187,6 +206,7 @@ def _model_info(root: Path, entry: Path) -> ModelInfo | None:
         if any(not isinstance(index.get(p), list) or index[p][0] is None for p in _REQUIRED_PARTS):
             return None
         sched = _read_json(path / "scheduler" / "scheduler_config.json").get("_class_name", "")
+        words, examples = prompt_vocabulary(path)
         return ModelInfo(
             name=entry.name,
             path=path,
@@ -194,6 +214,8 @@ def _model_info(root: Path, entry: Path) -> ModelInfo | None:
             resolution=model_resolution(path),
             scheduler=str(sched),
             guidance=default_guidance(path),
+            prompt_words=tuple(words),
+            prompt_examples=tuple(examples),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -2505,6 +2505,16 @@ export interface components {
             default_guidance: number;
             /** Name */
             name: string;
+            /**
+             * Prompt Examples
+             * @description Prompts of the forms the model was trained on
+             */
+            prompt_examples?: string[];
+            /**
+             * Prompt Words
+             * @description Words of the captions the model was trained on (empty: not known)
+             */
+            prompt_words?: string[];
             resolution: components["schemas"]["ResolutionPublic"];
             /** Scheduler */
             scheduler: string;

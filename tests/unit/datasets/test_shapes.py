@@ -16,6 +16,8 @@ from difflab.datasets.shapes import (
     ShapesDataset,
     canonical_caption,
     caption,
+    prompt_examples,
+    prompt_words,
     render,
     sample_scene,
 )
@@ -113,3 +115,15 @@ def test_registry_lists_datasets_and_draws_a_grid() -> None:
     grid = sample_grid("shapes", n=16, seed=0)
     assert grid.size == (4 * 64, 4 * 64)
     assert grid.tobytes() == sample_grid("shapes", n=16, seed=0).tobytes()
+
+
+def test_the_studio_offers_the_grammar_and_prompts_of_its_forms() -> None:
+    """The prompt box's words and examples (GET /models for the house model) come from the
+    grammar: every example is a canonical caption, every canonical caption's words are offered."""
+    examples, words = prompt_examples(), prompt_words()
+    assert all(ONE.match(e) or TWO.match(e) for e in examples), examples
+    assert any(TWO.match(e) for e in examples) and any(ONE.match(e) for e in examples)
+    ds = ShapesDataset(200, seed=3, paraphrase_fraction=0.0)
+    used = {w for i in range(200) for w in ds[i].caption.split()}
+    assert used <= set(words) and len(words) == len(set(words))
+    assert "above" not in words  # a relation the model never learned is not suggested

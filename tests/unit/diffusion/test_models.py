@@ -37,7 +37,21 @@ def test_list_models_finds_the_tiny_model_with_its_resolution(models_dir: Path) 
         "name": "tiny", "default": False, "scheduler": "DDPMScheduler",
         "resolution": {"native": 64, "min": 32, "max": 128, "multiple": 8},
         "default_guidance": 7.5,  # records none in difflab.json: SD's usual scale
+        "prompt_words": [], "prompt_examples": [],  # no training.json: any text is the user's
     }  # fmt: skip
+
+
+def test_a_model_trained_on_shapes_offers_its_grammar(copy_model: Callable[[str], Path]) -> None:
+    import json
+
+    from difflab.datasets.shapes import prompt_examples, prompt_words
+
+    (models_dir / "tiny" / "training.json").write_text(
+        json.dumps({"recipe": {"dataset": "shapes"}})
+    )
+    public = list_models(models_dir)[0].to_public()
+    assert public["prompt_words"] == prompt_words()
+    assert public["prompt_examples"] == prompt_examples()
 
 
 def test_default_model_house_is_listed_first(copy_model: Callable[[str], Path]) -> None:

@@ -58,6 +58,13 @@ class ModelPublic(BaseModel):
     default_guidance: float = Field(
         description="The guidance scale used when a request leaves it out (the model's own)."
     )
+    prompt_words: list[str] = Field(
+        default_factory=list,
+        description="Words of the captions the model was trained on (empty: not known)",
+    )
+    prompt_examples: list[str] = Field(
+        default_factory=list, description="Prompts of the forms the model was trained on"
+    )
 
 
 class SchedulePublic(BaseModel):
