@@ -46,10 +46,9 @@ def test_a_model_trained_on_shapes_offers_its_grammar(copy_model: Callable[[str]
 
     from difflab.datasets.shapes import prompt_examples, prompt_words
 
-    (models_dir / "tiny" / "training.json").write_text(
-        json.dumps({"recipe": {"dataset": "shapes"}})
-    )
-    public = list_models(models_dir)[0].to_public()
+    model = copy_model("shapes-model")
+    (model / "training.json").write_text(json.dumps({"recipe": {"dataset": "shapes"}}))
+    public = list_models(model.parent)[0].to_public()
     assert public["prompt_words"] == prompt_words()
     assert public["prompt_examples"] == prompt_examples()
 
