@@ -1,6 +1,9 @@
-/** Inputs for every field of a params schema (see lib/schemaForm.ts); errors shown at the field. */
+/**
+ * Inputs for every field of a params schema (see lib/schemaForm.ts); errors shown at the field.
+ * A field's help is in the UI's language: `description_zh` in Chinese where the API gives one.
+ */
 import { useTranslation } from "react-i18next";
-import { boundsText, type FormField, type RawValue, type RawValues } from "../lib/schemaForm";
+import { boundsText, localized, type FormField, type RawValue, type RawValues } from "../lib/schemaForm";
 
 export interface SchemaFormProps {
   fields: readonly FormField[];
@@ -14,7 +17,7 @@ export interface SchemaFormProps {
 }
 
 export function SchemaFields({ fields, values, errors, onChange, suggestions = {}, hints = {} }: SchemaFormProps) {
-  const { t } = useTranslation();
+  const { t, i18n } = useTranslation();
   if (fields.length === 0) return <p className="muted">{t("admin.noParams")}</p>;
   return (
     <div className="schema-fields">
@@ -24,6 +27,8 @@ export function SchemaFields({ fields, values, errors, onChange, suggestions = {
         const value = values[f.name];
         const bounds = boundsText(f);
         const offered = f.kind === "string" ? suggestions[f.name] : undefined;
+        const help = localized(f.description, f.descriptionZh, i18n.language);
+        const parts = f.parts.filter((p) => p.description || p.descriptionZh);
         return (
           <div key={f.name} className={error ? "field field--error" : "field"} data-field={f.name}>
             {f.kind === "boolean" ? (
@@ -118,11 +123,21 @@ export function SchemaFields({ fields, values, errors, onChange, suggestions = {
                 ))}
               </datalist>
             )}
-            {(f.description || bounds) && (
+            {(help || bounds) && (
               <small className="field__help">
-                {f.description}
+                {help}
                 {bounds && <span className="field__bounds">{bounds}</span>}
               </small>
+            )}
+            {parts.length > 0 && (
+              <dl className="field__parts small" data-testid={`parts-${f.name}`}>
+                {parts.map((p) => (
+                  <div key={p.name}>
+                    <dt className="mono">{p.name}</dt>
+                    <dd>{localized(p.description, p.descriptionZh, i18n.language)}</dd>
+                  </div>
+                ))}
+              </dl>
             )}
             {hints[f.name] && (
               <small className="field__help" data-testid="field-hint">

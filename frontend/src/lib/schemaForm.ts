@@ -32,10 +32,20 @@ export type JsonSchema = {
 
 export type FieldKind = "integer" | "number" | "string" | "boolean" | "enum" | "multi" | "array" | "json";
 
+/** The help of one property of an object-valued field (a nested model: edited as JSON). */
+export interface FieldPart {
+  name: string;
+  description: string;
+  /** the help in Simplified Chinese ("" when the API has none) */
+  descriptionZh: string;
+}
+
 export interface FormField {
   name: string;
   title: string;
   description: string;
+  /** the help in Simplified Chinese ("" when the API has none): the schema's `description_zh` */
+  descriptionZh: string;
   kind: FieldKind;
   /** null is an allowed value (Optional[...] in the model); an empty input means null */
   nullable: boolean;
@@ -48,6 +58,8 @@ export interface FormField {
   exclusiveMinimum?: number;
   exclusiveMaximum?: number;
   step?: number;
+  /** a nested model's own fields (an object, or a list of objects), whose help the form lists */
+  parts: FieldPart[];
 }
 
 /** What an input holds while the form is edited. */
@@ -74,6 +86,33 @@ function resolve(schema: JsonSchema, root: JsonSchema, depth = 0): JsonSchema {
 function typeOf(s: JsonSchema): string | undefined {
   if (Array.isArray(s.type)) return s.type.find((t) => t !== "null");
   return s.type;
+}
+
+function text(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
+/** True for any Chinese UI language (i18next's `zh-CN`, a browser's `zh`, `zh-TW`...). */
+export function isChinese(language: string | undefined): boolean {
+  return (language ?? "").toLowerCase().startsWith("zh");
+}
+
+/** The Chinese text when the UI speaks Chinese and the API gave one, else the English. */
+export function localized(english: string, chinese: string | null | undefined, language: string | undefined): string {
+  return isChinese(language) && chinese ? chinese : english;
+}
+
+/** The help of the properties of a nested model (an object, or the items of a list of them). */
+function partsOf(prop: JsonSchema, root: JsonSchema): FieldPart[] {
+  const target = resolve(prop.items ? resolve(prop.items, root) : prop, root);
+  return Object.entries(target.properties ?? {}).map(([name, raw]) => {
+    const sub = resolve(raw, root);
+    return {
+      name,
+      description: text(raw.description) || text(sub.description),
+      descriptionZh: text(raw.description_zh) || text(sub.description_zh),
+    };
+  });
 }
 
 function titleCase(name: string): string {
@@ -105,12 +144,14 @@ export function schemaFields(schema: JsonSchema): FormField[] {
       name,
       title: prop.title ?? titleCase(name),
       description: prop.description ?? raw.description ?? "",
+      descriptionZh: text(prop.description_zh) || text(raw.description_zh),
       kind: "json",
       nullable,
       required: required.has(name),
       default: prop.default ?? raw.default,
       choices: [],
       itemKind: null,
+      parts: [],
     };
     const type = typeOf(prop);
     if (prop.enum || prop.const !== undefined) {
@@ -138,6 +179,7 @@ export function schemaFields(schema: JsonSchema): FormField[] {
         field.itemKind = itemType;
       }
     }
+    if (field.kind === "json") field.parts = partsOf(prop, root);
     return field;
   });
 }

@@ -7,7 +7,8 @@ import { isTerminal, type JobPublic } from "../../client/types";
 import { StateBadge } from "../../components/StateBadge";
 import { usePolling } from "../../hooks/usePolling";
 import { formatDateTime, formatDuration, parseTime } from "../../lib/format";
-import { LaunchForm } from "./LaunchForm";
+import { LaunchForm } from "../train/launch/LaunchForm";
+import { UsersPanel } from "./UsersPanel";
 
 function JobActions({ job, onDone }: { job: JobPublic; onDone: (message: string | null) => void }) {
   const { t } = useTranslation();
@@ -125,7 +126,7 @@ export function AdminPage() {
         <section>
           <h2>{t("admin.launchTitle")}</h2>
           {kinds.error && <p className="error">{kinds.error}</p>}
-          {kinds.data && <LaunchForm kinds={kinds.data} workers={workers.data?.workers ?? null} onLaunched={() => recent.reload()} />}
+          {kinds.data && <LaunchForm admin kinds={kinds.data} workers={workers.data?.workers ?? null} onLaunched={() => recent.reload()} />}
         </section>
         <section>
           <h2>{t("admin.workers")}</h2>
@@ -193,6 +194,7 @@ export function AdminPage() {
         {recent.error && <p className="error">{recent.error}</p>}
         {recent.data && <JobsTable jobs={recent.data} onChanged={changed} now={now} />}
       </section>
+      <UsersPanel />
     </div>
   );
 }

@@ -1,12 +1,19 @@
-import { useMemo, useState } from "react";
+/**
+ * The runs: a table of training, evaluation and lab jobs to filter, open and compare, and a
+ * launcher for the kinds the user may run. `?kind=` filters the table and preselects the kind.
+ */
+import { useCallback, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
+import { useAuth } from "../../auth/AuthContext";
 import { api } from "../../client";
 import { errorMessage } from "../../client/errors";
 import type { JobPublic } from "../../client/types";
 import { StateBadge } from "../../components/StateBadge";
 import { usePolling } from "../../hooks/usePolling";
 import { formatDateTime, formatDuration, formatNumber, formatValue } from "../../lib/format";
+import { kindTitle, launchableKinds } from "./launch/kinds";
+import { LaunchForm } from "./launch/LaunchForm";
 import { bestMetric, datasetOf, durationOf, isRun, keyHyperparameters } from "./runInfo";
 
 const STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
@@ -19,6 +26,30 @@ export function RunsPage() {
   const state = search.get("state") ?? "";
   const [selected, setSelected] = useState<string[]>([]);
   const [now, setNow] = useState(Date.now());
+  const { user } = useAuth();
+  const admin = user?.role === "admin";
+
+  const jobKinds = usePolling(
+    async () => {
+      const { data, error } = await api.GET("/api/v1/job-kinds");
+      if (!data) throw new Error(errorMessage(error));
+      return data;
+    },
+    0,
+    [],
+  );
+  const kindsByName = useMemo(() => new Map((jobKinds.data ?? []).map((k) => [k.name, k])), [jobKinds.data]);
+  const titleOf = useCallback(
+    (name: string) => {
+      const k = kindsByName.get(name);
+      return k ? kindTitle(k, i18n.language) : name;
+    },
+    [kindsByName, i18n.language],
+  );
+  // the launcher opens by itself when ?kind= names a kind the user may launch (the learn page's links)
+  const [launcherChoice, setLauncher] = useState<boolean | null>(null);
+  const preselected = !!kind && launchableKinds(jobKinds.data ?? [], admin).some((k) => k.name === kind);
+  const launcherOpen = launcherChoice ?? preselected;
 
   const jobs = usePolling(
     async () => {
@@ -34,7 +65,7 @@ export function RunsPage() {
     [kind, state],
   );
 
-  const runs = jobs.data ?? [];
+  const runs = useMemo(() => jobs.data ?? [], [jobs.data]);
   const kinds = useMemo(() => [...new Set(runs.map((r) => r.kind))].sort(), [runs]);
 
   const setFilter = (key: string, value: string) => {
@@ -54,13 +85,22 @@ export function RunsPage() {
       <div className="page__head">
         <h1>{t("train.title")}</h1>
         <div className="toolbar">
+          <button
+            type="button"
+            className="primary"
+            aria-expanded={launcherOpen}
+            onClick={() => setLauncher(!launcherOpen)}
+            data-testid="new-run"
+          >
+            {t("train.newRun")}
+          </button>
           <label>
             {t("train.kind")}{" "}
             <select value={kind} onChange={(e) => setFilter("kind", e.target.value)}>
               <option value="">{t("common.all")}</option>
               {[...new Set([...kinds, ...(kind ? [kind] : [])])].map((k) => (
                 <option key={k} value={k}>
-                  {k}
+                  {titleOf(k)}
                 </option>
               ))}
             </select>
@@ -76,11 +116,21 @@ export function RunsPage() {
               ))}
             </select>
           </label>
-          <button type="button" className="primary" disabled={selected.length < 1} onClick={compare} data-testid="compare">
+          <button type="button" disabled={selected.length < 1} onClick={compare} data-testid="compare">
             {selected.length > 1 ? t("train.compare", { count: selected.length }) : t("train.open")}
           </button>
         </div>
       </div>
+      {launcherOpen && (
+        <section className="runs__launcher" data-testid="launcher">
+          <h2>{t("train.launchTitle")}</h2>
+          {!admin && <p className="muted small">{t("train.learnerCaps")}</p>}
+          {jobKinds.error && <p className="error">{jobKinds.error}</p>}
+          {jobKinds.data && (
+            <LaunchForm kinds={jobKinds.data} admin={admin} initialKind={kind} onLaunched={(job) => navigate(`/train/${job.id}`)} />
+          )}
+        </section>
+      )}
       {jobs.error && <p className="error">{jobs.error}</p>}
       {!jobs.loading && runs.length === 0 && <p className="muted">{t("train.empty")}</p>}
       {runs.length > 0 && (
@@ -113,7 +163,10 @@ export function RunsPage() {
                       />
                     </td>
                     <td>
-                      <Link to={`/train/${job.id}`}>{job.kind}</Link>
+                      <Link to={`/train/${job.id}`} title={job.kind}>
+                        {titleOf(job.kind)}
+                      </Link>
+                      {job.shared && <span className="chip">{t("share.shared")}</span>}
                     </td>
                     <td>{datasetOf(params) ?? "–"}</td>
                     <td>

@@ -1,17 +1,21 @@
 /**
- * Launch any job kind: a form generated from the kind's params schema; 422s shown at the field.
- * A kind's integer `processes` (data-parallel training) is bounded by the largest `devices`
- * among the live workers serving the kind's queue (GET /workers, read by the admin page).
+ * Launch a job: choose a kind, fill the form generated from its params schema, submit; the API's
+ * 422s are shown at the field they name. The runs page gives it to every user (the kinds they may
+ * launch), the admin page to admins (every kind, and `overwrite`). A kind's integer `processes`
+ * (data-parallel training) is bounded by the largest `devices` among the live workers serving the
+ * kind's queue (GET /workers, read by the admin page).
  */
 import { useEffect, useMemo, useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router-dom";
-import { api } from "../../client";
-import { errorMessage, fieldErrors } from "../../client/errors";
-import type { JobKind, JobPublic, WorkerInfo } from "../../client/types";
-import { SchemaFields } from "../../components/SchemaForm";
-import { defaultValues, parseValues, schemaFields, type FormField, type JsonSchema, type RawValues } from "../../lib/schemaForm";
+import { api } from "../../../client";
+import { errorMessage, fieldErrors } from "../../../client/errors";
+import type { JobKind, JobPublic, WorkerInfo } from "../../../client/types";
+import { SchemaFields } from "../../../components/SchemaForm";
+import { defaultValues, parseValues, schemaFields, type FormField, type JsonSchema, type RawValues } from "../../../lib/schemaForm";
+import { kindDescription, kindTitle, launchableKinds } from "./kinds";
+import "./launch.css";
 
 /**
  * The most `processes` the live workers serving `queue` can run: their largest `devices`, within
@@ -32,17 +36,30 @@ export function processesBound(
 }
 
 export interface LaunchFormProps {
+  /** the job kinds (GET /job-kinds); the form offers those the user may launch */
   kinds: readonly JobKind[];
+  /** an admin launches every kind, admin-only ones too, and may replace a model (`overwrite`) */
+  admin?: boolean;
+  /** the kind chosen at first, and again whenever this changes (the runs page's ?kind=) */
+  initialKind?: string;
   /** the live workers (GET /workers); null while not known */
   workers?: readonly WorkerInfo[] | null;
   onLaunched?: (job: JobPublic) => void;
 }
 
-export function LaunchForm({ kinds, workers = null, onLaunched }: LaunchFormProps) {
-  const { t } = useTranslation();
-  const [kindName, setKindName] = useState("");
+export function LaunchForm({ kinds: allKinds, admin = false, initialKind = "", workers = null, onLaunched }: LaunchFormProps) {
+  const { t, i18n } = useTranslation();
+  const kinds = useMemo(() => launchableKinds(allKinds, admin), [allKinds, admin]);
+  const [kindName, setKindName] = useState(initialKind);
+  useEffect(() => {
+    if (initialKind) setKindName(initialKind);
+  }, [initialKind]);
   const kind = kinds.find((k) => k.name === kindName) ?? kinds[0];
-  const fields = useMemo(() => (kind ? schemaFields(kind.params_schema as JsonSchema) : []), [kind]);
+  // only admins replace a model: a learner's form leaves `overwrite` out (the model's false)
+  const fields = useMemo(
+    () => (kind ? schemaFields(kind.params_schema as JsonSchema).filter((f) => admin || f.name !== "overwrite") : []),
+    [kind, admin],
+  );
   const [values, setValues] = useState<RawValues>({});
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
@@ -131,15 +148,15 @@ export function LaunchForm({ kinds, workers = null, onLaunched }: LaunchFormProp
             <optgroup key={category} label={t(`category.${category}`, { defaultValue: category })}>
               {ks.map((k) => (
                 <option key={k.name} value={k.name}>
-                  {k.title || k.name}
+                  {kindTitle(k, i18n.language)}
                 </option>
               ))}
             </optgroup>
           ))}
         </select>
       </label>
-      <p className="muted small">
-        <code>{kind.name}</code> · {t("admin.queue")}: {kind.queue} · {kind.description}
+      <p className="muted small" data-testid="launch-description">
+        <code>{kind.name}</code> · {t("admin.queue")}: {kind.queue} · {kindDescription(kind, i18n.language)}
       </p>
       <SchemaFields
         fields={shown}

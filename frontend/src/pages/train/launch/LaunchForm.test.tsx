@@ -1,12 +1,13 @@
-import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { act, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { MemoryRouter } from "react-router-dom";
-import { beforeEach, describe, expect, it, vi } from "vitest";
-import { setCsrfToken } from "../../client";
-import type { JobKind, WorkerInfo } from "../../client/types";
-import { MLP_SCHEMA } from "../../test/schemas";
-import { installFetch } from "../../test/fakes";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { setCsrfToken } from "../../../client";
+import i18n from "../../../i18n";
+import type { JobKind, WorkerInfo } from "../../../client/types";
+import { MLP_SCHEMA } from "../../../test/schemas";
+import { installFetch } from "../../../test/fakes";
 import { LaunchForm, processesBound } from "./LaunchForm";
-import { schemaFields, type JsonSchema } from "../../lib/schemaForm";
+import { schemaFields, type JsonSchema } from "../../../lib/schemaForm";
 
 const kinds: JobKind[] = [
   { name: "lab.mlp", title: "MLP", description: "a small MLP", queue: "cpu", category: "lab", admin_only: true, params_schema: MLP_SCHEMA },
@@ -44,7 +45,7 @@ describe("LaunchForm", () => {
   beforeEach(() => setCsrfToken("tok-123"));
 
   it("fills every field with its default, enums as selects", () => {
-    render(<LaunchForm kinds={kinds} />, { wrapper: MemoryRouter });
+    render(<LaunchForm admin kinds={kinds} />, { wrapper: MemoryRouter });
     expect((screen.getByLabelText("Lr") as HTMLInputElement).value).toBe("0.01");
     expect((screen.getByLabelText("Epochs") as HTMLInputElement).value).toBe("50");
     expect((screen.getByLabelText("Hidden") as HTMLInputElement).value).toBe("16, 16");
@@ -73,7 +74,7 @@ describe("LaunchForm", () => {
         },
       },
     ]);
-    render(<LaunchForm kinds={kinds} />, { wrapper: MemoryRouter });
+    render(<LaunchForm admin kinds={kinds} />, { wrapper: MemoryRouter });
     fireEvent.change(screen.getByLabelText("Lr"), { target: { value: "5" } });
     fireEvent.click(screen.getByTestId("launch-submit"));
 
@@ -94,7 +95,7 @@ describe("LaunchForm", () => {
     installFetch([
       { method: "POST", path: "/api/v1/jobs", status: 202, body: { id: "abcdef12-0000", kind: "lab.mlp", state: "queued" } },
     ]);
-    render(<LaunchForm kinds={kinds} />, { wrapper: MemoryRouter });
+    render(<LaunchForm admin kinds={kinds} />, { wrapper: MemoryRouter });
     fireEvent.click(screen.getByTestId("launch-submit"));
     await waitFor(() => expect(screen.getByTestId("launched").querySelector("a")!.getAttribute("href")).toBe("/train/abcdef12-0000"));
   });
@@ -104,7 +105,7 @@ describe("LaunchForm", () => {
       { method: "POST", path: "/api/v1/jobs", status: 202, body: { id: "abcdef12-0001", kind: "house", state: "queued" } },
     ]);
     const confirm = vi.spyOn(window, "confirm").mockReturnValue(false);
-    render(<LaunchForm kinds={kinds} />, { wrapper: MemoryRouter });
+    render(<LaunchForm admin kinds={kinds} />, { wrapper: MemoryRouter });
     fireEvent.change(screen.getByTestId("launch-kind"), { target: { value: "house" } });
     fireEvent.change(screen.getByLabelText("Output"), { target: { value: "house" } });
     fireEvent.click(screen.getByLabelText("Overwrite"));
@@ -125,7 +126,7 @@ describe("LaunchForm", () => {
       { method: "POST", path: "/api/v1/jobs", status: 202, body: { id: "abcdef12-0002", kind: "house", state: "queued" } },
     ]);
     const confirm = vi.spyOn(window, "confirm");
-    render(<LaunchForm kinds={kinds} />, { wrapper: MemoryRouter });
+    render(<LaunchForm admin kinds={kinds} />, { wrapper: MemoryRouter });
     fireEvent.change(screen.getByTestId("launch-kind"), { target: { value: "house" } });
     fireEvent.click(screen.getByTestId("launch-submit"));
     await waitFor(() => expect(calls).toHaveLength(1));
@@ -161,7 +162,7 @@ describe("LaunchForm", () => {
         type: "object",
       },
     };
-    render(<LaunchForm kinds={[lora, ...kinds]} />, { wrapper: MemoryRouter });
+    render(<LaunchForm admin kinds={[lora, ...kinds]} />, { wrapper: MemoryRouter });
     const input = screen.getByLabelText("Dataset") as HTMLInputElement;
     expect(input.tagName).toBe("INPUT");
     expect(input.value).toBe("shapes");
@@ -241,7 +242,7 @@ describe("LaunchForm: processes", () => {
       },
     ]);
     const workers = [worker("a", ["gpu"], 2), worker("b", ["gpu", "cpu"], 4), worker("c", ["cpu"], 16)];
-    const { rerender } = render(<LaunchForm kinds={[unet, ...kinds]} workers={workers} />, { wrapper: MemoryRouter });
+    const { rerender } = render(<LaunchForm admin kinds={[unet, ...kinds]} workers={workers} />, { wrapper: MemoryRouter });
     const processes = screen.getByLabelText("Processes") as HTMLInputElement;
     expect(processes.max).toBe("4");
     expect(within(field("processes")).getByTestId("field-hint").textContent).toBe("up to 4 on the workers serving the gpu queue");
@@ -255,7 +256,7 @@ describe("LaunchForm: processes", () => {
     expect(calls).toHaveLength(0);
 
     // the next poll of the workers (a new list, the same numbers) leaves the form alone
-    rerender(<LaunchForm kinds={[unet, ...kinds]} workers={workers.map((w) => ({ ...w }))} />);
+    rerender(<LaunchForm admin kinds={[unet, ...kinds]} workers={workers.map((w) => ({ ...w }))} />);
     expect((screen.getByLabelText("Processes") as HTMLInputElement).value).toBe("8");
 
     fireEvent.change(processes, { target: { value: "3" } });
@@ -266,16 +267,70 @@ describe("LaunchForm: processes", () => {
   });
 
   it("keeps the server's bound without a live worker for the queue, and shows no hint for other kinds", () => {
-    const { rerender } = render(<LaunchForm kinds={[unet, ...kinds]} workers={[worker("c", ["cpu"], 16)]} />, { wrapper: MemoryRouter });
+    const { rerender } = render(<LaunchForm admin kinds={[unet, ...kinds]} workers={[worker("c", ["cpu"], 16)]} />, { wrapper: MemoryRouter });
     expect((screen.getByLabelText("Processes") as HTMLInputElement).max).toBe("64");
     expect(within(field("processes")).getByTestId("field-hint").textContent).toBe("no live worker serves the gpu queue now");
 
-    rerender(<LaunchForm kinds={[unet, ...kinds]} workers={null} />);
+    rerender(<LaunchForm admin kinds={[unet, ...kinds]} workers={null} />);
     expect((screen.getByLabelText("Processes") as HTMLInputElement).max).toBe("64");
     expect(screen.queryByTestId("field-hint")).toBeNull();
 
-    rerender(<LaunchForm kinds={[unet, ...kinds]} workers={[worker("a", ["gpu"], 2)]} />);
+    rerender(<LaunchForm admin kinds={[unet, ...kinds]} workers={[worker("a", ["gpu"], 2)]} />);
     fireEvent.change(screen.getByTestId("launch-kind"), { target: { value: "lab.mlp" } });
     expect(screen.queryByTestId("field-hint")).toBeNull();
+  });
+});
+
+describe("LaunchForm: who launches what", () => {
+  const pca: JobKind = {
+    name: "lab.pca",
+    title: "PCA",
+    title_zh: "主成分分析",
+    description: "principal axes",
+    description_zh: "主轴",
+    queue: "cpu",
+    category: "lab",
+    admin_only: false,
+    params_schema: { properties: { n_components: { default: 2, type: "integer", title: "N Components" } }, type: "object" },
+  };
+  const options = () => [...(screen.getByTestId("launch-kind") as HTMLSelectElement).options].map((o) => [o.value, o.textContent]);
+
+  afterEach(async () => {
+    await act(() => i18n.changeLanguage("en"));
+  });
+
+  it("offers a learner only the kinds that are not admin-only, and leaves overwrite out", () => {
+    const learnerUnet: JobKind = { ...unet, admin_only: false, params_schema: kinds[1]!.params_schema };
+    render(<LaunchForm kinds={[...kinds, pca, learnerUnet]} />, { wrapper: MemoryRouter });
+    expect(options().map(([name]) => name)).toEqual(["diag.sleep", "lab.pca", "unet"]);
+    fireEvent.change(screen.getByTestId("launch-kind"), { target: { value: "unet" } });
+    expect(screen.getByLabelText("Output")).toBeTruthy();
+    expect(screen.queryByLabelText("Overwrite")).toBeNull();
+  });
+
+  it("starts on the kind it is given and follows it when it changes", () => {
+    const { rerender } = render(<LaunchForm admin kinds={[...kinds, pca]} initialKind="lab.pca" />, { wrapper: MemoryRouter });
+    expect((screen.getByTestId("launch-kind") as HTMLSelectElement).value).toBe("lab.pca");
+    expect(screen.getByLabelText("N Components")).toBeTruthy();
+    rerender(<LaunchForm admin kinds={[...kinds, pca]} initialKind="diag.sleep" />);
+    expect((screen.getByTestId("launch-kind") as HTMLSelectElement).value).toBe("diag.sleep");
+    // a kind the user may not launch: the first one it may
+    rerender(<LaunchForm kinds={[...kinds, pca]} initialKind="house" />);
+    expect((screen.getByTestId("launch-kind") as HTMLSelectElement).value).toBe("diag.sleep");
+  });
+
+  it("names the kinds in Chinese where the API gives their Chinese title and description", async () => {
+    render(<LaunchForm kinds={[pca, kinds[2]!]} />, { wrapper: MemoryRouter });
+    expect(options()).toEqual([
+      ["lab.pca", "PCA"],
+      ["diag.sleep", "Sleep"],
+    ]);
+    expect(screen.getByTestId("launch-description").textContent).toContain("principal axes");
+    await act(() => i18n.changeLanguage("zh-CN"));
+    expect(options()).toEqual([
+      ["lab.pca", "主成分分析"],
+      ["diag.sleep", "Sleep"], // no Chinese title: the English one
+    ]);
+    expect(screen.getByTestId("launch-description").textContent).toContain("主轴");
   });
 });
