@@ -101,8 +101,8 @@ def prompt_vocabulary(path: Path) -> tuple[list[str], list[str]]:
     if not (path / "training.json").is_file():
         return [], []
     training = _read_json(path / "training.json")
-    recipe = training.get("recipe") if isinstance(training.get("recipe"), dict) else training
-    if recipe.get("dataset") != "shapes":
+    recipe = training.get("recipe")
+    if (recipe if isinstance(recipe, dict) else training).get("dataset") != "shapes":
         return [], []
     from difflab.datasets.shapes import prompt_examples, prompt_words
 

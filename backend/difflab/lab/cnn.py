@@ -277,7 +277,8 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 step=result.steps,
                 meta={
                     "title": "misclassified validation images",
-                    "captions": [f"{y_va[i]}→{pred[i]}" for i in wrong],
+                    "captions": [f"{y_va[i]}→{pred[i]}" for i in wrong],  # true→predicted
+                    "cols": 8,  # of the grid: each caption sits under its tile
                 },
             )
     return {
@@ -294,7 +295,7 @@ SPEC = KindSpec(
     params=Params,
     run=run,
     queue="cpu",
-    admin_only=True,
+    admin_only=False,
     category="lab",
     title="Convolutional network",
     description="Convolution and pooling layers on 8×8 digits; the learned kernels and the "

@@ -116,6 +116,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         "accuracy/depth.json",
         line_artifact({k: (depths, v) for k, v in hist.items()}, "accuracy vs depth"),
         view="line",
+        meta={"x_title": "max_depth", "y_title": "accuracy"},
     )
     pred = model.predict(d.X_val)
     emit(sink, "confusion.json", confusion_artifact(d.y_val, pred, names), view="confusion")
@@ -123,7 +124,10 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         "tree.json", tree_structure(model, feats, names), kind="json", meta={"view": "tree"}
     )
     sink.artifact(
-        "tree.txt", export_text(model, feature_names=feats), kind="text", meta={"view": "text"}
+        "tree.txt",
+        export_text(model, feature_names=feats, class_names=[str(n) for n in names]),
+        kind="text",
+        meta={"view": "text"},
     )
     emit(
         sink,
@@ -152,7 +156,7 @@ SPEC = KindSpec(
     params=Params,
     run=run,
     queue="cpu",
-    admin_only=True,
+    admin_only=False,
     category="lab",
     title="Decision tree",
     description="Greedy axis-aligned splits (scikit-learn): accuracy against depth, the "

@@ -93,6 +93,10 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             margin_fn=model.decision_function if binary else None,
         )
 
+    def legend(C: float) -> str:
+        margins = ", margins f(x) = ±1 in grey" if binary else ""
+        return f"C = {C:.3g}: support vectors ringed{margins}"
+
     def measures(model: SVC) -> dict[str, float]:
         out = {
             "train/accuracy": float(model.score(d.X_train, d.y_train)),
@@ -121,7 +125,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 boundary(model),
                 view="image",
                 step=step,
-                meta={"C": C},
+                meta={"C": C, "title": f"boundary at {legend(C)}"},
             )
         sink.progress(step, total)
     if Cs:
@@ -133,6 +137,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 "accuracy vs C (log-spaced)",
             ),
             view="line",
+            meta={"x_title": "C", "y_title": "accuracy", "log_x": True},
         )
         emit(
             sink,
@@ -141,13 +146,20 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 {"support_vectors": (Cs, hist["support_vectors"])}, "support vectors vs C"
             ),
             view="line",
+            meta={"x_title": "C", "y_title": "support vectors", "log_x": True},
         )
 
     sink.check()
     model = fit(p.C)
     final = measures(model)
     if two_d:
-        emit(sink, "boundary/final.png", boundary(model), view="image", meta={"C": p.C})
+        emit(
+            sink,
+            "boundary/final.png",
+            boundary(model),
+            view="image",
+            meta={"C": p.C, "title": f"final model at {legend(p.C)}"},
+        )
     pred = model.predict(d.X_val)
     names = d.data.target_names
     emit(sink, "confusion.json", confusion_artifact(d.y_val, pred, names), view="confusion")
@@ -165,7 +177,7 @@ SPEC = KindSpec(
     params=Params,
     run=run,
     queue="cpu",
-    admin_only=True,
+    admin_only=False,
     category="lab",
     title="Support vector machine",
     description="Maximum-margin classifier with a linear or RBF kernel (scikit-learn): the "

@@ -2,22 +2,7 @@ import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
-export const PALETTE = [
-  "#4f46e5",
-  "#dc2626",
-  "#059669",
-  "#d97706",
-  "#0891b2",
-  "#9333ea",
-  "#db2777",
-  "#65a30d",
-  "#475569",
-  "#ea580c",
-];
-
-export function colorAt(i: number): string {
-  return PALETTE[i % PALETTE.length]!;
-}
+export { colorAt, PALETTE } from "../lib/palette";
 
 export interface UPlotChartProps {
   /** uPlot options without width and height (the chart fills its container's width) */

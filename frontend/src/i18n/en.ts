@@ -66,7 +66,7 @@ export const en = {
   },
   studio: {
     prompt: "Prompt",
-    promptPlaceholder: "a red circle above a blue square",
+    promptPlaceholder: "Describe the picture you want",
     negativePrompt: "Negative prompt",
     negativeShort: "Negative",
     model: "Model",
@@ -242,6 +242,29 @@ export const en = {
     clipSkip: "Clip skip",
     tokenWeight: "prompt weight {{weight}}",
     clipSkipHelp: "Condition on the N-th text-encoder layer from the end (1 = the last)",
+    promptTry: "try:",
+    promptExamples: "Prompts of the forms the model was trained on",
+    promptSuggestions: "Words the model knows",
+    promptSuggestionsCount: "Words the model knows: {{count}}. Up and down arrows to choose, Tab or Enter to complete, Escape to close.",
+    promptUnknown: "the model never saw: {{words}}",
+    promptUnknownWhy: "It still generates, but these words were in none of its training captions, so they mean little to it.",
+    settingHelp: {
+      guidance:
+        "Classifier-free guidance: each step the U-Net predicts the noise with the prompt and without it, and the sampler uses ε̂ = ε(∅) + w·(ε(c) − ε(∅)); a higher w follows the prompt more closely but over-saturates colours and loses variety.",
+      sampler:
+        "The sampler turns each noise prediction into the next, less noisy latent, walking the reverse process from the noise x_T to the image; DDIM, Euler and DPM++ 2M are deterministic for a seed, while DDPM, the ancestral (“a”) and the SDE samplers add fresh noise at every step.",
+      steps:
+        "How many times the U-Net denoises on the way from pure noise x_T to the image: more steps follow the reverse process more finely and take proportionally longer, with little gain past 20–30 for most samplers.",
+      scheduleType:
+        "Which noise levels the steps visit: Uniform spaces them evenly in t (Automatic: that, or the schedule in the sampler's name), Karras and Exponential take more steps at low noise where details form, Beta more at both ends, SGM Uniform evenly from the noisiest step T; DDIM, DDPM, PNDM and Euler a take only SGM Uniform.",
+      eta: "η scales the fresh noise DDIM adds at each step: 0 is deterministic DDIM (the seed alone fixes the image), 1 adds as much as DDPM's sampling does; only the DDIM sampler uses it.",
+      seed: "The seed fixes the starting noise x_T: the same seed with the same settings gives the same image again, so you can change one setting at a time and see only its effect.",
+      size: "Width and height in pixels: the U-Net denoises the VAE's latent, 8× smaller on each side, and a model draws best at the size it was trained at (auto); other sizes in its range work but are less reliable.",
+      strength:
+        "How much of your image is redrawn: it is noised to where the last strength × steps steps of the schedule begin, and only those steps denoise; 0 keeps it unchanged, 1 starts from almost pure noise.",
+      learn: "Learn: {{section}}",
+      newTab: "(opens in a new tab)",
+    },
   },
   styles: {
     label: "Styles",

@@ -68,7 +68,7 @@ export const zh: Messages = {
   },
   studio: {
     prompt: "提示词",
-    promptPlaceholder: "蓝色方块上方的红色圆形",
+    promptPlaceholder: "描述你想要的画面",
     negativePrompt: "反向提示词",
     negativeShort: "反向",
     model: "模型",
@@ -244,6 +244,29 @@ export const zh: Messages = {
     clipSkip: "跳过 CLIP 层数",
     tokenWeight: "提示词权重 {{weight}}",
     clipSkipHelp: "以文本编码器倒数第 N 层作为条件（1 = 最后一层）",
+    promptTry: "试试：",
+    promptExamples: "模型训练时所用句式的提示词",
+    promptSuggestions: "模型认识的词",
+    promptSuggestionsCount: "模型认识的词：{{count}} 个。上下方向键选择，Tab 或 Enter 补全，Esc 关闭。",
+    promptUnknown: "模型从未见过：{{words}}",
+    promptUnknownWhy: "仍然可以生成，但这些词不在它的任何训练描述中，对它几乎没有意义。",
+    settingHelp: {
+      guidance:
+        "无分类器引导：每一步 U-Net 分别在有提示词和无提示词（空条件 ∅）下预测噪声，采样器使用 ε̂ = ε(∅) + w·(ε(c) − ε(∅))；w 越大，图像越贴合提示词，但颜色会过饱和、多样性下降。",
+      sampler:
+        "采样器把每一步的噪声预测变成噪声更少的下一个潜变量，沿反向过程从噪声 x_T 走到图像；DDIM、Euler 和 DPM++ 2M 在固定种子下是确定性的，而 DDPM、祖先采样器（名称带 “a”）和 SDE 类采样器每一步都会加入新的噪声。",
+      steps:
+        "从纯噪声 x_T 到图像，U-Net 去噪的次数：步数越多，沿反向过程走得越精细，耗时也成比例增加；对多数采样器，超过 20–30 步后收益很小。",
+      scheduleType:
+        "噪声调度：决定各步经过哪些噪声水平。Uniform 在 t 上均匀取步（Automatic 即如此，或采用采样器名称中的调度），Karras 和 Exponential 在低噪声处（细节成形的阶段）分配更多步，Beta 在两端更密，SGM Uniform 从噪声最大的第 T 步起均匀取步；DDIM、DDPM、PNDM 和 Euler a 只支持 SGM Uniform。",
+      eta: "η 控制 DDIM 每一步加入的新噪声：0 为确定性的 DDIM（图像完全由种子决定），1 时加入的噪声与 DDPM 采样相同；只有 DDIM 采样器使用它。",
+      seed: "种子决定起始噪声 x_T：相同的种子和设置会再次得到同一张图像，因此可以每次只改一项设置，单独看它的效果。",
+      size: "图像的宽和高（像素）：U-Net 在 VAE 的潜在空间中去噪，潜变量每边缩小为 1/8；模型在训练时的尺寸（自动）下效果最好，范围内的其他尺寸也能用，但不那么可靠。",
+      strength:
+        "重绘图像的程度：先把你的图像加噪到调度中最后“重绘幅度 × 步数”步起点的噪声水平，只运行这几步去噪；0 保持原图不变，1 则几乎从纯噪声开始。",
+      learn: "学习页：{{section}}",
+      newTab: "（在新标签页打开）",
+    },
   },
   styles: {
     label: "风格",

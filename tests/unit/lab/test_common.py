@@ -222,7 +222,7 @@ def test_each_kind_declares_a_lab_spec_with_documented_bounded_params(kind: str)
     spec = module.SPEC
     assert isinstance(spec, KindSpec)
     assert spec.name == f"lab.{kind}" and spec.category == "lab" and spec.queue == "cpu"
-    assert spec.admin_only and spec.title and spec.description
+    assert not spec.admin_only and spec.title and spec.description
     params: type[BaseModel] = spec.params
     assert params.model_config.get("extra") == "forbid"
     params()  # every field has a default

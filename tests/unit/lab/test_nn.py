@@ -176,7 +176,7 @@ def test_neural_kind_specs_and_params(module: str) -> None:
     defaults valid, unknown fields refused."""
     mod = importlib.import_module(f"difflab.lab.{module}")
     spec = mod.SPEC
-    assert spec.name == f"lab.{module}" and spec.category == "lab" and spec.admin_only
+    assert spec.name == f"lab.{module}" and spec.category == "lab" and not spec.admin_only
     assert spec.title and spec.description
     params = spec.params
     assert params.model_config.get("extra") == "forbid"

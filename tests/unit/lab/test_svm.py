@@ -42,6 +42,13 @@ def test_rbf_on_moons_with_a_sweep_over_c() -> None:
         "sweep/accuracy.json",
         "confusion.json",
     } <= set(sink.artifacts)
+    # C is swept log-spaced: the plot says so, for a log x axis
+    sweep = next(
+        e.payload
+        for e in sink.events
+        if e.type == "artifact" and e.payload["name"] == "sweep/accuracy.json"
+    )
+    assert sweep["meta"] == {"view": "line", "x_title": "C", "y_title": "accuracy", "log_x": True}
 
 
 def test_linear_kernel_reports_the_margin_width() -> None:
