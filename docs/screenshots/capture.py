@@ -10,6 +10,12 @@ Playwright as a person would, and saves, 1280 pixels wide:
   outpaint.png  the result extended to the right by 32 px and the new border inpainted
   xyz.png       an X/Y/Z plot, seed x guidance scale, 2 x 2
 
+and, in a browser whose language is Chinese (Debian's fonts-noto-cjk draws the characters):
+
+  zh-studio.png   the studio in Chinese: settings explained, the words the model knows
+  zh-run.png      a lab run (linear regression) with its formulas and live values
+  zh-learn.png    the learn page
+
 The other screenshots (admin, training, learn, login) are left as they are. The frontend must
 be built (`make install`). It takes a few minutes on two CPU cores.
 
@@ -93,12 +99,7 @@ def save(page: Any, path: Path, until: Any = None) -> None:
     height = max(VIEWPORT["height"], round(bottom + 16))
     clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height}
     page.screenshot(path=str(path), full_page=True, clip=clip)
-    if path.stat().st_size > MAX_BYTES:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            im.convert("RGB").quantize(256).save(path, optimize=True)
-    print(f"{path}: {path.stat().st_size // 1024} KiB", flush=True)
+    shrink(path)
 
 
 def capture(page: Any, out: Path) -> None:
@@ -155,9 +156,43 @@ def capture(page: Any, out: Path) -> None:
     save(page, out / "xyz.png")
 
 
+def capture_zh(page: Any, out: Path) -> None:
+    """The Chinese UI (the browser's language is zh-CN, so the app starts in Chinese)."""
+    sign_in(page)
+    page.get_by_test_id("prompt").fill(PROMPT)
+    page.get_by_test_id("seed").fill(str(SEED))
+    generate(page)
+    save(page, out / "zh-studio.png")
+
+    page.goto("/train?kind=lab.linear_regression")
+    page.get_by_test_id("launch-submit").click()
+    page.wait_for_url("**/train/*-*")
+    page.locator(".katex").first.wait_for()
+    page.locator('.page__head [data-state="succeeded"]').wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(1500)  # the last metrics and images arrive
+    page.screenshot(path=str(out / "zh-run.png"), full_page=True)
+
+    page.get_by_test_id("nav-learn").click()
+    page.get_by_test_id("pipeline").locator("img.stage__image").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(out / "zh-learn.png"), full_page=True)
+    for name in ("zh-run.png", "zh-learn.png"):
+        shrink(out / name)
+
+
+def shrink(path: Path) -> None:
+    if path.stat().st_size > MAX_BYTES:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            im.convert("RGB").quantize(256).save(path, optimize=True)
+    print(f"{path}: {path.stat().st_size // 1024} KiB", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--zh-only", action="store_true", help="only the Chinese screenshots")
     args = parser.parse_args()
     if not (ROOT / "frontend" / "dist" / "index.html").is_file():
         sys.exit("the frontend is not built (make install)")
@@ -177,7 +212,12 @@ def main() -> None:
         page = browser.new_context(base_url=base, viewport=VIEWPORT).new_page()
         page.set_default_timeout(30_000)
         try:
-            capture(page, args.out.resolve())
+            if not args.zh_only:
+                capture(page, args.out.resolve())
+            zh = browser.new_context(base_url=base, viewport=VIEWPORT, locale="zh-CN")
+            zh_page = zh.new_page()
+            zh_page.set_default_timeout(30_000)
+            capture_zh(zh_page, args.out.resolve())
         finally:
             browser.close()
     print(f"done in {time.monotonic() - started:.0f} s")
