@@ -1,7 +1,8 @@
 /** One run (and any runs overlaid to compare): live curves, media, hyperparameters, result. */
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useParams, useSearchParams } from "react-router-dom";
+import { useAuth } from "../../auth/AuthContext";
 import { api } from "../../client";
 import { errorMessage } from "../../client/errors";
 import { eventsOfType, type JobEvent } from "../../client/events";
@@ -16,6 +17,10 @@ import { bestOf, metricKeys, metricPoints, seriesOf, type XAxis } from "../../li
 import { MediaPanel } from "./MediaPanel";
 import { MetricsChart, type CurveInput } from "./MetricsChart";
 import { durationOf, isRun, resultNumbers } from "./runInfo";
+import { canChangeJob, ShareButton } from "./ShareButton";
+
+// KaTeX comes with the math section: loaded when a lab run is first opened
+const RunMath = lazy(() => import("./math/RunMath"));
 
 /** Loads one overlaid run's events and hands them up; renders nothing. */
 function OverlayLoader({ id, onEvents }: { id: string; onEvents: (id: string, events: JobEvent[]) => void }) {
@@ -35,6 +40,7 @@ function defaultKeys(keys: readonly string[]): string[] {
 
 export function RunPage() {
   const { t, i18n } = useTranslation();
+  const { user } = useAuth();
   const { id = "" } = useParams();
   const [search, setSearch] = useSearchParams();
   const compareIds = useMemo(() => (search.get("compare") ?? "").split(",").filter((x) => x && x !== id), [search, id]);
@@ -160,11 +166,14 @@ export function RunPage() {
             {formatDuration(durationOf(job))} · {job.worker ?? "–"} · {t("train.attempts", { n: job.attempts, max: job.max_attempts })}
           </p>
         </div>
-        {!isTerminal(job.state) && (
-          <button type="button" className="danger" onClick={() => void cancel()} data-testid="cancel">
-            {t("common.cancel")}
-          </button>
-        )}
+        <div className="toolbar">
+          <ShareButton job={job} user={user} onChange={() => jobPoll.reload()} />
+          {!isTerminal(job.state) && canChangeJob(job, user) && (
+            <button type="button" className="danger" onClick={() => void cancel()} data-testid="cancel">
+              {t("common.cancel")}
+            </button>
+          )}
+        </div>
       </div>
       {!isTerminal(job.state) && <ProgressBar value={liveProgress ?? job.progress} testId="progress" />}
       {job.error && <pre className="error pre">{job.error}</pre>}
@@ -258,6 +267,12 @@ export function RunPage() {
           </p>
         )}
       </section>
+
+      {job.kind.startsWith("lab.") && (
+        <Suspense fallback={<p className="muted">{t("common.loading")}</p>}>
+          <RunMath job={job} events={events} />
+        </Suspense>
+      )}
 
       <section>
         <h2>{t("train.media")}</h2>
