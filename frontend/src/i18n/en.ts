@@ -247,7 +247,7 @@ export const en = {
     promptSuggestions: "Words the model knows",
     promptSuggestionsCount: "Words the model knows: {{count}}. Up and down arrows to choose, Tab or Enter to complete, Escape to close.",
     promptUnknown: "the model never saw: {{words}}",
-    promptUnknownWhy: "It still generates, but these words were in none of its training captions, so they mean little to it.",
+    promptUnknownWhy: "(it still generates, but these words were in none of its training captions, so they mean little to it)",
     settingHelp: {
       guidance:
         "Classifier-free guidance: each step the U-Net predicts the noise with the prompt and without it, and the sampler uses ε̂ = ε(∅) + w·(ε(c) − ε(∅)); a higher w follows the prompt more closely but over-saturates colours and loses variety.",

@@ -249,7 +249,7 @@ export const zh: Messages = {
     promptSuggestions: "模型认识的词",
     promptSuggestionsCount: "模型认识的词：{{count}} 个。上下方向键选择，Tab 或 Enter 补全，Esc 关闭。",
     promptUnknown: "模型从未见过：{{words}}",
-    promptUnknownWhy: "仍然可以生成，但这些词不在它的任何训练描述中，对它几乎没有意义。",
+    promptUnknownWhy: "（仍然可以生成，但这些词不在它的任何训练描述中，对它几乎没有意义）",
     settingHelp: {
       guidance:
         "无分类器引导：每一步 U-Net 分别在有提示词和无提示词（空条件 ∅）下预测噪声，采样器使用 ε̂ = ε(∅) + w·(ε(c) − ε(∅))；w 越大，图像越贴合提示词，但颜色会过饱和、多样性下降。",

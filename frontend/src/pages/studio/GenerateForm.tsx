@@ -1,4 +1,4 @@
-import { useState, type FormEvent, type ReactNode } from "react";
+import { useId, useState, type FormEvent, type ReactNode } from "react";
 import { useTranslation } from "react-i18next";
 import type { ModelInfo, SamplerInfo } from "../../client/types";
 import { randomSeed } from "../../lib/format";
@@ -17,6 +17,8 @@ import {
   type StudioSettings,
 } from "./settings";
 import { LoraPicker } from "./LoraPicker";
+import { PromptBox } from "./PromptBox";
+import { helpId, SettingHelp } from "./SettingHelp";
 import { StylesPanel } from "./StylesPanel";
 import type { LorasStore } from "./useLoras";
 import type { StylesStore } from "./useStyles";
@@ -54,18 +56,27 @@ function FieldError({ message }: { message: string | undefined }) {
   );
 }
 
-function Field({ label, error, children }: { label: string; error?: string; children: ReactNode }) {
-  return (
+/** A labelled control; `help` (its SettingHelp) goes under it, outside the label, so it is
+ * the control's description (aria-describedby), not part of its name. */
+function Field({ label, error, help, children }: { label: string; error?: string; help?: ReactNode; children: ReactNode }) {
+  const field = (
     <label className={error ? "field field--error" : "field"}>
       <span>{label}</span>
       {children}
       <FieldError message={error} />
     </label>
   );
+  return help ? (
+    <div className="field-help">
+      {field}
+      {help}
+    </div>
+  ) : field;
 }
 
 export function GenerateForm({ settings, onChange, onSubmit, models, samplers, busy, errors, styles, loras }: GenerateFormProps) {
   const { t } = useTranslation();
+  const form = useId();
   const set = <K extends keyof StudioSettings>(key: K, value: StudioSettings[K]) => onChange({ ...settings, [key]: value });
   const num = (key: keyof StudioSettings) => (e: { target: { value: string } }) =>
     set(key, (e.target.value === "" ? 0 : Number(e.target.value)) as never);
@@ -75,12 +86,15 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
     onSubmit();
   };
   const model = models.find((m) => m.name === settings.model);
+  // the prompt box offers the words of the model that will run (the default one until chosen)
+  const promptModel = model ?? models.find((m) => m.default);
   const sizes = sizesFor(model);
   const native = model?.resolution?.native;
   const sizeSelect = (key: "width" | "height", testId: string) => (
     <select
       data-testid={testId}
       value={settings[key] ?? ""}
+      aria-describedby={helpId(form, "size")}
       onChange={(e) => set(key, e.target.value === "" ? null : Number(e.target.value))}
     >
       <option value="" title={native ? t("studio.nativeHelp", { size: native }) : undefined}>
@@ -126,21 +140,14 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
           </button>
         ))}
       </div>
-      <Field label={t("studio.prompt")} error={errors.prompt}>
-        <textarea
-          data-testid="prompt"
-          rows={3}
-          value={settings.prompt}
-          placeholder={t("studio.promptPlaceholder")}
-          onChange={(e) => set("prompt", e.target.value)}
-          onKeyDown={(e) => {
-            if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) onSubmit();
-          }}
-        />
-        <small className="muted small" data-testid="prompt-syntax">
-          {t("studio.promptSyntax")}
-        </small>
-      </Field>
+      <PromptBox
+        value={settings.prompt}
+        onChange={(prompt) => set("prompt", prompt)}
+        onSubmit={onSubmit}
+        words={promptModel?.prompt_words ?? []}
+        examples={promptModel?.prompt_examples ?? []}
+        error={errors.prompt}
+      />
       <Field label={t("studio.negativePrompt")} error={errors.negative_prompt}>
         <textarea
           data-testid="negative-prompt"
@@ -170,8 +177,13 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
             ))}
           </select>
         </Field>
-        <Field label={t("studio.sampler")} error={errors.sampler}>
-          <select data-testid="sampler" value={settings.sampler} onChange={(e) => set("sampler", e.target.value)}>
+        <Field label={t("studio.sampler")} error={errors.sampler} help={<SettingHelp form={form} setting="sampler" label={t("studio.sampler")} />}>
+          <select
+            data-testid="sampler"
+            value={settings.sampler}
+            aria-describedby={helpId(form, "sampler")}
+            onChange={(e) => set("sampler", e.target.value)}
+          >
             <option value="">{t("studio.defaultSampler")}</option>
             {samplers.map((s) => (
               <option key={s.name} value={s.name}>
@@ -180,12 +192,32 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
             ))}
           </select>
         </Field>
-        <Field label={t("studio.steps")} error={errors.steps}>
-          <input data-testid="steps" type="number" min={1} max={150} value={settings.steps} onChange={num("steps")} />
+        <Field label={t("studio.steps")} error={errors.steps} help={<SettingHelp form={form} setting="steps" label={t("studio.steps")} />}>
+          <input
+            data-testid="steps"
+            type="number"
+            min={1}
+            max={150}
+            value={settings.steps}
+            aria-describedby={helpId(form, "steps")}
+            onChange={num("steps")}
+          />
         </Field>
-        <Field label={t("studio.guidance")} error={errors.guidance_scale}>
+        <Field
+          label={t("studio.guidance")}
+          error={errors.guidance_scale}
+          help={
+            <SettingHelp
+              form={form}
+              setting="guidance"
+              label={t("studio.guidance")}
+              extra={model ? t("studio.guidanceDefault", { value: model.default_guidance }) : undefined}
+            />
+          }
+        >
           <input
             data-testid="guidance"
+            aria-describedby={helpId(form, "guidance")}
             type="number"
             min={0}
             max={30}
@@ -206,10 +238,11 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
           error={loraError || undefined}
         />
       )}
-      <Field label={t("studio.seed")} error={errors.seed}>
+      <Field label={t("studio.seed")} error={errors.seed} help={<SettingHelp form={form} setting="seed" label={t("studio.seed")} />}>
         <div className="seed-row">
           <input
             data-testid="seed"
+            aria-describedby={helpId(form, "seed")}
             type="number"
             min={-1}
             value={settings.seed < 0 ? "" : settings.seed}
@@ -229,7 +262,11 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
         </div>
       </Field>
       <div className="grid3">
-        <Field label={t("studio.width")} error={errors.width}>
+        <Field
+          label={t("studio.width")}
+          error={errors.width}
+          help={<SettingHelp form={form} setting="size" label={t("studio.settingHelp.sizeLabel")} />}
+        >
           {sizeSelect("width", "width")}
         </Field>
         <Field label={t("studio.height")} error={errors.height}>
@@ -247,9 +284,14 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
       )}
       {settings.mode !== "txt2img" && (
         <>
-          <Field label={`${t("studio.strength")}: ${settings.strength.toFixed(2)}`} error={errors.strength}>
+          <Field
+            label={`${t("studio.strength")}: ${settings.strength.toFixed(2)}`}
+            error={errors.strength}
+            help={<SettingHelp form={form} setting="strength" label={t("studio.strength")} />}
+          >
             <input
               data-testid="strength"
+              aria-describedby={helpId(form, "strength")}
               type="range"
               min={0}
               max={1}
@@ -470,11 +512,29 @@ export function GenerateForm({ settings, onChange, onSubmit, models, samplers, b
       <details className="advanced">
         <summary>{t("studio.advanced")}</summary>
         <div className="grid2">
-          <Field label={t("studio.etaField")} error={errors.eta}>
-            <input type="number" min={0} max={1} step={0.1} value={settings.eta} onChange={num("eta")} />
+          <Field label={t("studio.etaField")} error={errors.eta} help={<SettingHelp form={form} setting="eta" label={t("studio.etaField")} />}>
+            <input
+              data-testid="eta"
+              type="number"
+              min={0}
+              max={1}
+              step={0.1}
+              value={settings.eta}
+              aria-describedby={helpId(form, "eta")}
+              onChange={num("eta")}
+            />
           </Field>
-          <Field label={t("studio.scheduleType")} error={errors.scheduler}>
-            <select value={settings.scheduler} onChange={(e) => set("scheduler", e.target.value as ScheduleType)}>
+          <Field
+            label={t("studio.scheduleType")}
+            error={errors.scheduler}
+            help={<SettingHelp form={form} setting="scheduleType" label={t("studio.scheduleType")} />}
+          >
+            <select
+              data-testid="schedule-type"
+              value={settings.scheduler}
+              aria-describedby={helpId(form, "scheduleType")}
+              onChange={(e) => set("scheduler", e.target.value as ScheduleType)}
+            >
               {SCHEDULE_TYPES.map((s) => (
                 <option key={s} value={s}>
                   {s}
