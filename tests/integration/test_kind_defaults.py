@@ -60,7 +60,10 @@ def test_every_kind_runs_its_advertised_defaults_through_the_api(gen_deployment)
             api.post(f"/api/v1/jobs/{job['id']}/cancel").raise_for_status()
             done = api.wait_state(job["id"], ("cancelled", "failed", "succeeded"), timeout=120)
         else:
-            done = api.wait_state(job["id"], ("succeeded", "failed", "cancelled"), timeout=300)
+            try:
+                done = api.wait_state(job["id"], ("succeeded", "failed", "cancelled"), timeout=300)
+            except TimeoutError as exc:
+                raise TimeoutError(f"{kind}: {exc} (times so far: {took})") from None
         outcomes[kind] = (done["state"], done["error"])
         took[kind] = round(time.monotonic() - started, 1)
     expected = {k: ("cancelled" if k in LONG else "succeeded", None) for k in kinds}

@@ -5,7 +5,8 @@
     multi-class: p(y=j|x) = e^{z_j} / Σ_k e^{z_k},  loss = −log p(y|x)
 Both losses are the negative log-likelihood (Bernoulli, categorical), i.e. cross-entropy.
 Trained by a torch.optim optimizer on mini-batches, with an optional weight penalty and early
-stopping on the validation loss (the best weights are restored).
+stopping on the validation loss (the best weights are restored). In binary mode with at most
+MAX_LIVE_WEIGHTS dimensions of φ, every epoch also reports w and b (param/w_j, param/b).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from difflab.lab.nn import (
     weight_parameters,
 )
 from difflab.runtime import Sink
+
+MAX_LIVE_WEIGHTS = 10  # binary mode reports w and b every epoch up to this many dimensions of φ
 
 
 class LinearClassifierParams(LabCommon):
@@ -147,13 +150,21 @@ def train_linear_classifier(
         k: [] for k in ("train/loss", "val/loss", "train/accuracy", "val/accuracy")
     }
 
+    # binary: w and b of every epoch as metrics, while φ has few enough dimensions to read
+    live_weights = mode == "binary" and X_tr.shape[1] <= MAX_LIVE_WEIGHTS
+
     def record(epoch: int, extra: dict[str, float]) -> float:
         tl, ta = evaluate(X_tr, y_tr)
         vl, va = evaluate(X_val, y_val)
         values = {"train/loss": tl, "val/loss": vl, "train/accuracy": ta, "val/accuracy": va}
         for k, v in values.items():
             hist[k].append(v)
-        sink.metric(epoch, {**values, **extra}, epoch=epoch)
+        params: dict[str, float] = {}
+        if live_weights:  # param/w_1 … param/w_d, param/b
+            w = model.weight.detach()[0].tolist()
+            params = {f"param/w_{j}": v for j, v in enumerate(w, start=1)}
+            params["param/b"] = float(model.bias.detach()[0])
+        sink.metric(epoch, {**values, **extra, **params}, epoch=epoch)
         if epoch in snap_epochs:
             boundary(epoch)
         return vl

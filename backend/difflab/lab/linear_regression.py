@@ -12,7 +12,8 @@ the maximum-likelihood estimate under Gaussian noise on y.
   without a penalty or with L2 (ridge); L1 has none, so the method is skipped there.
 - gradient descent: θ ← θ − lr·∇J on the whole set (batch: one step per epoch), on one example
   at a time (stochastic: n noisy steps per epoch) or on batches (mini-batch: in between).
-The updates are plain numpy, so each step reads as the formula.
+The updates are plain numpy, so each step reads as the formula. Every epoch reports each
+method's MSE and, with at most MAX_LIVE_WEIGHTS weights, its θ as param/<method>/theta_j.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ Method = Literal["normal", "batch", "stochastic", "minibatch"]
 ALL_METHODS: tuple[Method, ...] = ("normal", "batch", "stochastic", "minibatch")
 GD_METHODS: tuple[Method, ...] = ALL_METHODS[1:]
 Penalty = Literal["none", "l1", "l2", "elasticnet"]
+MAX_LIVE_WEIGHTS = 10  # θ is reported every epoch (param/<method>/theta_j) up to this many w
 
 
 class Params(LabCommon):
@@ -215,6 +217,9 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         if epoch == p.epochs:
             emit(sink, "fit/lines.json", line_artifact(fits, f"fitted {data.name}"), view="line")
 
+    # θ of every epoch as metrics, while it has few enough entries to read
+    live_theta = Phi_tr.shape[1] <= MAX_LIVE_WEIGHTS
+
     def record(epoch: int) -> None:
         values: dict[str, float] = {}
         for m, th in thetas.items():
@@ -225,6 +230,9 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             for k, v in values.items():
                 if k.endswith(f"_{m}"):
                     curves[k].append(v)
+            if live_theta:  # θ₀ (the intercept), θ₁, … of this epoch
+                for j, v in enumerate(th):
+                    values[f"param/{m}/theta_{j}"] = float(v)
         sink.metric(epoch, values, epoch=epoch)
         if epoch in snapshot_epochs:
             fit_snapshot(epoch)

@@ -8,6 +8,8 @@ and nothing otherwise. On linearly separable data the number of mistakes is fini
 (Novikoff's theorem), so an epoch with no mistake ends training; on data that no line separates
 (moons, circles, xor) it never settles, which is why the logistic function and multi-layer
 networks replaced the step function. Multi-class sets become one class against the rest.
+With at most MAX_LIVE_WEIGHTS inputs every epoch also reports w and b after it (param/w_j,
+param/b) and its last mistake (mistake/t, mistake/x_j): w = w_before + η·t·x.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from difflab.lab.common import (
     one_thread,
 )
 from difflab.runtime import KindSpec, RunContext, Sink
+
+MAX_LIVE_WEIGHTS = 10  # w, b and the last mistake are reported every epoch up to this many inputs
 
 
 class Params(LabCommon):
@@ -56,15 +60,18 @@ class Params(LabCommon):
 
 def perceptron_epoch(
     w: np.ndarray, b: float, X: np.ndarray, t: np.ndarray, eta: float, order: np.ndarray
-) -> tuple[np.ndarray, float, int]:
-    """One pass in `order`: update on each mistake t·(wᵀx + b) ≤ 0. Returns w, b, mistakes."""
-    mistakes = 0
+) -> tuple[np.ndarray, float, int, int | None]:
+    """One pass in `order`: update on each mistake t·(wᵀx + b) ≤ 0.
+
+    Returns w, b, the number of mistakes and the row of the last one (None without a mistake).
+    """
+    mistakes, last = 0, None
     for i in order:
         if t[i] * (X[i] @ w + b) <= 0.0:
             w = w + eta * t[i] * X[i]
             b = b + eta * t[i]
-            mistakes += 1
-    return w, b, mistakes
+            mistakes, last = mistakes + 1, int(i)
+    return w, b, mistakes, last
 
 
 @one_thread
@@ -86,12 +93,13 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         return float(np.mean(np.where(predict(X) == 1, 1.0, -1.0) == t))
 
     y01_tr = (t_tr > 0).astype(np.int64)
+    live_weights = d.X_train.shape[1] <= MAX_LIVE_WEIGHTS
     hist: dict[str, list[float]] = {"train/mistakes": [], "train/accuracy": [], "val/accuracy": []}
     converged_at: int | None = None
     for epoch in range(1, p.epochs + 1):
         sink.check()
         order = rng.permutation(len(t_tr)) if p.shuffle else np.arange(len(t_tr))
-        w, b, mistakes = perceptron_epoch(w, b, d.X_train, t_tr, p.eta, order)
+        w, b, mistakes, last = perceptron_epoch(w, b, d.X_train, t_tr, p.eta, order)
         values = {
             "train/mistakes": float(mistakes),
             "train/accuracy": accuracy(d.X_train, t_tr),
@@ -100,6 +108,14 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         }
         for k in hist:
             hist[k].append(values[k])
+        if live_weights:  # w, b after the epoch; its last update was w += η·t·x for this x, t
+            values.update({f"param/w_{j}": float(v) for j, v in enumerate(w, start=1)})
+            values["param/b"] = float(b)
+            if last is not None:
+                values["mistake/t"] = float(t_tr[last])
+                values.update(
+                    {f"mistake/x_{j}": float(v) for j, v in enumerate(d.X_train[last], start=1)}
+                )
         sink.metric(epoch, values, epoch=epoch)
         if two_d:  # wrong points of this epoch's end state ringed
             wrong = np.flatnonzero(predict(d.X_train) != y01_tr)

@@ -11,6 +11,7 @@ Scaled dot-product attention, per head, with queries Q, keys K and values V (row
 
 M is the causal mask: 0 where the key is at or before the query, -∞ after it, so after the
 softmax a token gives no weight to tokens that come later (row i of A sums to 1 over keys 0..i).
+The attention artifacts hold A, and beside it the scores Q·Kᵀ/√d_k (null where masked).
 Each head has its own projections of the same input into a d_model/n_heads space; the heads'
 outputs are concatenated and projected back to d_model. Attention alone ignores order, so a
 fixed sinusoidal code of the position is added to each token's embedding:
@@ -91,14 +92,15 @@ def causal_mask(T: int, device: torch.device | str = "cpu") -> torch.Tensor:
 
 def attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float = 0.0, training: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Causal scaled dot-product attention. q, k, v: (B, h, T, d_k).
-    Returns the output (B, h, T, d_k) and the weights A (B, h, T, T)."""
+    Returns the output (B, h, T, d_k), the weights A (B, h, T, T) and the scores
+    Q·Kᵀ/√d_k + M (B, h, T, T) they are the softmax of: -inf on masked (later) keys."""
     d_k = q.shape[-1]
     scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (B, h, T, T): query·key similarity
     scores = scores.masked_fill(~causal_mask(q.shape[-2], q.device), float("-inf"))
     weights = torch.softmax(scores, dim=-1)  # each row: a distribution over allowed keys
-    return F.dropout(weights, dropout, training) @ v, weights
+    return F.dropout(weights, dropout, training) @ v, weights, scores
 
 
 def sinusoidal_positions(n_positions: int, d: int) -> torch.Tensor:
@@ -119,14 +121,15 @@ class MultiHeadSelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)  # W_Q, W_K, W_V of all heads at once
         self.proj = nn.Linear(d_model, d_model)  # W_O, after concatenating the heads
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T, D) -> the output (B, T, D), each head's weights and scores (B, h, T, T)."""
         B, T, D = x.shape
         q, k, v = self.qkv(x).split(D, dim=2)  # (B, T, D) each
         # split D into h heads of d_k: (B, T, D) -> (B, h, T, d_k)
         q, k, v = (a.view(B, T, self.h, self.d_k).transpose(1, 2) for a in (q, k, v))
-        out, weights = attention(q, k, v, self.dropout, self.training)
+        out, weights, scores = attention(q, k, v, self.dropout, self.training)
         out = out.transpose(1, 2).reshape(B, T, D)  # concatenate the heads
-        return self.proj(out), weights
+        return self.proj(out), weights, scores
 
 
 class Block(nn.Module):
@@ -142,10 +145,10 @@ class Block(nn.Module):
             nn.Dropout(dropout),
         )
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        a, weights = self.attn(self.ln1(x))
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        a, weights, scores = self.attn(self.ln1(x))
         x = x + a  # residual: the block adds to the token vectors
-        return x + self.mlp(self.ln2(x)), weights
+        return x + self.mlp(self.ln2(x)), weights, scores
 
 
 class TinyGPT(nn.Module):
@@ -162,15 +165,18 @@ class TinyGPT(nn.Module):
         self.ln_f = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab)
 
-    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """(B, T) -> logits (B, T, vocab) and each layer's attention weights (B, h, T, T)."""
+    def forward(
+        self, tokens: torch.Tensor
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """(B, T) -> logits (B, T, vocab) and each layer's attention (weights, scores), each
+        (B, h, T, T)."""
         pe = self.pe
         assert isinstance(pe, torch.Tensor)
         x = self.drop(self.tok(tokens) + pe[: tokens.shape[1]])
         maps = []
         for block in self.blocks:
-            x, w = block(x)
-            maps.append(w)
+            x, w, s = block(x)
+            maps.append((w, s))
         return self.head(self.ln_f(x)), maps
 
 
@@ -228,7 +234,8 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         ),
         view="heatmap",
     )
-    mask = causal_mask(T).float().numpy()
+    allowed = causal_mask(T).numpy()  # (T, T) bool
+    mask = allowed.astype(np.float32)
     emit(
         sink,
         "causal_mask.json",
@@ -239,20 +246,27 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     )
 
     def draw(epoch: int | None, step: int) -> None:
+        """Each head's weights A of the probe as a heatmap, with its scores Q·Kᵀ/√d_k beside
+        (null where masked): A = softmax of each row's scores over the allowed keys."""
         tag, when = epoch_tag(epoch)
         _, maps = model(probe)
-        for layer, w in enumerate(maps, start=1):
+        for layer, (w, s) in enumerate(maps, start=1):
             for head in range(p.n_heads):
+                art = heatmap_artifact(
+                    w[0, head].cpu().numpy(),
+                    labels,
+                    labels,
+                    f"layer {layer}, head {head + 1}: attention of each "
+                    f"query (row) over the keys (columns), {when}",
+                )
+                art["scores"] = [
+                    [round(float(v), 5) if ok else None for v, ok in zip(row, ok_row, strict=True)]
+                    for row, ok_row in zip(s[0, head].cpu().numpy(), allowed, strict=True)
+                ]
                 emit(
                     sink,
                     f"attention/{tag}/layer{layer}_head{head + 1}.json",
-                    heatmap_artifact(
-                        w[0, head].cpu().numpy(),
-                        labels,
-                        labels,
-                        f"layer {layer}, head {head + 1}: attention of each "
-                        f"query (row) over the keys (columns), {when}",
-                    ),
+                    art,
                     view="heatmap",
                     step=step,
                     meta={"epoch": epoch, "layer": layer, "head": head + 1},

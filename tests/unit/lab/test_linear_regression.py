@@ -124,3 +124,28 @@ def test_cancel_stops_at_the_next_epoch() -> None:
     with pytest.raises(JobCancelled):
         lr.run(lr.Params(epochs=50), sink, CTX)
     assert len(sink.of_type("metric")) == 1
+
+
+def test_theta_of_every_epoch_is_reported_and_ends_at_the_result() -> None:
+    p = lr.Params(dataset="plane", epochs=5)
+    sink = MemorySink()
+    result = lr.run(p, sink, CTX)
+    points = [e["values"] for e in sink.of_type("metric")]
+    assert len(points) == 6
+    for values in points:  # θ₀ (intercept), θ₁, θ₂ for the two inputs of the plane
+        for m in lr.ALL_METHODS:
+            assert [f"param/{m}/theta_{j}" in values for j in range(4)] == [True] * 3 + [False]
+    for m, theta in result["theta"].items():
+        assert [points[-1][f"param/{m}/theta_{j}"] for j in range(3)] == theta
+    # epoch 1 of batch descent is one step from θ = 0: θ = −lr·∇J(0)
+    Phi, y = _design(p)
+    step = -p.lr * lr.gradient(np.zeros(3), lr.design(Phi), y, "none", 0.0, 0.5)
+    assert [points[0][f"param/batch/theta_{j}"] for j in range(3)] == [0.0, 0.0, 0.0]
+    np.testing.assert_allclose([points[1][f"param/batch/theta_{j}"] for j in range(3)], step)
+
+
+def test_theta_is_not_reported_beyond_the_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lr, "MAX_LIVE_WEIGHTS", 1)
+    sink = MemorySink()
+    lr.run(lr.Params(dataset="plane", epochs=2), sink, CTX)  # two weights: over the limit
+    assert not any(k.startswith("param/") for e in sink.of_type("metric") for k in e["values"])

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import get_args
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
+from sklearn.preprocessing import PolynomialFeatures
 
 from difflab.lab import logistic_regression as logreg
+from difflab.lab.common import load_split
 from difflab.lab.nn import OptimizerName
 from difflab.runtime import JobCancelled, MemorySink, RunContext
 
@@ -27,6 +30,7 @@ def test_breast_cancer_reaches_ninety_percent() -> None:
         sink.artifacts
     )
     assert not any(n.startswith("boundary/") for n in sink.artifacts)  # 30-D: no plane to draw
+    assert not any(k.startswith("param/") for k in first)  # nor 30 weights in the metrics
 
 
 def test_moons_draws_the_boundary_at_intervals() -> None:
@@ -70,6 +74,26 @@ def test_early_stopping_restores_the_best_weights() -> None:
     val = dict(sink.metric_series("val/loss"))
     assert result["val/loss"] == pytest.approx(val[result["best_epoch"]], rel=1e-5)
     assert any("restored" in e["message"] for e in sink.of_type("log"))
+
+
+@pytest.mark.parametrize("degree", [1, 2])
+def test_w_and_b_of_every_epoch_are_reported_and_give_the_loss(degree: int) -> None:
+    p = logreg.Params(dataset="circles", degree=degree, epochs=3, snapshots=0)
+    sink = MemorySink()
+    logreg.run(p, sink, CTX)
+    d = load_split(p)
+    Phi = PolynomialFeatures(degree, include_bias=False).fit_transform(d.X_train)  # (n, 2 or 5)
+    points = [e["values"] for e in sink.of_type("metric")]
+    assert len(points) == 4
+    for values in points:
+        w = np.array([values[f"param/w_{j}"] for j in range(1, Phi.shape[1] + 1)])
+        assert f"param/w_{Phi.shape[1] + 1}" not in values
+        # the reported σ(wᵀφ(x) + b) gives the reported cross-entropy and accuracy
+        z = Phi @ w + values["param/b"]
+        loss = np.mean(np.logaddexp(0.0, z) - d.y_train * z)  # −[y log σ(z) + (1−y) log(1−σ(z))]
+        assert values["train/loss"] == pytest.approx(loss, rel=1e-5)
+        assert values["train/accuracy"] == pytest.approx(np.mean((z > 0) == d.y_train))
+    assert points[-1]["param/w_1"] != points[0]["param/w_1"]
 
 
 def test_inapplicable_and_out_of_range_fields_are_named() -> None:

@@ -26,6 +26,47 @@ def test_the_update_rule_equals_sklearn_perceptron() -> None:
     assert result["b"] == pytest.approx(ref.intercept_[0])
 
 
+def test_each_epoch_reports_w_b_and_its_last_mistake() -> None:
+    p = perceptron.Params(dataset="moons", shuffle=False, epochs=4, eta=0.5)
+    sink = MemorySink()
+    result = perceptron.run(p, sink, CTX)
+    d = load_split(p)
+    t = np.where(d.y_train == p.positive_class, 1.0, -1.0)
+    order = np.arange(len(t))  # shuffle=False: the rows in order every epoch
+    w_prev, b_prev = np.zeros(2), 0.0
+    points = [e["values"] for e in sink.of_type("metric")]
+    assert len(points) == 4
+    for values in points:
+        w = np.array([values["param/w_1"], values["param/w_2"]])
+        x = np.array([values["mistake/x_1"], values["mistake/x_2"]])
+        t_i, b = values["mistake/t"], values["param/b"]
+        assert "param/w_3" not in values and "mistake/x_3" not in values
+        # replay the epoch up to its last mistake: w, b just before the last update
+        last = perceptron.perceptron_epoch(w_prev, b_prev, d.X_train, t, p.eta, order)[3]
+        assert last is not None and np.array_equal(x, d.X_train[last]) and t_i == t[last]
+        w_before, b_before, _, _ = perceptron.perceptron_epoch(
+            w_prev, b_prev, d.X_train, t, p.eta, order[:last]
+        )
+        assert t_i * (x @ w_before + b_before) <= 0.0  # it was a mistake
+        np.testing.assert_allclose(w, w_before + p.eta * t_i * x, atol=1e-12)
+        assert b == pytest.approx(b_before + p.eta * t_i)
+        w_prev, b_prev = w, b
+    assert list(w_prev) == result["w"] and b_prev == result["b"]
+
+
+def test_an_epoch_without_mistake_reports_no_mistake_and_wide_sets_no_weights() -> None:
+    sink = MemorySink()
+    perceptron.run(perceptron.Params(dataset="iris", positive_class=0), sink, CTX)
+    first, last = sink.of_type("metric")[0]["values"], sink.of_type("metric")[-1]["values"]
+    assert {"mistake/t", "mistake/x_4", "param/w_4", "param/b"} <= set(first)
+    assert last["train/mistakes"] == 0 and "param/w_4" in last
+    assert not any(k.startswith("mistake/") for k in last)
+    sink = MemorySink()
+    perceptron.run(perceptron.Params(dataset="wine", epochs=2), sink, CTX)  # 13 features
+    keys = {k for e in sink.of_type("metric") for k in e["values"]}
+    assert not any(k.startswith(("param/", "mistake/")) for k in keys)
+
+
 def test_separable_data_converge_with_no_mistake() -> None:
     sink = MemorySink()
     result = perceptron.run(perceptron.Params(dataset="iris", positive_class=0), sink, CTX)

@@ -23,6 +23,8 @@ def test_iris_reaches_ninety_percent_with_a_consistent_confusion_matrix() -> Non
     assert M.shape == (3, 3) and M.sum() == 38  # a quarter of 150 held out, rounded up
     assert np.trace(M) / M.sum() == pytest.approx(result["val/accuracy"])
     assert conf["x_labels"] == ["setosa", "versicolor", "virginica"]
+    # W has a row per class: the binary param/w_j, param/b do not apply
+    assert not any(k.startswith("param/") for e in sink.of_type("metric") for k in e["values"])
 
 
 def test_blobs_draw_three_class_regions() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -27,11 +28,18 @@ def one_thread() -> Iterator[None]:
 def test_attention_equals_scaled_dot_product_attention() -> None:
     torch.manual_seed(0)
     q, k, v = (torch.randn(2, 3, 7, 8) for _ in range(3))
-    out, weights = tr.attention(q, k, v)
+    out, weights, scores = tr.attention(q, k, v)
     torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True))
     # the mask: no weight on later keys, each row a distribution
     assert float(weights.triu(diagonal=1).abs().sum()) == 0.0
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3, 7))
+    # the scores: Q·Kᵀ/√d_k on and below the diagonal, -inf above; A is their softmax
+    allowed = tr.causal_mask(7)
+    torch.testing.assert_close(
+        scores[..., allowed], (q @ k.transpose(-2, -1) / 8**0.5)[..., allowed]
+    )
+    assert bool((scores[..., ~allowed] == float("-inf")).all())
+    torch.testing.assert_close(torch.softmax(scores, dim=-1), weights)
 
 
 def test_multi_head_layer_equals_torch_multihead_attention() -> None:
@@ -45,7 +53,7 @@ def test_multi_head_layer_equals_torch_multihead_attention() -> None:
     x = torch.randn(3, 5, 16)
     mask = ~tr.causal_mask(5)  # torch: True = not allowed
     expected, expected_w = theirs(x, x, x, attn_mask=mask, average_attn_weights=False)
-    out, w = ours(x)
+    out, w, _ = ours(x)
     torch.testing.assert_close(out, expected)
     torch.testing.assert_close(w, expected_w)
 
@@ -94,6 +102,27 @@ def test_copy_task_accuracy_rises() -> None:
     } <= names
     att = [a for a in sink.of_type("artifact") if a["name"] == "attention/final/layer1_head1.json"]
     assert att[0]["meta"]["view"] == "heatmap"
+
+
+def test_attention_maps_carry_the_scores_they_are_the_softmax_of() -> None:
+    p = tr.Params(
+        seq_len=3, n_symbols=4, n_train=100, n_val=20, epochs=1, d_model=8, n_heads=2, n_layers=1
+    )
+    sink = MemorySink()
+    tr.run(p, sink, CTX)
+    for name in ("attention/epoch_00001/layer1_head2.json", "attention/final/layer1_head1.json"):
+        art = json.loads(sink.artifacts[name])
+        A, S = art["matrix"], art["scores"]
+        T = 2 * p.seq_len
+        assert len(S) == T and all(len(row) == T for row in S)
+        for i in range(T):
+            # masked keys (after the query) are null; softmax over the rest gives row i of A
+            assert [v is None for v in S[i]] == [j > i for j in range(T)]
+            row = torch.softmax(torch.tensor(S[i][: i + 1], dtype=torch.float64), dim=0)
+            torch.testing.assert_close(
+                row, torch.tensor(A[i][: i + 1], dtype=torch.float64), atol=1e-4, rtol=0
+            )
+            assert A[i][i + 1 :] == [0.0] * (T - i - 1)
 
 
 def test_bad_fields_are_refused() -> None:
