@@ -168,6 +168,115 @@ describe("the run page's math", () => {
     expect(row).toContain("=1");
   });
 
+  it("writes the seq2seq decoder's cross-attention over the padded source, with its teacher-forced loss and accuracies", async () => {
+    installFetch([
+      {
+        path: "/api/v1/jobs/j1/artifacts/cross_attention/final/layer2_head1.json",
+        body: {
+          matrix: [
+            [0.05, 0.1, 0.85, 0, 0],
+            [0.1, 0.8, 0.1, 0, 0],
+            [0.7, 0.2, 0.1, 0, 0],
+            [0.4, 0.3, 0.3, 0, 0],
+          ],
+          x_labels: ["4", "7", "2", "·", "·"],
+          y_labels: ["2", "7", "4", "<eos>"],
+        },
+      },
+    ]);
+    show("lab.seq2seq", { task: "reverse", d_model: 32, n_heads: 4, n_layers: 2, min_len: 2, max_len: 6, optimizer: "adam", lr: 0.003 }, [
+      metric(1, { "train/loss": 1.9, "val/loss": 1.7, "val/token_accuracy": 0.4, "val/sequence_accuracy": 0.05 }),
+      artifact("cross_attention/epoch_00001/layer2_head1.json", 1),
+      metric(8, { "train/loss": 0.0625, "val/loss": 0.0875, "val/token_accuracy": 0.984, "val/sequence_accuracy": 0.965 }),
+      artifact("cross_attention/final/layer1_head1.json", 8),
+      artifact("cross_attention/final/layer2_head1.json", 8),
+      artifact("cross_attention/final/layer2_head2.json", 8),
+    ]);
+    expect(formula("crossAttention")).toContain("dk=432=8");
+    expect(formula("task_reverse")).toContain("n∈{2,…,6}");
+    expect(formula("lossLive")).toContain("Ltrain=0.0625");
+    expect(formula("lossLive")).toContain("Lval=0.0875");
+    expect(formula("accuracy")).toContain("=0.984");
+    expect(formula("accuracy")).toContain("=0.965");
+    expect(formula("optimizer_adam")).toContain("η=0.003");
+    await waitFor(() => expect(document.querySelector('[data-formula="crossRow"]')).not.toBeNull());
+    // y₁ = "2" reads the last real source token; both PAD keys get exactly 0 (each label is set above its weight)
+    const row = formula("crossRow");
+    expect(row).toContain("(40.05,70.1,20.85,PAD0,PAD0)");
+    expect(row).toContain("∑A1j=1");
+    expect(row).toContain("y1=2");
+    expect(screen.getByText(/The probe pair's first output token in the newest map/)).toBeTruthy();
+  });
+
+  it("writes the probability lab's Beta and Gaussian posteriors, KL beside its Monte-Carlo estimate, and the ELBO's terms", () => {
+    const params = {
+      part: "all",
+      prior_a: 2,
+      prior_b: 3,
+      credible_mass: 0.9,
+      prior_mean: 0,
+      prior_std: 2,
+      noise_std: 1,
+      p_mean: 0,
+      p_std: 1,
+      q_mean: 1,
+      q_std: 2,
+    };
+    const coin = (n: number, heads: number, lo: number, hi: number) =>
+      metric(n, {
+        "coin/posterior_mean": (2 + heads) / (5 + n),
+        "coin/ci_low": lo,
+        "coin/ci_high": hi,
+        "coin/map": (1 + heads) / (3 + n),
+        ...(n > 0 ? { "coin/mle": heads / n } : {}),
+        "coin/true_p": 0.7,
+      });
+    const gaussian = (n: number, mean: number, std: number, mle: number) =>
+      metric(n, { "gaussian/posterior_mean": mean, "gaussian/posterior_std": std, "gaussian/ci_low": mean - 1.645 * std, "gaussian/ci_high": mean + 1.645 * std, "gaussian/mle": mle, "gaussian/true_mean": 1.5 });
+    const kl = (n: number, mc: number, se: number) =>
+      metric(n, {
+        "kl/p_q/closed_form": 0.4431,
+        "kl/p_q/monte_carlo": mc,
+        "kl/p_q/std_error": se,
+        "kl/q_p/closed_form": 1.3069,
+        "kl/q_p/monte_carlo": 1.25,
+        "kl/q_p/std_error": 0.125,
+      });
+    show("lab.probability", params, [
+      coin(0, 0, 0.1, 0.8),
+      coin(9, 6, 0.3, 0.75),
+      coin(11, 7, 0.375, 0.8125),
+      gaussian(1, 0.8, 0.894, 1),
+      // 1/τ² = 1/4 + 4/1 = 4.25: μ₄ = (0.25·0 + 4·1.7)/4.25 = 1.6
+      gaussian(4, 1.6, 0.485, 1.7),
+      kl(10, 0.5, 0.25),
+      kl(1000, 0.4375, 0.0125),
+    ], {
+      coin_heads: 7,
+      elbo_log_evidence: -45.2,
+      elbo_at_posterior: -45.2,
+      elbo_reconstruction_at_posterior: -43.1,
+      elbo_kl_prior_at_posterior: 2.1,
+      gaussian_posterior_mean: 1.6,
+      gaussian_posterior_std: 0.485,
+    });
+    // Beta(2 + 7, 3 + 11 − 7) = Beta(9, 7), mean 9/16
+    expect(formula("coinLive")).toContain("Beta(2+7,3+11-7)=Beta(9,7)");
+    expect(formula("coinLive")).toContain("=0.563");
+    expect(formula("coinLive")).toContain("P(0.375≤θ≤0.813∣x)=0.9");
+    expect(screen.getByText("After 11 flips with 7 heads: this run's posterior, its mean, the central credible interval, the MAP and MLE estimates, and the true θ.")).toBeTruthy();
+    expect(formula("gaussLive")).toContain("=4.25⇒τn=0.485");
+    expect(formula("gaussLive")).toContain("μn=0.0588⋅0+0.941⋅1.7=1.6");
+    expect(formula("klDef")).toContain("p=N(0,12),q=N(1,22)");
+    expect(formula("klLive")).toContain("=0.443");
+    expect(formula("klLive")).toContain("KL1000=0.438±0.0125");
+    expect(formula("klLive")).toContain("=1.31");
+    // log p(x) = reconstruction − KL(q ‖ prior) + KL(q ‖ posterior), the last 0 at q = the posterior
+    expect(formula("elboLive")).toContain("q=N(1.6,0.4852)");
+    expect(formula("elboLive")).toContain("-45.2=Eq[logp(x∣μ)]-43.1-KL(q∥p(μ))2.1+KL(q∥p(μ∣x))0");
+    expect(formula("elboLive")).toContain("ELBO=-45.2");
+  });
+
   it("writes the sampler's reverse-step coefficients of a diffusion generation at the step they belong to", () => {
     show("lab.diffusion_internals", { sampler: "DDIM", guidance_scale: 7.5 }, [
       metric(3, { "reverse/alpha_bar": 0.25, "reverse/coef_x0": 0.5, "reverse/coef_eps": 0.75, "reverse/sigma": 0, "cfg/x0_shift_per_w": 0.125, "cfg/eps_diff_rms": 0.0625 }),

@@ -1,6 +1,7 @@
 /**
  * The kinds that take one building block apart — optimizers, regularization, convolution, the
- * SVD, a mixture density network, one diffusion generation — each bound to its run's numbers.
+ * SVD, Bayes' rule and KL divergence, a mixture density network, one diffusion generation — each
+ * bound to its run's numbers.
  */
 import { optimizerFormula } from "./classic";
 import { isOptimizer, num, OPTIMIZERS, optimizerUpdate, text } from "./tex";
@@ -329,6 +330,215 @@ const mdn: KindMath = {
   },
 };
 
+// --------------------------------------------------------------------------- probability
+
+type ProbabilityPart = "bayes_coin" | "bayes_gaussian" | "kl" | "elbo";
+const PROBABILITY_PARTS: readonly ProbabilityPart[] = ["bayes_coin", "bayes_gaussian", "kl", "elbo"];
+
+/** The parts a lab.probability run computes: its `part`, or all of them. */
+function probabilityParts(input: MathInput): readonly ProbabilityPart[] {
+  const part = strParam(input, "part");
+  const one = PROBABILITY_PARTS.find((p) => p === part);
+  return one ? [one] : PROBABILITY_PARTS;
+}
+
+/** x², with the number in parentheses when it is negative or a power of ten. */
+function squared(x: number): string {
+  const s = num(x);
+  return x < 0 || s.includes("^") ? raw`(${s})^2` : raw`${s}^2`;
+}
+
+/** A number as the next factor or term: in parentheses when negative. */
+function operand(x: number): string {
+  return x < 0 ? raw`(${num(x)})` : num(x);
+}
+
+/** The central credible interval: P(lo ≤ θ ≤ hi | x) = mass. */
+function credibleInterval(symbol: string, lo: number, hi: number, mass: number | null): string {
+  return raw`P\big(${num(lo)} \le ${symbol} \le ${num(hi)} \mid x\big)` + (mass != null ? raw` = ${num(mass)}` : "");
+}
+
+function coinFormulas(input: MathInput): Formula[] {
+  const a = numParam(input, "prior_a");
+  const b = numParam(input, "prior_b");
+  const out: Formula[] = [
+    {
+      id: "coinModel",
+      role: "model",
+      tex:
+        raw`x_i \sim \mathrm{Bernoulli}(\theta),\quad p(\theta) = \mathrm{Beta}(\theta;\ a, b) \propto \theta^{a-1}(1-\theta)^{b-1},\quad p(x \mid \theta) = \theta^{h}(1-\theta)^{n-h}` +
+        (a != null && b != null ? raw`,\qquad a = ${num(a)},\ b = ${num(b)}` : ""),
+    },
+    {
+      id: "coinPosterior",
+      role: "solution",
+      tex:
+        raw`p(\theta \mid x) \propto \theta^{a+h-1}(1-\theta)^{b+n-h-1} = \mathrm{Beta}(a + h,\ b + n - h),\quad ` +
+        raw`\mathbb{E}[\theta \mid x] = \frac{a + h}{a + b + n},\quad \hat\theta_{\text{MAP}} = \frac{a + h - 1}{a + b + n - 2},\quad \hat\theta_{\text{MLE}} = \frac{h}{n}`,
+    },
+  ];
+  const mean = newestOf(input, "coin/posterior_mean");
+  if (!mean || a == null || b == null) return out;
+  const n = mean.step;
+  const mle = metric(input, "coin/mle");
+  // h from the MLE h/n reported with the same flip (none before the first flip)
+  const h = n === 0 ? 0 : mle != null ? Math.round(mle * n) : null;
+  if (h == null) return out;
+  const lo = metric(input, "coin/ci_low");
+  const hi = metric(input, "coin/ci_high");
+  const map = metric(input, "coin/map");
+  const truth = metric(input, "coin/true_p");
+  out.push({
+    id: "coinLive",
+    role: "live",
+    tex:
+      raw`\mathrm{Beta}(${num(a)} + ${h},\ ${num(b)} + ${n} - ${h}) = \mathrm{Beta}(${num(a + h)},\ ${num(b + n - h)}),\quad ` +
+      raw`\mathbb{E}[\theta \mid x] = \frac{${num(a + h)}}{${num(a + b + n)}} = ${num(mean.value)}` +
+      (lo != null && hi != null ? raw`,\quad ${credibleInterval(raw`\theta`, lo, hi, numParam(input, "credible_mass"))}` : "") +
+      (map != null ? raw`,\quad \hat\theta_{\text{MAP}} = ${num(map)}` : "") +
+      (mle != null ? raw`,\ \hat\theta_{\text{MLE}} = ${num(mle)}` : "") +
+      (truth != null ? raw`,\ \theta_{\text{true}} = ${num(truth)}` : ""),
+    vars: { n, h },
+  });
+  return out;
+}
+
+function gaussianFormulas(input: MathInput): Formula[] {
+  const mu0 = numParam(input, "prior_mean");
+  const tau0 = numParam(input, "prior_std");
+  const sigma = numParam(input, "noise_std");
+  const known = mu0 != null && tau0 != null && sigma != null;
+  const out: Formula[] = [
+    {
+      id: "gaussModel",
+      role: "model",
+      tex:
+        raw`x_i \sim \mathcal{N}(\mu, \sigma^2)\ \ (\sigma\ \text{known}),\qquad \mu \sim \mathcal{N}(\mu_0, \tau_0^2)` +
+        (known ? raw`,\qquad \mu_0 = ${num(mu0)},\ \tau_0 = ${num(tau0)},\ \sigma = ${num(sigma)}` : ""),
+    },
+    {
+      id: "gaussPosterior",
+      role: "solution",
+      tex:
+        raw`\frac{1}{\tau_n^2} = \frac{1}{\tau_0^2} + \frac{n}{\sigma^2},\qquad \mu_n = \tau_n^2\Big(\frac{\mu_0}{\tau_0^2} + \frac{\sum_i x_i}{\sigma^2}\Big) = ` +
+        raw`\frac{\tau_n^2}{\tau_0^2}\,\mu_0 + \Big(1 - \frac{\tau_n^2}{\tau_0^2}\Big)\,\bar x`,
+    },
+  ];
+  const mean = newestOf(input, "gaussian/posterior_mean");
+  const std = metric(input, "gaussian/posterior_std");
+  if (!mean || std == null || !known) return out;
+  const n = mean.step;
+  const precision = 1 / tau0 ** 2 + n / sigma ** 2;
+  const w = 1 / tau0 ** 2 / precision; // τ_n²/τ₀², the prior mean's weight
+  const xbar = metric(input, "gaussian/mle");
+  const lo = metric(input, "gaussian/ci_low");
+  const hi = metric(input, "gaussian/ci_high");
+  const truth = metric(input, "gaussian/true_mean");
+  out.push({
+    id: "gaussLive",
+    role: "live",
+    tex:
+      raw`\frac{1}{\tau_n^2} = \frac{1}{${squared(tau0)}} + \frac{${n}}{${squared(sigma)}} = ${num(precision)}\ \Rightarrow\ \tau_n = ${num(std)},\quad ` +
+      (n > 0 && xbar != null ? raw`\mu_n = ${num(w)} \cdot ${operand(mu0)} + ${num(1 - w)} \cdot ${operand(xbar)} = ${num(mean.value)}` : raw`\mu_n = ${num(mean.value)}`) +
+      (lo != null && hi != null ? raw`,\quad ${credibleInterval(raw`\mu`, lo, hi, numParam(input, "credible_mass"))}` : "") +
+      (truth != null ? raw`,\ \mu_{\text{true}} = ${num(truth)}` : ""),
+    vars: { n },
+  });
+  return out;
+}
+
+/** log(σ₂/σ₁) + (σ₁² + (μ₁ − μ₂)²)/(2σ₂²) − ½ with the numbers in it. */
+function klClosedForm(m1: number, s1: number, m2: number, s2: number): string {
+  return raw`\log\frac{${num(s2)}}{${num(s1)}} + \frac{${squared(s1)} + (${num(m1)} - ${operand(m2)})^2}{2 \cdot ${squared(s2)}} - \frac12`;
+}
+
+function klFormulas(input: MathInput): Formula[] {
+  const m1 = numParam(input, "p_mean");
+  const s1 = numParam(input, "p_std");
+  const m2 = numParam(input, "q_mean");
+  const s2 = numParam(input, "q_std");
+  const known = m1 != null && s1 != null && m2 != null && s2 != null;
+  const out: Formula[] = [
+    {
+      id: "klDef",
+      role: "model",
+      tex:
+        raw`\mathrm{KL}(p \,\Vert\, q) = \mathbb{E}_{x \sim p}\big[\log p(x) - \log q(x)\big] \ge 0,\qquad ` +
+        (known ? raw`p = \mathcal{N}(${num(m1)},\ ${squared(s1)}),\ \ q = \mathcal{N}(${num(m2)},\ ${squared(s2)})` : raw`p = \mathcal{N}(\mu_1, \sigma_1^2),\ \ q = \mathcal{N}(\mu_2, \sigma_2^2)`),
+    },
+    {
+      id: "klClosed",
+      role: "solution",
+      tex: raw`\mathrm{KL}(p \,\Vert\, q) = \log\frac{\sigma_2}{\sigma_1} + \frac{\sigma_1^2 + (\mu_1 - \mu_2)^2}{2\sigma_2^2} - \frac12`,
+    },
+    {
+      id: "klMc",
+      role: "solution",
+      tex: raw`\widehat{\mathrm{KL}}_n = \frac1n \sum_{i=1}^{n} \log\frac{p(x_i)}{q(x_i)},\ \ x_i \sim p,\qquad \mathrm{SE} = \frac{s}{\sqrt n}`,
+    },
+  ];
+  const mc = newestOf(input, "kl/p_q/monte_carlo");
+  const closed = metric(input, "kl/p_q/closed_form");
+  const se = metric(input, "kl/p_q/std_error");
+  if (!mc || closed == null || se == null) return out;
+  const rows = [raw`\mathrm{KL}(p \,\Vert\, q) &= ${known ? `${klClosedForm(m1, s1, m2, s2)} = ` : ""}${num(closed)}, & \widehat{\mathrm{KL}}_{${mc.step}} &= ${num(mc.value)} \pm ${num(se)}`];
+  const back = metric(input, "kl/q_p/closed_form");
+  const backMc = metric(input, "kl/q_p/monte_carlo");
+  const backSe = metric(input, "kl/q_p/std_error");
+  if (back != null && backMc != null && backSe != null) {
+    rows.push(raw`\mathrm{KL}(q \,\Vert\, p) &= ${known ? `${klClosedForm(m2, s2, m1, s1)} = ` : ""}${num(back)}, & \widehat{\mathrm{KL}}_{${mc.step}} &= ${num(backMc)} \pm ${num(backSe)}`);
+  }
+  out.push({ id: "klLive", role: "live", tex: raw`\begin{aligned} ${rows.join(raw` \\ `)} \end{aligned}`, vars: { n: mc.step } });
+  return out;
+}
+
+function elboFormulas(input: MathInput): Formula[] {
+  const out: Formula[] = [
+    {
+      id: "elboQ",
+      role: "model",
+      tex: raw`q(\mu) = \mathcal{N}(m, s^2),\qquad \mathbb{E}_q\big[\log p(x \mid \mu)\big] = -\frac{n}{2}\log(2\pi\sigma^2) - \sum_{i=1}^{n} \frac{(x_i - m)^2 + s^2}{2\sigma^2}`,
+    },
+    {
+      id: "elbo",
+      role: "loss",
+      tex: raw`\max_q\ \mathrm{ELBO}(q) = \underbrace{\mathbb{E}_q\big[\log p(x \mid \mu)\big]}_{\text{reconstruction}} - \underbrace{\mathrm{KL}\big(q(\mu) \,\Vert\, p(\mu)\big)}_{\text{KL to the prior}}`,
+    },
+    {
+      id: "elboIdentity",
+      role: "solution",
+      tex: raw`\log p(x) = \mathrm{ELBO}(q) + \mathrm{KL}\big(q(\mu) \,\Vert\, p(\mu \mid x)\big)\ \ \Rightarrow\ \ \mathrm{ELBO}(q) \le \log p(x),\ \text{with equality iff}\ q(\mu) = p(\mu \mid x)`,
+    },
+  ];
+  const evidence = resultNum(input, "elbo_log_evidence");
+  const elbo = resultNum(input, "elbo_at_posterior");
+  const recon = resultNum(input, "elbo_reconstruction_at_posterior");
+  const klPrior = resultNum(input, "elbo_kl_prior_at_posterior");
+  if (evidence == null || elbo == null || recon == null || klPrior == null) return out;
+  const gap = evidence - elbo; // KL(q ‖ p(μ|x)): zero at the posterior, up to rounding
+  const m = resultNum(input, "gaussian_posterior_mean");
+  const s = resultNum(input, "gaussian_posterior_std");
+  out.push({
+    id: "elboLive",
+    role: "live",
+    tex:
+      (m != null && s != null ? raw`q = \mathcal{N}(${num(m)},\ ${squared(s)}):\quad ` : raw`q = p(\mu \mid x):\quad `) +
+      raw`\underbrace{${num(evidence)}}_{\log p(x)} = \underbrace{${num(recon)}}_{\mathbb{E}_q[\log p(x \mid \mu)]} - \underbrace{${num(klPrior)}}_{\mathrm{KL}(q \Vert p(\mu))} + \underbrace{${Math.abs(gap) < 1e-9 * Math.max(1, Math.abs(evidence)) ? "0" : num(gap)}}_{\mathrm{KL}(q \Vert p(\mu \mid x))},\qquad \mathrm{ELBO} = ${num(elbo)}`,
+  });
+  return out;
+}
+
+const PROBABILITY_FORMULAS: Record<ProbabilityPart, (input: MathInput) => Formula[]> = {
+  bayes_coin: coinFormulas,
+  bayes_gaussian: gaussianFormulas,
+  kl: klFormulas,
+  elbo: elboFormulas,
+};
+
+const probability: KindMath = {
+  formulas: (input) => probabilityParts(input).flatMap((part) => PROBABILITY_FORMULAS[part](input)),
+};
+
 // --------------------------------------------------------------------------- diffusion internals
 
 const diffusionInternals: KindMath = {
@@ -398,5 +608,6 @@ export const BLOCKS: Record<string, KindMath> = {
   "lab.convolution": convolution,
   "lab.svd": svd,
   "lab.mdn": mdn,
+  "lab.probability": probability,
   "lab.diffusion_internals": diffusionInternals,
 };

@@ -4,6 +4,7 @@ import { en } from "../../../i18n/en";
 import { zh } from "../../../i18n/zh";
 import type { MetricPoint } from "../../../lib/metrics";
 import { docsSection, GENERIC, KIND_MATH, learnAnchor, mathOf } from "./index";
+import { crossAttentionRow } from "./neural";
 import { OPTIMIZERS } from "./tex";
 import { EMPTY_INPUT, type Formula, type MathInput } from "./types";
 
@@ -24,6 +25,7 @@ const LAB_KINDS = [
   "lab.perceptron",
   "lab.rbf_network",
   "lab.rnn",
+  "lab.seq2seq",
   "lab.softmax_regression",
   "lab.svm",
   "lab.transformer",
@@ -32,7 +34,7 @@ const LAB_KINDS = [
 ];
 
 /** The kinds that take one building block apart. */
-const BLOCK_KINDS = ["lab.convolution", "lab.diffusion_internals", "lab.mdn", "lab.optimizers", "lab.regularization", "lab.svd"];
+const BLOCK_KINDS = ["lab.convolution", "lab.diffusion_internals", "lab.mdn", "lab.optimizers", "lab.probability", "lab.regularization", "lab.svd"];
 
 const ALL_KINDS = [...LAB_KINDS, ...BLOCK_KINDS];
 
@@ -49,6 +51,9 @@ const BASE: Record<string, unknown> = {
   d_model: 32,
   n_heads: 2,
   seq_len: 6,
+  min_len: 2,
+  max_len: 6,
+  n_layers: 2,
   num_train_timesteps: 100,
   beta_schedule: "squaredcos_cap_v2",
   methods: ["normal", "batch", "stochastic", "minibatch"],
@@ -73,6 +78,16 @@ const BASE: Record<string, unknown> = {
   upsample_factor: 2,
   guidance_scale: 7.5,
   sampler: "DDIM",
+  prior_a: 2,
+  prior_b: 2,
+  credible_mass: 0.95,
+  prior_mean: 0,
+  prior_std: 2,
+  noise_std: 1,
+  p_mean: 0,
+  p_std: 1,
+  q_mean: 1,
+  q_std: 2,
 };
 
 /** Parameter values that switch formulas: each is tried on every kind. */
@@ -97,6 +112,10 @@ const VARIANTS: Record<string, unknown>[] = [
   ...["quadratic", "rosenbrock", "saddle", "noisy"].map((surface) => ({ surface, lr: { sgd: 0.01, ftrl: 0.5 } })),
   { parts: ["paths"], padding: "same", dilation: 2 },
   { parts: ["early_stopping"], sampler: "Euler a" },
+  { task: "digits_to_words" },
+  { task: "words_to_digits" },
+  ...["bayes_coin", "bayes_gaussian", "kl", "elbo"].map((part) => ({ part })),
+  { part: "all", prior_mean: -3, prior_std: 0.01, p_mean: -1, q_mean: -2, q_std: 0.001 },
 ];
 
 const point = (step: number, values: Record<string, number>): MetricPoint => ({ step, epoch: step, time: step, values });
@@ -183,6 +202,26 @@ const METRICS: Record<string, number> = {
   "cfg/cosine": 0.98,
   "latent/pixel_values": 12288,
   "latent/latent_values": 1024,
+  "val/token_accuracy": 0.93,
+  "val/sequence_accuracy": 0.8,
+  "coin/posterior_mean": 0.571,
+  "coin/ci_low": 0.2,
+  "coin/ci_high": 0.9,
+  "coin/map": 0.6,
+  "coin/mle": 0.667,
+  "coin/true_p": 0.7,
+  "gaussian/posterior_mean": 1.1,
+  "gaussian/posterior_std": 0.55,
+  "gaussian/ci_low": 0.02,
+  "gaussian/ci_high": 2.18,
+  "gaussian/mle": 1.2,
+  "gaussian/true_mean": 1.5,
+  "kl/p_q/closed_form": 0.443,
+  "kl/p_q/monte_carlo": 0.45,
+  "kl/p_q/std_error": 0.01,
+  "kl/q_p/closed_form": 1.31,
+  "kl/q_p/monte_carlo": 1.29,
+  "kl/q_p/std_error": 0.03,
 };
 
 const RESULT: Record<string, unknown> = {
@@ -217,6 +256,12 @@ const RESULT: Record<string, unknown> = {
   "early_stopping/best_epoch": 57,
   "early_stopping/stop_epoch": 77,
   components_used: 3,
+  gaussian_posterior_mean: 1.47,
+  gaussian_posterior_std: 4e-4, // written (4×10⁻⁴)² in q = N(m, s²)
+  elbo_log_evidence: -45.2,
+  elbo_at_posterior: -45.2,
+  elbo_reconstruction_at_posterior: -43.1,
+  elbo_kl_prior_at_posterior: 2.1,
 };
 
 const SCATTER = {
@@ -228,6 +273,15 @@ const SCATTER = {
 
 const HEATMAP = { matrix: [[1, 0], [0.3, 0.7]], x_labels: ["1", "|"], y_labels: ["1", "|"], scores: [[0.5, null], [-0.2, 0.6]] };
 
+/** lab.seq2seq's cross-attention: output tokens (rows) over the padded source (· = PAD, ␣ = space). */
+const CROSS = {
+  matrix: [[0.1, 0.2, 0.7, 0, 0], [0.5, 0.25, 0.25, 0, 0], [0.3, 0.3, 0.4, 0, 0]],
+  x_labels: ["t", "␣", "o", "·", "·"],
+  y_labels: ["2", "1", "<eos>"],
+};
+
+const ARTIFACTS: Record<string, unknown> = { "lab.kmeans": SCATTER, "lab.transformer": HEATMAP, "lab.seq2seq": CROSS };
+
 function inputFor(kind: string, params: Record<string, unknown>): MathInput {
   return {
     params: { ...BASE, ...params },
@@ -236,7 +290,7 @@ function inputFor(kind: string, params: Record<string, unknown>): MathInput {
     // every metric at the newest step; PCA's one value per axis at steps 1..3
     points: [1, 2, 3].map((j) => point(j, { explained_variance_ratio: [0.7, 0.2, 0.1][j - 1]!, reconstruction_mse: 1 / j, ...(j === 3 ? METRICS : {}) })),
     result: RESULT,
-    artifact: kind === "lab.kmeans" ? SCATTER : kind === "lab.transformer" ? HEATMAP : null,
+    artifact: ARTIFACTS[kind] ?? null,
   };
 }
 
@@ -297,6 +351,11 @@ describe("lab kinds' formulas", () => {
     expect(live("lab.vae")).toEqual(["termsTrain", "termsVal", "elbo"]);
     expect(live("lab.optimizers")).toEqual(["racersFastest"]);
     expect(live("lab.diffusion_internals")).toEqual(["reverseLive", "guidanceLive", "latent"]);
+    expect(live("lab.seq2seq")).toEqual(["lossLive", "accuracy", "crossRow"]);
+    expect(live("lab.probability")).toEqual(["coinLive", "gaussLive", "klLive", "elboLive"]);
+    // one part: only its own formulas
+    const kl = mathOf("lab.probability").math.formulas(inputFor("lab.probability", { part: "kl" }));
+    expect(kl.map((f) => f.id)).toEqual(["klDef", "klClosed", "klMc", "klLive"]);
   });
 
   it("explains every formula in English and in Chinese", () => {
@@ -311,6 +370,18 @@ describe("lab kinds' formulas", () => {
       }
     }
     expect([...new Set(missing)]).toEqual([]);
+  });
+
+  it("writes one output token's cross-attention: the largest real keys in source order, the rest elided, PAD keys last", () => {
+    // 8 real source keys, the weights of the second query peaking at keys 2 and 7, then 5 PAD keys
+    const weights = [0.02, 0.3, 0.05, 0.03, 0.04, 0.06, 0.45, 0.05, 0, 0, 0, 0, 0];
+    const labels = ["a", "b", "c", "d", "e", "f", "g", "␣", "·", "·", "·", "·", "·"];
+    const row = crossAttentionRow({ matrix: [weights.map(() => 0), weights], x_labels: labels, y_labels: ["x", "<eos>"] }, 1, 3)!;
+    const under = (label: string, v: string) => String.raw`\underset{${label}}{${v}}`;
+    expect(row).toContain(String.raw`\dots,\ ${under(String.raw`\text{b}`, "0.3")},\ \dots,\ ${under(String.raw`\text{f}`, "0.06")},\ ${under(String.raw`\text{g}`, "0.45")},\ \dots,\ \underbrace{0,\ \dots,\ 0}_{5\times\text{PAD}}`);
+    expect(row).toContain(String.raw`\sum_{j:\, s_j \ne \text{PAD}} A_{2 j} = 1`);
+    expect(row).toContain(String.raw`y_{2} = \text{EOS}`);
+    expect(crossAttentionRow({ matrix: [[0.5, 0.5]], x_labels: ["a"], y_labels: ["x"] })).toBeNull();
   });
 
   it("links each kind to its learn-page section and its docs section", () => {

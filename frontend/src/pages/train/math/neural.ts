@@ -4,7 +4,7 @@
  */
 import { newest, optimizerFormula, plusPenalty } from "./classic";
 import { num, text } from "./tex";
-import type { Formula, KindMath, MathInput } from "./types";
+import type { ArtifactRef, Formula, KindMath, MathInput } from "./types";
 import { listParam, metric, numParam, REGRESSION_SETS, resultNum, strParam } from "./values";
 
 const raw = String.raw;
@@ -388,15 +388,18 @@ function asHeatmap(data: unknown): Heatmap | null {
   return d as Heatmap;
 }
 
-/** The last layer's first head of the newest attention maps: `attention/<tag>/layerL_head1.json`. */
-function attentionArtifact<T extends { name: string; step?: number | null; seq: number }>(items: readonly T[]): T | null {
-  const maps = items.filter((a) => /^attention\/[^/]+\/layer\d+_head1\.json$/.test(a.name));
-  const latest = newest(maps);
-  if (!latest) return null;
-  const tag = latest.name.split("/")[1];
-  const layer = (a: T) => Number(/layer(\d+)_/.exec(a.name)?.[1] ?? 0);
-  const same = maps.filter((a) => a.name.split("/")[1] === tag);
-  return same.reduce((best, a) => (layer(a) > layer(best) || (layer(a) === layer(best) && a.seq > best.seq) ? a : best), latest);
+/** The last layer's first head of the newest attention maps: `<folder>/<tag>/layerL_head1.json`. */
+function lastLayerHeadOne(folder: string): (items: readonly ArtifactRef[]) => ArtifactRef | null {
+  const pattern = new RegExp(`^${folder}/[^/]+/layer\\d+_head1\\.json$`);
+  return (items) => {
+    const maps = items.filter((a) => pattern.test(a.name));
+    const latest = newest(maps);
+    if (!latest) return null;
+    const tag = latest.name.split("/")[1];
+    const layer = (a: ArtifactRef) => Number(/layer(\d+)_/.exec(a.name)?.[1] ?? 0);
+    const same = maps.filter((a) => a.name.split("/")[1] === tag);
+    return same.reduce((best, a) => (layer(a) > layer(best) || (layer(a) === layer(best) && a.seq > best.seq) ? a : best), latest);
+  };
 }
 
 /** One query row of a probe's attention: softmax over the keys it may see, with their tokens. */
@@ -425,7 +428,7 @@ export function attentionRow(data: unknown, most = 12): string | null {
 
 const transformer: KindMath = {
   concepts: ["pipeline"],
-  artifact: attentionArtifact,
+  artifact: lastLayerHeadOne("attention"),
   formulas(input) {
     const dModel = numParam(input, "d_model");
     const heads = numParam(input, "n_heads");
@@ -473,6 +476,124 @@ const transformer: KindMath = {
   },
 };
 
+/** A token label of lab.seq2seq's maps as TeX: "·" is a PAD column, "␣" the space. */
+function tokenTex(label: string): string {
+  if (label === "·") return raw`\text{PAD}`;
+  if (label === "␣") return raw`\sqcup`;
+  if (label === "<eos>") return raw`\text{EOS}`;
+  if (label === "<bos>") return raw`\text{BOS}`;
+  return text(label);
+}
+
+/**
+ * One output token's cross-attention over the padded source (`cross_attention/…` maps: rows are
+ * output tokens, columns source tokens, "·" for PAD): the weights under their tokens, the PAD
+ * keys last, and the sum over the real keys. At most `most` real keys are shown, the largest.
+ */
+export function crossAttentionRow(data: unknown, row = 0, most = 10): string | null {
+  const h = asHeatmap(data);
+  const values = h?.matrix[row];
+  if (!h || !values || values.length !== h.x_labels.length) return null;
+  const weights = values.map((v) => (typeof v === "number" ? v : 0));
+  const real = weights.map((_, j) => j).filter((j) => h.x_labels[j] !== "·");
+  const pads = weights.map((_, j) => j).filter((j) => h.x_labels[j] === "·");
+  if (real.length === 0) return null;
+  const shown = real.length <= most ? real : [...real].sort((a, b) => weights[b]! - weights[a]!).slice(0, most).sort((a, b) => a - b);
+  const entry = (j: number) => raw`\underset{${tokenTex(h.x_labels[j]!)}}{${num(weights[j]!, 2)}}`;
+  // \dots wherever real keys are left out: before, between and after the shown ones
+  const entries: string[] = [];
+  let next = 0;
+  for (const j of shown) {
+    if (real.indexOf(j) > next) entries.push(raw`\dots`);
+    entries.push(entry(j));
+    next = real.indexOf(j) + 1;
+  }
+  if (next < real.length) entries.push(raw`\dots`);
+  if (pads.length > 0 && pads.length <= 3) entries.push(...pads.map(entry));
+  else if (pads.length > 3) entries.push(raw`\underbrace{${num(weights[pads[0]!]!, 2)},\ \dots,\ ${num(weights[pads[pads.length - 1]!]!, 2)}}_{${pads.length}\times\text{PAD}}`);
+  const sum = real.reduce((acc, j) => acc + weights[j]!, 0);
+  const t = row + 1;
+  return (
+    raw`A_{${t},\cdot} = \operatorname{softmax}\Big(\frac{q_{${t}} K^\top}{\sqrt{d_k}} + m\Big) = \Big(${entries.join(",\\ ")}\Big)` +
+    raw`,\qquad \sum_{j:\, s_j \ne \text{PAD}} A_{${t} j} = ${num(sum)},\qquad y_{${t}} = ${tokenTex(h.y_labels[row] ?? String(t))}`
+  );
+}
+
+const SEQ2SEQ_TASKS: Record<string, string> = {
+  reverse: raw`s = (s_1, \dots, s_n)\ \mapsto\ y = (s_n, \dots, s_1)`,
+  digits_to_words: raw`s = (3, 1, 4)\ \mapsto\ y = (\text{t}, \text{h}, \text{r}, \text{e}, \text{e}, \sqcup, \text{o}, \text{n}, \text{e}, \sqcup, \dots)`,
+  words_to_digits: raw`s = (\text{t}, \text{h}, \text{r}, \text{e}, \text{e}, \sqcup, \text{o}, \text{n}, \text{e}, \sqcup, \dots)\ \mapsto\ y = (3, 1, 4)`,
+};
+
+const seq2seq: KindMath = {
+  artifact: lastLayerHeadOne("cross_attention"),
+  formulas(input) {
+    const task = strParam(input, "task") ?? "reverse";
+    const lo = numParam(input, "min_len");
+    const hi = numParam(input, "max_len");
+    const layers = numParam(input, "n_layers");
+    const dModel = numParam(input, "d_model");
+    const heads = numParam(input, "n_heads");
+    const dk = dModel != null && heads ? dModel / heads : null;
+    const out: Formula[] = [
+      {
+        id: `task_${task in SEQ2SEQ_TASKS ? task : "reverse"}`,
+        role: "model",
+        tex: (SEQ2SEQ_TASKS[task] ?? SEQ2SEQ_TASKS.reverse!) + (lo != null && hi != null ? raw`,\qquad n \in \{${lo}, \dots, ${hi}\}\ \text{digits}` : ""),
+      },
+      {
+        id: "encoder",
+        role: "model",
+        tex:
+          raw`x_j = E[s_j] + \mathrm{PE}_j,\quad x \leftarrow x + \mathrm{SelfAttn}\big(\mathrm{LN}(x);\ m\big),\quad x \leftarrow x + \mathrm{MLP}\big(\mathrm{LN}(x)\big),\qquad H = \mathrm{LN}(x) \in \mathbb{R}^{S \times d}` +
+          (layers != null ? raw`,\ \ ${layers}\times` : ""),
+      },
+      {
+        id: "decoder",
+        role: "model",
+        tex:
+          raw`\begin{aligned} x &\leftarrow x + \mathrm{SelfAttn}\big(\mathrm{LN}(x);\ \text{causal}\big) \\ ` +
+          raw`x &\leftarrow x + \mathrm{CrossAttn}\big(Q = \mathrm{LN}(x)\,W_Q,\ \ K = H W_K,\ \ V = H W_V;\ m\big) \\ ` +
+          raw`x &\leftarrow x + \mathrm{MLP}\big(\mathrm{LN}(x)\big),\qquad p_\theta(\cdot \mid y_{<t}, s) = \operatorname{softmax}\big(W\,\mathrm{LN}(x_t)\big) \end{aligned}`,
+      },
+      {
+        id: "crossAttention",
+        role: "model",
+        tex:
+          raw`A = \operatorname{softmax}\Big(\frac{QK^\top}{\sqrt{d_k}} + m\Big) \in \mathbb{R}^{T \times S},\quad \mathrm{head} = AV,\quad m_j = \begin{cases} 0 & s_j \ne \text{PAD} \\ -\infty & s_j = \text{PAD} \end{cases}` +
+          (dk != null ? raw`,\qquad d_k = \frac{${dModel}}{${heads}} = ${dk}` : ""),
+      },
+      {
+        id: "loss",
+        role: "loss",
+        tex:
+          raw`\mathcal{L} = -\frac{1}{N}\sum_{i \in B} \sum_{t=1}^{n_i + 1} \log p_\theta\big(y_{i,t} \mid \text{BOS}, y_{i,1}, \dots, y_{i,t-1};\ s_i\big),\qquad y_{i,n_i+1} = \text{EOS},\ \ N = \sum_{i \in B} (n_i + 1)` +
+          plusPenalty(input, "W"),
+      },
+      optimizerFormula(input),
+      {
+        id: "greedy",
+        role: "solution",
+        tex: raw`\hat y_0 = \text{BOS},\qquad \hat y_t = \arg\max_{v}\ p_\theta\big(v \mid \hat y_0, \dots, \hat y_{t-1};\ s\big)\quad \text{until}\ \hat y_t = \text{EOS}`,
+      },
+    ];
+    const live = lossLive(input);
+    if (live) out.push(live);
+    const tokens = metric(input, "val/token_accuracy") ?? resultNum(input, "val_token_accuracy");
+    const sequences = metric(input, "val/sequence_accuracy") ?? resultNum(input, "val_sequence_accuracy");
+    if (tokens != null) {
+      out.push({
+        id: "accuracy",
+        role: "live",
+        tex: raw`P(\hat y_t = y_t \mid y_{<t}) = ${num(tokens)}` + (sequences != null ? raw`,\qquad P(\hat y_{\text{greedy}} = y) = ${num(sequences)}` : ""),
+      });
+    }
+    const row = crossAttentionRow(input.artifact);
+    if (row) out.push({ id: "crossRow", role: "live", tex: row });
+    return out;
+  },
+};
+
 export const NEURAL: Record<string, KindMath> = {
   "lab.mlp": mlp,
   "lab.rbf_network": rbfNetwork,
@@ -483,4 +604,5 @@ export const NEURAL: Record<string, KindMath> = {
   "lab.gan": gan,
   "lab.ddpm": ddpm,
   "lab.transformer": transformer,
+  "lab.seq2seq": seq2seq,
 };
