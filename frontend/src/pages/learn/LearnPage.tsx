@@ -5,6 +5,7 @@ import { ForwardProcess } from "./ForwardProcess";
 import { LabKinds } from "./LabKinds";
 import { LossPanel } from "./LossPanel";
 import { PipelineDiagram } from "./PipelineDiagram";
+import { Probability } from "./Probability";
 
 export function LearnPage() {
   const { t } = useTranslation();
@@ -21,11 +22,13 @@ export function LearnPage() {
         <a href="#pipeline">{t("learn.pipelineTitle")}</a>
         <a href="#forward">{t("learn.forwardTitle")}</a>
         <a href="#loss">{t("learn.lossTitle")}</a>
+        <a href="#probability">{t("learn.probability.toc")}</a>
         <a href="#lab">{t("learn.labTitle")}</a>
       </nav>
       <PipelineDiagram />
       <ForwardProcess />
       <LossPanel kinds={kinds.data ?? []} />
+      <Probability />
       <LabKinds kinds={kinds.data ?? []} />
     </div>
   );
