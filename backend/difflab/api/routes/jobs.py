@@ -25,7 +25,8 @@ from difflab import i18n
 from difflab.accounts import audit
 from difflab.api.cache import Cached
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep
-from difflab.api.presenters import event_public, job_public, jobs_public, visible_job
+from difflab.api.feeds import EVENTS_PAGE, End, events_since, follow
+from difflab.api.presenters import job_public, jobs_public, visible_job
 from difflab.api.ratelimit import check_prompts
 from difflab.api.schemas import (
     EventPublic,
@@ -38,10 +39,8 @@ from difflab.api.schemas import (
 )
 from difflab.api.submit import check_role, kind_for, prepare_params, submit, validate_params
 from difflab.config import get_settings
-from difflab.db.engine import read_scope
 from difflab.db.models import TERMINAL_STATES, Job, User
 from difflab.jobs import notify
-from difflab.jobs.events import events_after
 from difflab.jobs.lifecycle import request_cancel
 from difflab.jobs.registry import all_kinds
 from difflab.runtime import KindSpec, check_artifact_name, mime_type
@@ -198,19 +197,6 @@ def _check_visible(session: SessionDep, job_id: str, user: User) -> None:
         session.commit()
 
 
-EVENTS_PAGE = 1000
-
-
-def _events_since(
-    job_id: str, after: int, limit: int = EVENTS_PAGE
-) -> tuple[list[EventPublic], str, int]:
-    """A page of events after `after`, the job's state and its last event's seq."""
-    with read_scope() as s:
-        rows = events_after(s, job_id, after, limit)
-        state, last = s.execute(select(Job.state, Job.last_seq).where(Job.id == job_id)).one()
-        return [event_public(e) for e in rows], state or "failed", int(last or 0)
-
-
 @router.get(
     "/jobs/{job_id}/events",
     response_model=list[EventPublic],
@@ -235,7 +221,7 @@ async def job_events(
     if last_event_id and last_event_id.isdigit():
         start = max(start, int(last_event_id))
     if accept and "application/json" in accept and "text/event-stream" not in accept:
-        events, _, last_seq = await run_in_threadpool(_events_since, job_id, start, limit)
+        events, _, last_seq = await run_in_threadpool(events_since, job_id, start, limit)
         headers = {"X-Last-Seq": str(last_seq)}
         if events and events[-1].seq < last_seq:
             next_url = request.url.include_query_params(after=events[-1].seq)
@@ -258,27 +244,17 @@ async def job_events(
             yield {"event": "error", "data": json.dumps({"detail": "too many event streams"})}
             return
         try:
-            last = start
-            # woken by the worker's notifications; a missed one costs a poll period, no event
-            async with notify.listener().watch(job_id) as news:
-                while True:
-                    events, state, _ = await run_in_threadpool(_events_since, job_id, last)
-                    for e in events:
-                        last = e.seq
-                        yield {
-                            "id": str(e.seq),
-                            "event": e.type,
-                            "data": json.dumps(e.model_dump(mode="json", exclude_none=True)),
-                        }
-                    if not events and state in TERMINAL_STATES:
-                        end = {"state": state, "last_seq": last}
-                        yield {"event": "end", "data": json.dumps(end)}
-                        return
-                    if len(events) == EVENTS_PAGE or state in TERMINAL_STATES:
-                        continue  # more are stored already, or the end is: no waiting
-                    if await request.is_disconnected():
-                        return
-                    await news.wait()
+            # one reader per job in this process hands every stream its events (api/feeds.py)
+            async for item in follow(job_id, start):
+                if isinstance(item, End):
+                    end = {"state": item.state, "last_seq": item.last_seq}
+                    yield {"event": "end", "data": json.dumps(end)}
+                    return
+                yield {
+                    "id": str(item.seq),
+                    "event": item.type,
+                    "data": json.dumps(item.model_dump(mode="json", exclude_none=True)),
+                }
         finally:
             STREAMS.release(user.id)
 
