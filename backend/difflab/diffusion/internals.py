@@ -607,6 +607,33 @@ def _describe(m: FeatureMap, unet: Any) -> str:
     return f"{m.name} {_fmt(m.shape)}"
 
 
+def _describe_zh(m: FeatureMap, unet: Any) -> str:
+    """`_describe` in Chinese."""
+    c = unet.config
+    if m.role == "conv_in":
+        return (f"conv_in：用 3×3 卷积把 {c.in_channels} 通道的潜变量 x_t 提升到 {m.shape[1]} "
+                f"个特征通道（{_fmt(m.shape[1:])}）")  # fmt: skip
+    if m.role in ("down", "up"):
+        i = int(m.name.split(".")[1])
+        blocks = c.down_block_types if m.role == "down" else c.up_block_types
+        kind = blocks[i]
+        attn = "，带对提示词的交叉注意力" if "CrossAttn" in kind else ""
+        where = "编码器" if m.role == "down" else "解码器"
+        return (f"{where}第 {i} 级（{kind}）：残差块{attn}；输入 {_fmt((m.input_shape or ())[1:])}"
+                f" → 输出 {_fmt(m.shape[1:])}")  # fmt: skip
+    if m.role == "mid":
+        return f"最粗一级的中间块：残差块、交叉注意力、残差块（{_fmt(m.shape[1:])}）"
+    if m.role == "downsample":
+        return (f"{m.name}：步幅为 2 的 3×3 卷积，{_fmt((m.input_shape or ())[1:])} → "
+                f"{_fmt(m.shape[1:])}；上一行是下采样之前，下一行是之后（卷积会混合通道："
+                "同一列是同一个通道编号，而不是同一个特征）")  # fmt: skip
+    if m.role == "upsample":
+        return (f"{m.name}：最近邻放大 ×2，再接一个 3×3 卷积，"
+                f"{_fmt((m.input_shape or ())[1:])} → {_fmt(m.shape[1:])}；上一行是上采样之前，"
+                "下一行是之后")  # fmt: skip
+    return f"{m.name} {_fmt(m.shape)}"
+
+
 def _latent_strip(images: torch.Tensor, ncols: int) -> Image.Image:
     """(N, 3, H, W) in [0, 1] -> a grid of the N pictures."""
     arr = (images.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
@@ -634,16 +661,18 @@ def _unet_artifacts(
         else:
             channels = top_channels(m.value)
             picture = feature_grid([m.value], channels)
-        caption = _describe(m, unet)
+        caption, caption_zh = _describe(m, unet), _describe_zh(m, unet)
         art = f"unet/{name.replace('.', '_')}.png"
         emit(sink, art, picture, view="image", meta={
             "title": f"{caption} at step {step} (t = {t:g}); channels {channels}, each "
-                     "stretched to its own range", "shape": list(m.shape), "channels": channels,
-            "module": name, **where,
+                     "stretched to its own range",
+            "title_zh": f"{caption_zh}，第 {step} 步（t = {t:g}）；通道 {channels}，各自拉伸到"
+                        "自己的取值范围",
+            "shape": list(m.shape), "channels": channels, "module": name, **where,
         })  # fmt: skip
         levels.append({"name": name, "role": m.role, "shape": list(m.shape),
                        "input_shape": list(m.input_shape) if m.input_shape else None,
-                       "artifact": art, "caption": caption})  # fmt: skip
+                       "artifact": art, "caption": caption, "caption_zh": caption_zh})  # fmt: skip
         if m.role == "up":
             i = int(name.split(".")[1])
             skips = trace.skips(i)
@@ -655,6 +684,8 @@ def _unet_artifacts(
             emit(sink, art, picture, view="image", meta={
                 "title": f"the skip connections up block {i} concatenates with its input, one "
                          f"row per resnet in the order they are taken ({parts})",
+                "title_zh": f"解码器第 {i} 级与其输入拼接的跳跃连接：每个残差块一行，"
+                            f"按取用的顺序排列（{parts}）",
                 "sources": [s.source for s in skips], "shapes": [list(s.shape) for s in skips],
                 "channels": channels, **where,
             })  # fmt: skip
@@ -665,8 +696,9 @@ def _unet_artifacts(
         f"sinusoidal projection ({proj.value.shape[0]})": (range(proj.value.shape[0]),
                                                            proj.value.tolist()),
         f"after the MLP ({emb.value.shape[0]})": (range(emb.value.shape[0]), emb.value.tolist()),
-    }, f"timestep embedding at t = {t:g}: sin/cos of t·ω_k, then Linear-SiLU-Linear"),
-        view="line", meta={"x_title": "dimension", **where})  # fmt: skip
+    }, f"timestep embedding at t = {t:g}: sin/cos of t·ω_k, then Linear-SiLU-Linear",
+        title_zh=f"t = {t:g} 时的时间步嵌入：先取 t·ω_k 的 sin/cos，再经过 Linear-SiLU-Linear"),
+        view="line", meta={"x_title": "dimension", "x_title_zh": "维度", **where})  # fmt: skip
     levels = [{"name": n, "role": trace.maps[n].role, "shape": list(trace.maps[n].shape)}
               for n in ("time_proj", "time_embedding")] + levels  # fmt: skip
     return levels
@@ -679,12 +711,15 @@ def _time_heatmaps(sink: Sink, unet: Any, timesteps: torch.Tensor) -> None:
         proj = unet.time_proj(t)  # (S, C0), float32
         emb = unet.time_embedding(proj.to(unet.dtype)).float()  # (S, 4 C0)
     rows = [f"t={float(x):g}" for x in timesteps]
-    for name, m, what in (("time_proj", proj, "sinusoidal projection"),
-                          ("time_mlp", emb, "after the MLP")):  # fmt: skip
+    for name, m, what, what_zh in (
+        ("time_proj", proj, "sinusoidal projection", "正弦投影"),
+        ("time_mlp", emb, "after the MLP", "经过 MLP 之后"),
+    ):
         data = m.cpu().numpy()
         emit(sink, f"unet/{name}_steps.json",
              heatmap_artifact(data, [str(k) for k in range(data.shape[1])], rows,
-                              f"timestep embedding, {what}: one row per step of the run"),
+                              f"timestep embedding, {what}: one row per step of the run",
+                              title_zh=f"时间步嵌入，{what_zh}：本次运行的每一步占一行"),
              view="heatmap")  # fmt: skip
 
 
@@ -747,10 +782,14 @@ def _latent_explorer(sink: Sink, pipe: Any, native: int, seed: int) -> dict[str,
     meta = {"weights": [round(float(a), 4) for a in alphas.flatten()]}
     emit(sink, "latent/interpolation_latent.png", _latent_strip(decoded, FRAMES), view="image",
          meta={"title": "latent space: decode((1-α)·z_A + α·z_B), α from 0 to 1 — a shape "
-                        "moves and morphs", **meta})  # fmt: skip
+                        "moves and morphs",
+               "title_zh": "潜在空间：decode((1-α)·z_A + α·z_B)，α 从 0 到 1——形状在移动、变形",
+               **meta})  # fmt: skip
     emit(sink, "latent/interpolation_pixel.png", _latent_strip(fades, FRAMES), view="image",
          meta={"title": "pixel space: (1-α)·x_A + α·x_B — a cross-fade, both pictures "
-                        "half-transparent", **meta})  # fmt: skip
+                        "half-transparent",
+               "title_zh": "像素空间：(1-α)·x_A + α·x_B——只是淡入淡出，两张图都半透明",
+               **meta})  # fmt: skip
     zc = z.float().cpu()
     lo = zc.amin(dim=(0, 2, 3))[None, :, None, None]
     hi = zc.amax(dim=(0, 2, 3))[None, :, None, None]
@@ -760,7 +799,13 @@ def _latent_explorer(sink: Sink, pipe: Any, native: int, seed: int) -> dict[str,
     emit(sink, "latent/channels.png", image_grid(cells, ncols=zc.shape[1]), view="image",
          meta={"title": f"the {zc.shape[1]} latent channels of image A (top) and B (bottom), "
                         f"{zc.shape[2]}×{zc.shape[3]} each, grey = the channel's range over "
-                        "both", "captions": [data[0].caption, data[1].caption]})  # fmt: skip
+                        "both",
+               "title_zh": f"图像 A（上）和 B（下）的 {zc.shape[1]} 个潜在通道，每个 "
+                           f"{zc.shape[2]}×{zc.shape[3]}，灰度对应该通道在两张图上"
+                           "共同的取值范围",
+               "captions": [data[0].caption, data[1].caption],
+               "captions_zh": [f"图像 A：{data[0].caption}",
+                               f"图像 B：{data[1].caption}"]})  # fmt: skip
     n_pixels, n_latent = int(pixels[0].numel()), int(z[0].numel())
     values = {
         "latent/pixel_values": float(n_pixels),
@@ -807,6 +852,9 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
              meta={"title": f"step {s.index} (t = {s.timestep:g}): x_t | ε(∅) | ε(c) | "
                             f"ε(c) - ε(∅), ×{stretch:.3g} | ε̃ = ε(∅) + {w:g}·(ε(c) - ε(∅)); "
                             "channels 0-2 as RGB, ±3 = full range",
+                   "title_zh": f"第 {s.index} 步（t = {s.timestep:g}）：x_t | ε(∅) | ε(c) | "
+                               f"ε(c) - ε(∅)，×{stretch:.3g} | ε̃ = ε(∅) + {w:g}·(ε(c) - ε(∅))；"
+                               "通道 0-2 显示为 RGB，±3 为满量程",
                    "timestep": s.timestep, "diff_scale": stretch})  # fmt: skip
         # x̂0 for each w from the same two predictions (the trajectory is the run's, at w)
         outs = s.eps_uncond + ws * (s.eps_cond - s.eps_uncond)  # (n_w, C, h, w)
@@ -817,6 +865,9 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
              meta={"title": f"step {s.index} (t = {s.timestep:g}): x̂0 for w = "
                             + ", ".join(f"{v:g}" for v in params.w_values)
                             + f" (the run samples with w = {w:g})",
+                   "title_zh": f"第 {s.index} 步（t = {s.timestep:g}）：w = "
+                               + ", ".join(f"{v:g}" for v in params.w_values)
+                               + f" 时的 x̂0（本次采样用的是 w = {w:g}）",
                    "w_values": params.w_values, "timestep": s.timestep})  # fmt: skip
         n = math.sqrt(u.numel())
         shift = math.sqrt((1 - s.alpha_bar) / s.alpha_bar) * float(diff.norm()) / n
@@ -896,7 +947,9 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         final = decode_full(vae, latents)
     emit(sink, "final/image.png", _latent_strip(final, 1), view="image",
          meta={"title": f"{params.prompt!r}, {params.sampler}, {params.steps} steps, w = {w:g}, "
-                        f"seed {params.seed}"})  # fmt: skip
+                        f"seed {params.seed}",
+               "title_zh": f"{params.prompt!r}，{params.sampler}，{params.steps} 步，w = {w:g}，"
+                           f"种子 {params.seed}"})  # fmt: skip
     sink.check()
     counts = _latent_explorer(sink, pipe, native, params.seed)
     sink.progress(total[0], total[0], "latent explorer")

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from difflab.datasets.toy import load_dataset
 from difflab.lab.common import emit, image_grid, scatter_artifact, train_val_split
 from difflab.lab.mlp import Activation, build_mlp
-from difflab.lab.nn import NNCommon, epoch_tag, fit, make_optimizer
+from difflab.lab.nn import NNCommon, epoch_tag, epoch_tag_zh, fit, make_optimizer
 from difflab.runtime import KindSpec, RunContext, Sink
 
 
@@ -148,6 +148,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
 
     def draw(epoch: int | None, step: int) -> None:
         tag, when = epoch_tag(epoch)
+        when_zh = epoch_tag_zh(epoch)
         idx = d.one_per_class
         x_in = d.X_val[idx] + val_noise[idx]
         logits, _ = model(x_in)
@@ -163,6 +164,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             step=step,
             meta={
                 "title": f"validation digits (top) and their reconstructions, {when}",
+                "title_zh": f"验证集数字（上）及其重建结果，{when_zh}",
                 "epoch": epoch,
             },
         )
@@ -175,6 +177,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 d.y_val,
                 [str(c) for c in range(10)],
                 f"codes of the validation digits, {when}",
+                title_zh=f"验证集数字的编码，{when_zh}",
             ),
             view="scatter",
             step=step,
@@ -215,7 +218,10 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 image_grid(d.as_images(torch.sigmoid(model.decoder(grid))), n, scale=4),
                 view="image",
                 step=result.steps,
-                meta={"title": "decoder output over a grid of the code plane"},
+                meta={
+                    "title": "decoder output over a grid of the code plane",
+                    "title_zh": "解码器在编码平面网格上的输出",
+                },
             )
     return {
         "epochs": result.epochs,

@@ -30,7 +30,7 @@ from difflab.datasets.shapes import SHAPES, ShapesDataset
 from difflab.datasets.toy import load_dataset
 from difflab.lab.common import confusion_artifact, emit, image_grid, train_val_split
 from difflab.lab.mlp import ACTIVATIONS, Activation
-from difflab.lab.nn import NNCommon, epoch_tag, fit, make_optimizer
+from difflab.lab.nn import NNCommon, epoch_tag, epoch_tag_zh, fit, make_optimizer
 from difflab.runtime import KindSpec, RunContext, Sink
 
 SHAPES_IMAGES = 1200  # shapes images rendered when a run names none
@@ -190,13 +190,17 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     ).to(device)
     optimizer = make_optimizer(p.optimizer, model.parameters(), p.lr)
     probe = Xva[p.probe_index % len(Xva)][None]  # (1, C, H, W)
+    probe_class = class_names[int(yva[p.probe_index % len(Xva)])]
     side = X_tr.shape[2]
     emit(
         sink,
         "probe.png",
         image_grid([to_hwc(probe[0].cpu().numpy())], 1, scale=128 // side),
         view="image",
-        meta={"title": f"probe image (class {class_names[int(yva[p.probe_index % len(Xva)])]})"},
+        meta={
+            "title": f"probe image (class {probe_class})",
+            "title_zh": f"探针图像（类别 {probe_class}）",
+        },
     )
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
@@ -211,6 +215,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
 
     def draw(epoch: int | None, step: int) -> None:
         tag, when = epoch_tag(epoch)
+        when_zh = epoch_tag_zh(epoch)
         # first-layer kernels (C_out, C_in, k, k), each stretched to [0, 1]: the patterns sought
         conv1 = model.features[0]
         assert isinstance(conv1, nn.Conv2d)
@@ -221,7 +226,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             image_grid(kernels, min(8, len(kernels)), scale=16, normalize=True),
             view="image",
             step=step,
-            meta={"title": f"conv1 kernels, {when}", "epoch": epoch},
+            meta={
+                "title": f"conv1 kernels, {when}",
+                "title_zh": f"conv1 的卷积核，{when_zh}",
+                "epoch": epoch,
+            },
         )
         for i, maps in enumerate(model.feature_maps(probe), start=1):
             tiles = [m.cpu().numpy() for m in maps]
@@ -235,6 +244,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 step=step,
                 meta={
                     "title": f"conv{i} feature maps of the probe image, {when}",
+                    "title_zh": f"探针图像在 conv{i} 的特征图，{when_zh}",
                     "epoch": epoch,
                     "layer": f"conv{i}",
                 },
@@ -263,12 +273,15 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         emit(
             sink,
             "confusion.json",
-            confusion_artifact(y_va, pred, class_names, "validation confusion matrix"),
+            confusion_artifact(
+                y_va, pred, class_names, "validation confusion matrix", title_zh="验证集混淆矩阵"
+            ),
             view="confusion",
             step=result.steps,
         )
         wrong = np.flatnonzero(pred != y_va)[:32]
         if len(wrong):
+            arrows = [f"{y_va[i]}→{pred[i]}" for i in wrong]  # true→predicted
             emit(
                 sink,
                 "mistakes.png",
@@ -277,7 +290,9 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 step=result.steps,
                 meta={
                     "title": "misclassified validation images",
-                    "captions": [f"{y_va[i]}→{pred[i]}" for i in wrong],  # true→predicted
+                    "title_zh": "分错的验证集图像",
+                    "captions": arrows,
+                    "captions_zh": arrows,
                     "cols": 8,  # of the grid: each caption sits under its tile
                 },
             )

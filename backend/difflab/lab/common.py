@@ -7,6 +7,10 @@ plus val_fraction) are pydantic mixins; a kind's Params subclass one of them, na
 Visual helpers return what `Sink.artifact` stores, following the artifact conventions:
 a PIL image for view "image" (drawn in `difflab.lab.plots`, re-exported here), or a dict for
 views "scatter", "heatmap", "confusion", "line". `emit` stores one with the right kind and meta.
+
+Every English title, caption and axis title a learner reads has its Chinese beside it under the
+same key with `_zh` (`title_zh`, `captions_zh`, `x_title_zh`), in the dict or in the meta, built
+from the same live values; the run page shows it when the UI speaks Chinese.
 """
 
 from __future__ import annotations
@@ -213,6 +217,11 @@ def _r(v: Any, digits: int = 5) -> Any:
     return v
 
 
+def _titled(title: str, title_zh: str | None) -> dict[str, str]:
+    """{"title": title} and, when given, {"title_zh": title_zh} beside it."""
+    return {"title": title} if title_zh is None else {"title": title, "title_zh": title_zh}
+
+
 def emit(
     sink: Sink,
     name: str,
@@ -232,6 +241,8 @@ def scatter_artifact(
     labels: Sequence[int] | np.ndarray,
     label_names: Sequence[str],
     title: str,
+    *,
+    title_zh: str | None = None,
 ) -> dict[str, Any]:
     """A "scatter" view: 2-D points, each with a label index into `label_names`."""
     P = np.asarray(points, dtype=np.float64)
@@ -244,7 +255,7 @@ def scatter_artifact(
         "points": [[_r(a), _r(b)] for a, b in P],
         "labels": [int(v) for v in lab],
         "label_names": [str(n) for n in label_names],
-        "title": title,
+        **_titled(title, title_zh),
     }
 
 
@@ -253,6 +264,8 @@ def heatmap_artifact(
     x_labels: Sequence[str],
     y_labels: Sequence[str],
     title: str,
+    *,
+    title_zh: str | None = None,
 ) -> dict[str, Any]:
     """A "heatmap" view: matrix[i][j] is row y_labels[i], column x_labels[j]."""
     M = np.asarray(matrix, dtype=np.float64)
@@ -264,7 +277,7 @@ def heatmap_artifact(
         "matrix": [[_r(v) for v in row] for row in M],
         "x_labels": [str(s) for s in x_labels],
         "y_labels": [str(s) for s in y_labels],
-        "title": title,
+        **_titled(title, title_zh),
     }
 
 
@@ -273,18 +286,26 @@ def confusion_artifact(
     y_pred: np.ndarray,
     labels: Sequence[str],
     title: str = "confusion matrix",
+    *,
+    title_zh: str | None = None,
 ) -> dict[str, Any]:
-    """A "confusion" view: rows are true classes, columns predicted; class i is named labels[i]."""
+    """A "confusion" view: rows are true classes, columns predicted; class i is named labels[i].
+    The default title comes with its Chinese; a title of the caller's needs its own."""
+    if title_zh is None and title == "confusion matrix":
+        title_zh = "混淆矩阵"
     M = confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
-    out = heatmap_artifact(M, labels, labels, title)
+    out = heatmap_artifact(M, labels, labels, title, title_zh=title_zh)
     out["matrix"] = [[int(v) for v in row] for row in M]
     out["x_title"], out["y_title"] = "predicted", "true"
+    out["x_title_zh"], out["y_title_zh"] = "预测类别", "真实类别"
     return out
 
 
 def line_artifact(
     series: Mapping[str, tuple[Values, Values]],
     title: str,
+    *,
+    title_zh: str | None = None,
 ) -> dict[str, Any]:
     """A "line" view from {name: (x values, y values)}."""
     out = []
@@ -292,4 +313,4 @@ def line_artifact(
         if len(xs) != len(ys):
             raise ValueError(f"series {name!r}: {len(xs)} x values but {len(ys)} y values")
         out.append({"name": name, "x": [_r(v) for v in xs], "y": [_r(v) for v in ys]})
-    return {"series": out, "title": title}
+    return {"series": out, **_titled(title, title_zh)}

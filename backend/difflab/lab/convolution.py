@@ -54,6 +54,22 @@ KERNELS: tuple[KernelName, ...] = ("identity", "box", "gaussian", "sharpen", "so
 SIGNED: frozenset[str] = frozenset({"sobel_x", "sobel_y"})  # outputs centred on 0, not images
 UPSAMPLE_MODES: tuple[UpsampleMode, ...] = ("nearest", "bilinear", "bicubic", "transposed")
 INTERPOLATIONS = UPSAMPLE_MODES[:3]  # F.interpolate's modes
+# what the titles call them in Chinese
+KERNELS_ZH: dict[str, str] = {
+    "identity": "恒等",
+    "box": "均值滤波",
+    "gaussian": "高斯模糊",
+    "sharpen": "锐化",
+    "sobel_x": "x 方向梯度",
+    "sobel_y": "y 方向梯度",
+}
+UPSAMPLE_ZH: dict[str, str] = {
+    "nearest": "最近邻",
+    "bilinear": "双线性",
+    "bicubic": "双三次",
+    "transposed": "转置卷积",
+}
+POOL_ZH: dict[str, str] = {"max": "最大池化", "avg": "平均池化"}
 DISPLAY = 256  # pictures are enlarged (nearest, whole pixels) to about this many pixels a side
 IMAGE_HELP = (
     "Image: china or flower (scikit-learn's bundled photographs, centre square), checkerboard "
@@ -356,13 +372,28 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         sink.progress(done, total, message)
         sink.check()
 
-    def show(name: str, pictures: list[np.ndarray], title: str, captions: list[str]) -> None:
+    def show(
+        name: str,
+        pictures: list[np.ndarray],
+        title: str,
+        title_zh: str,
+        captions: list[str],
+        captions_zh: list[str] | None = None,
+    ) -> None:
+        """A grid of pictures; `captions_zh` None: the captions are sizes, the same in both."""
         side = max(a.shape[0] for a in pictures)
         grid = image_grid(pictures, min(len(pictures), 3), scale=display_scale(side))
-        emit(sink, name, grid, view="image", meta={"title": title, "captions": captions})
+        meta = {"title": title, "title_zh": title_zh, "captions": captions}
+        emit(sink, name, grid, view="image", meta={**meta, "captions_zh": captions_zh or captions})
 
     sink.check()
-    show("input.png", [to_picture(x)], f"{p.image}, {n}×{n}", [f"{n}×{n}"])
+    show(
+        "input.png",
+        [to_picture(x)],
+        f"{p.image}, {n}×{n}",
+        f"输入图像 {p.image}，{n}×{n}",
+        [f"{n}×{n}"],
+    )
     stage(1, f"input: {p.image}, {n}×{n}{' colour' if p.color else ' grey'}")
 
     # every kernel at stride 1 with same padding: what each one does
@@ -371,7 +402,14 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         to_picture(conv(x, make_kernel(name, k), 1, same, 1), signed=name in SIGNED)
         for name in KERNELS
     ]
-    show("kernels.png", gallery, f"the kernels, {k}×{k}, same padding", [*KERNELS])
+    show(
+        "kernels.png",
+        gallery,
+        f"the kernels, {k}×{k}, same padding",
+        f"各个卷积核，{k}×{k}，same 填充",
+        [*KERNELS],
+        [f"{KERNELS_ZH[name]}（{name}）" for name in KERNELS],
+    )
     stage(2, "kernel gallery")
 
     # the chosen convolution, and its output size
@@ -385,6 +423,8 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         [to_picture(y, signed=p.kernel in SIGNED)],
         f"{p.kernel} {k}×{k}, padding {p.padding} (p = {pad}), stride {s}, dilation {d}: "
         f"{n} → {formulas['conv']}",
+        f"{p.kernel} {k}×{k}，{p.padding} 填充（p = {pad}），步幅 {s}，空洞 {d}："
+        f"{n} → {formulas['conv']}",
         [f"{y.shape[-2]}×{y.shape[-1]}"],
     )
     footprint = dilate_kernel(kernel, d)
@@ -393,23 +433,28 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         sink,
         "kernel.json",
         heatmap_artifact(
-            footprint, offsets, offsets, f"{p.kernel} {k}×{k} at dilation {d}, as laid on the image"
+            footprint,
+            offsets,
+            offsets,
+            f"{p.kernel} {k}×{k} at dilation {d}, as laid on the image",
+            title_zh=f"{p.kernel} {k}×{k} 在空洞 {d} 下铺在图像上的样子",
         ),
         view="heatmap",
     )
     stage(3, f"convolution: {n} → {formulas['conv']} (torch: {y.shape[-1]})")
 
     # the same kernel over padding × stride × dilation: the sizes side by side
-    variants, captions = [], []
+    variants, captions, captions_zh = [], [], []
     for dd in (1, 2):
         for ss in (1, 2):
             for mode in ("valid", "same"):
                 pp = same_padding(k, dd) if mode == "same" else 0
                 out = conv(x, kernel, ss, pp, dd)
                 variants.append(to_picture(out, signed=p.kernel in SIGNED))
-                captions.append(
-                    f"{mode}, s={ss}, d={dd}: {conv_output_size(n, k, ss, pp, dd)}"
-                    f" (torch {out.shape[-1]})"
+                size = conv_output_size(n, k, ss, pp, dd)
+                captions.append(f"{mode}, s={ss}, d={dd}: {size} (torch {out.shape[-1]})")
+                captions_zh.append(
+                    f"{mode} 填充，s={ss}，d={dd}：{size}（torch 为 {out.shape[-1]}）"
                 )
     side = max(a.shape[0] for a in variants)
     emit(
@@ -420,7 +465,10 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         meta={
             "title": f"{p.kernel} {k}×{k}: padding valid/same × stride 1/2 × dilation 1/2, "
             "drawn at their true sizes",
+            "title_zh": f"{p.kernel} {k}×{k}：填充 valid/same × 步幅 1/2 × 空洞 1/2，"
+            "按实际尺寸绘制",
             "captions": captions,
+            "captions_zh": captions_zh,
         },
     )
     stage(4, "padding, stride and dilation compared")
@@ -435,6 +483,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         "pool.png",
         [to_picture(pooled)],
         f"{p.pool} pooling {q}×{q}, stride {q}: {n} → {formulas['pool']}",
+        f"{POOL_ZH[p.pool]} {q}×{q}，步幅 {q}：{n} → {formulas['pool']}",
         [f"{pooled.shape[-2]}×{pooled.shape[-1]}"],
     )
     stage(5, f"{p.pool} pooling: {n} → {formulas['pool']} (torch: {pooled.shape[-1]})")
@@ -450,6 +499,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     sizes["low_res"] = n_low
     formulas["low_res"] = conv_formula(n, f, f, 0, 1)
     pictures, captions = [to_picture(low)], [f"average-pooled {f}×: {n_low}×{n_low}"]
+    captions_zh = [f"平均池化缩小 {f} 倍：{n_low}×{n_low}"]
     psnrs: dict[str, float] = {}
     for mode in UPSAMPLE_MODES:
         sink.check()
@@ -463,6 +513,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         sizes[mode] = up.shape[-1]
         pictures.append(pic)
         captions.append(f"{mode}: {formulas[mode]}, PSNR {psnrs[mode]:.1f} dB")
+        captions_zh.append(f"{UPSAMPLE_ZH[mode]}：{formulas[mode]}，PSNR {psnrs[mode]:.1f} dB")
     emit(
         sink,
         "upsampling.png",
@@ -471,7 +522,10 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         meta={
             "title": f"{n_low} → {f * n_low}: nearest, bilinear, bicubic, transposed convolution "
             f"({p.transposed_kernel} {kt}×{kt}, stride {f}, p = {t_pad}, op = {t_out_pad})",
+            "title_zh": f"{n_low} → {f * n_low}：最近邻、双线性、双三次插值与转置卷积"
+            f"（{p.transposed_kernel} {kt}×{kt}，步幅 {f}，p = {t_pad}，op = {t_out_pad}）",
             "captions": captions,
+            "captions_zh": captions_zh,
         },
     )
     stage(6, "upsampling: " + ", ".join(f"{m} {v:.1f} dB" for m, v in psnrs.items()))
@@ -500,11 +554,18 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         meta={
             "title": "transposed convolution as an ordinary one: insert zeros, pad, convolve with "
             "the flipped kernel",
+            "title_zh": "把转置卷积写成普通卷积：插入零、填充，再用翻转后的卷积核做卷积",
             "captions": [
                 f"input {c}×{c}",
                 f"{f - 1} zeros between pixels: ({c} − 1)·{f} + 1 = {zs.shape[-1]}",
                 f"padded by d(k−1) − p = {kt - 1 - t_pad} (+{t_out_pad}): {zp.shape[-1]}",
                 f"convolved ({kt}×{kt}, flipped): {steps.output.shape[-1]}",
+            ],
+            "captions_zh": [
+                f"输入 {c}×{c}",
+                f"像素之间插入 {f - 1} 个零：({c} − 1)·{f} + 1 = {zs.shape[-1]}",
+                f"填充 d(k−1) − p = {kt - 1 - t_pad}（+{t_out_pad}）：{zp.shape[-1]}",
+                f"卷积（{kt}×{kt}，已翻转）：{steps.output.shape[-1]}",
             ],
         },
     )
@@ -531,6 +592,9 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             f"taps landing on each output pixel ({kt}×{kt} kernel, stride {f}): "
             f"{low_taps} to {high_taps} inside"
             + (" — the checkerboard" if low_taps != high_taps else " — even"),
+            title_zh=f"每个输出像素上叠加的卷积核权重个数（{kt}×{kt} 卷积核，步幅 {f}）："
+            f"内部为 {low_taps} 到 {high_taps}"
+            + ("——棋盘格伪影" if low_taps != high_taps else "——均匀"),
         ),
         view="heatmap",
     )

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from difflab.datasets.toy import load_dataset
 from difflab.lab.common import emit, image_grid, line_artifact, train_val_split
-from difflab.lab.nn import NNCommon, epoch_tag, fit, make_optimizer
+from difflab.lab.nn import NNCommon, epoch_tag, epoch_tag_zh, fit, make_optimizer
 from difflab.runtime import KindSpec, RunContext, Sink
 
 
@@ -221,6 +221,8 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         meta={
             "title": "forward process: x_t = √ᾱ_t·x_0 + √(1-ᾱ_t)·ε, t = "
             + ", ".join(str(c) for c in cols),
+            "title_zh": "前向加噪过程：x_t = √ᾱ_t·x_0 + √(1-ᾱ_t)·ε，t = "
+            + ", ".join(str(c) for c in cols),
             "timesteps": cols.tolist(),
             "alpha_bar": [float(abar[c]) for c in cols],
         },
@@ -237,6 +239,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 "β_t": (ts, scheduler.betas.tolist()),
             },
             f"noise schedule ({p.beta_schedule}, T = {T})",
+            title_zh=f"噪声调度（{p.beta_schedule}，T = {T}）",
         ),
         view="line",
     )
@@ -254,6 +257,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
 
     def draw(epoch: int | None, step: int) -> None:
         tag, when = epoch_tag(epoch)
+        when_zh = epoch_tag_zh(epoch)
         g = torch.Generator(device=device).manual_seed(p.seed + 2)  # the same x_T every time
         x0, shots = sample(
             model, scheduler, p.n_show, p.image_size, g, device, snapshots=8 if epoch is None else 0
@@ -265,7 +269,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             image_grid(to_pixels(x0), 8, scale=scale),
             view="image",
             step=step,
-            meta={"title": f"samples (fixed x_T), {when}", "epoch": epoch},
+            meta={
+                "title": f"samples (fixed x_T), {when}",
+                "title_zh": f"采样结果（固定 x_T），{when_zh}",
+                "epoch": epoch,
+            },
         )
         if shots:
             # rows: four samples; columns: x_t along the reverse chain, then x_0
@@ -282,6 +290,9 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                     "title": "reverse process: x_t at t = "
                     + ", ".join(str(t) for t, _ in shots)
                     + ", then x_0",
+                    "title_zh": "反向去噪过程：t = "
+                    + ", ".join(str(t) for t, _ in shots)
+                    + " 时的 x_t，最后是 x_0",
                     "timesteps": [t for t, _ in shots],
                 },
             )
@@ -308,10 +319,19 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         emit(
             sink,
             "loss_by_t.json",
-            line_artifact({"val loss": (mids, means)}, "validation loss by step t"),
+            line_artifact(
+                {"val loss": (mids, means)},
+                "validation loss by step t",
+                title_zh="验证集损失随时间步 t 的变化",
+            ),
             view="line",
             step=result.steps,
-            meta={"x_title": "t", "y_title": "‖ε - ε_θ‖²"},
+            meta={
+                "x_title": "t",
+                "x_title_zh": "时间步 t",
+                "y_title": "‖ε - ε_θ‖²",
+                "y_title_zh": "‖ε - ε_θ‖²",
+            },
         )
     return {
         "epochs": result.epochs,

@@ -114,9 +114,18 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     emit(
         sink,
         "accuracy/depth.json",
-        line_artifact({k: (depths, v) for k, v in hist.items()}, "accuracy vs depth"),
+        line_artifact(
+            {k: (depths, v) for k, v in hist.items()},
+            "accuracy vs depth",
+            title_zh="准确率随树深度的变化",
+        ),
         view="line",
-        meta={"x_title": "max_depth", "y_title": "accuracy"},
+        meta={
+            "x_title": "max_depth",
+            "x_title_zh": "最大深度 max_depth",
+            "y_title": "accuracy",
+            "y_title_zh": "准确率",
+        },
     )
     pred = model.predict(d.X_val)
     emit(sink, "confusion.json", confusion_artifact(d.y_val, pred, names), view="confusion")
@@ -137,6 +146,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             feats,
             ["importance"],
             "impurity decrease per feature",
+            title_zh="各特征带来的不纯度下降",
         ),
         view="heatmap",
     )

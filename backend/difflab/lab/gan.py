@@ -32,6 +32,7 @@ from difflab.lab.nn import (
     NNCommon,
     current_lr,
     epoch_tag,
+    epoch_tag_zh,
     grad_norms_per_layer,
     make_optimizer,
     minibatches,
@@ -154,6 +155,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
 
     def draw(epoch: int | None, step: int) -> None:
         tag, when = epoch_tag(epoch)
+        when_zh = epoch_tag_zh(epoch)
         fake = G(z_show)
         if images:
             emit(
@@ -162,7 +164,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 image_grid([(f.reshape(8, 8).cpu().numpy() + 1) / 2 for f in fake], 8, scale=6),
                 view="image",
                 step=step,
-                meta={"title": f"generated digits (fixed z), {when}", "epoch": epoch},
+                meta={
+                    "title": f"generated digits (fixed z), {when}",
+                    "title_zh": f"生成的数字（固定 z），{when_zh}",
+                    "epoch": epoch,
+                },
             )
             return
         pts = torch.cat([Xva, fake]).cpu().numpy()
@@ -175,6 +181,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 labels,
                 ["real", "generated"],
                 f"held-out real points and generated points, {when}",
+                title_zh=f"留出的真实样本点与生成的样本点，{when_zh}",
             ),
             view="scatter",
             step=step,
@@ -195,6 +202,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             step=step,
             meta={
                 "title": f"where D says real (orange) or generated (blue), {when}",
+                "title_zh": f"判别器 D 判为真实（橙色）或生成（蓝色）的区域，{when_zh}",
                 "epoch": epoch,
             },
         )

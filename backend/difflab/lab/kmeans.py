@@ -107,10 +107,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         pts = np.vstack([to_2d(X), to_2d(C)])
         lab = np.concatenate([labels, np.full(p.k, p.k)])
         title = f"iteration {it}" + ("" if X.shape[1] == 2 else " (first two principal axes)")
+        title_zh = f"第 {it} 次迭代" + ("" if X.shape[1] == 2 else "（画在前两个主成分轴上）")
         emit(
             sink,
             f"clusters/iter_{it:03d}.json",
-            scatter_artifact(pts, lab, names, title),
+            scatter_artifact(pts, lab, names, title, title_zh=title_zh),
             view="scatter",
             step=it,
         )
@@ -147,7 +148,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     emit(
         sink,
         "inertia.json",
-        line_artifact({"train/inertia": (list(range(len(curve))), curve)}, "inertia J"),
+        line_artifact(
+            {"train/inertia": (list(range(len(curve))), curve)},
+            "inertia J",
+            title_zh="惯性 J（簇内平方和）",
+        ),
         view="line",
     )
     truth = np.vstack([to_2d(X), to_2d(C)])
@@ -159,6 +164,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             np.concatenate([data.y, np.full(p.k, data.n_classes)]),
             [*data.target_names, "centroid"],
             "true classes, final centroids",
+            title_zh="真实类别与最终的簇中心",
         ),
         view="scatter",
     )

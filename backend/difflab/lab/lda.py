@@ -108,10 +108,12 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         result.update(values)
         pts, note = _points_2d(Z_tr, rng)
         title = f"{tag.upper()} projection of the training split{note}"
+        jitter_zh = "（一维，纵向加了少量抖动）" if note else ""
+        title_zh = f"训练集的 {tag.upper()} 投影{jitter_zh}"
         emit(
             sink,
             f"{tag}/projection.json",
-            scatter_artifact(pts, d.y_train, names, title),
+            scatter_artifact(pts, d.y_train, names, title, title_zh=title_zh),
             view="scatter",
             step=step,
         )
@@ -125,6 +127,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                     d.data.feature_names,
                     [f"{tag.upper()}{j + 1}" for j in range(m)],
                     f"{tag.upper()} axes over features",
+                    title_zh=f"{tag.upper()} 各投影轴在特征上的系数",
                 ),
                 view="heatmap",
             )

@@ -206,13 +206,17 @@ def train_linear_classifier(
     emit(
         sink,
         "accuracy/curves.json",
-        line_artifact({k: (xs, v) for k, v in hist.items() if "accuracy" in k}, "accuracy"),
+        line_artifact(
+            {k: (xs, v) for k, v in hist.items() if "accuracy" in k}, "accuracy", title_zh="准确率"
+        ),
         view="line",
     )
     emit(
         sink,
         "loss/curves.json",
-        line_artifact({k: (xs, v) for k, v in hist.items() if "loss" in k}, "cross-entropy"),
+        line_artifact(
+            {k: (xs, v) for k, v in hist.items() if "loss" in k}, "cross-entropy", title_zh="交叉熵"
+        ),
         view="line",
     )
     W = model.weight.detach().numpy()  # (out_dim, n_features of φ)
@@ -223,7 +227,12 @@ def train_linear_classifier(
     )
     rows = [f"logit of {names[1]}"] if mode == "binary" else list(names)
     if W.shape[1] <= 64:
-        emit(sink, "weights.json", heatmap_artifact(W, feature_names, rows, "W"), view="heatmap")
+        emit(
+            sink,
+            "weights.json",
+            heatmap_artifact(W, feature_names, rows, "W", title_zh="权重矩阵 W"),
+            view="heatmap",
+        )
     if d.data.name == "digits" and p.degree == 1:  # each class's weights read as an 8×8 image
         emit(
             sink,

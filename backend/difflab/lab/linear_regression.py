@@ -215,7 +215,10 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             step=epoch,
         )
         if epoch == p.epochs:
-            emit(sink, "fit/lines.json", line_artifact(fits, f"fitted {data.name}"), view="line")
+            lines = line_artifact(
+                fits, f"fitted {data.name}", title_zh=f"数据集 {data.name} 的拟合曲线"
+            )
+            emit(sink, "fit/lines.json", lines, view="line")
 
     # θ of every epoch as metrics, while it has few enough entries to read
     live_theta = Phi_tr.shape[1] <= MAX_LIVE_WEIGHTS
@@ -256,7 +259,12 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     line = {}
     for k, ys in curves.items():
         line[k] = (list(range(len(ys))), ys)
-    emit(sink, "mse/curves.json", line_artifact(line, "MSE per epoch"), view="line")
+    emit(
+        sink,
+        "mse/curves.json",
+        line_artifact(line, "MSE per epoch", title_zh="每轮的均方误差（MSE）"),
+        view="line",
+    )
     names = [
         "bias",
         *([f"x^{k}" for k in range(1, p.degree + 1)] if p.degree > 1 else data.feature_names),
@@ -265,7 +273,13 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     emit(
         sink,
         "coefficients.json",
-        heatmap_artifact(np.array([thetas[m] for m in methods]), names, methods, "θ per method"),
+        heatmap_artifact(
+            np.array([thetas[m] for m in methods]),
+            names,
+            methods,
+            "θ per method",
+            title_zh="各方法求得的 θ",
+        ),
         view="heatmap",
     )
     # predicted against true on the validation split: on the diagonal when the fit is good
@@ -274,7 +288,13 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     emit(
         sink,
         "predicted_vs_true.json",
-        scatter_artifact(pts, labels, methods, "validation: true y (x) vs predicted (y)"),
+        scatter_artifact(
+            pts,
+            labels,
+            methods,
+            "validation: true y (x) vs predicted (y)",
+            title_zh="验证集：真实值 y（横轴）与预测值（纵轴）",
+        ),
         view="scatter",
     )
     if data.X.shape[1] == 2:  # the fitted plane of the first method over the input square
@@ -290,6 +310,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 [f"{v:.2f}" for v in g1],
                 [f"{v:.2f}" for v in g2],
                 f"fitted plane ({methods[0]}) over scaled x1 (columns), x2 (rows)",
+                title_zh=f"拟合出的平面（{methods[0]}）：列为缩放后的 x1，行为缩放后的 x2",
             ),
             view="heatmap",
         )

@@ -33,6 +33,7 @@ from torch.distributions import Categorical, MixtureSameFamily, Normal
 from torch.nn import functional as F
 
 from difflab.lab.common import PALETTE, emit, line_artifact, one_thread, train_val_split
+from difflab.lab.nn import epoch_tag_zh
 from difflab.runtime import KindSpec, RunContext, Sink
 
 LOG_SIGMA_MIN, LOG_SIGMA_MAX = -6.0, 2.0  # keeps σ in [0.0025, 7.4]: no collapse onto a point
@@ -237,13 +238,18 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     def frame(epoch: int, name: str, metrics: dict[str, float]) -> None:
         title = f"epoch {epoch}   val NLL {metrics['val/nll']:.3f}"
         img = mixture_png(mdn, baseline, x_tr[:, 0], y_tr, title)
+        when_zh = epoch_tag_zh(None if name == "final" else epoch)
         emit(
             sink,
             f"mixture/{name}.png",
             img,
             view="image",
             step=epoch,
-            meta={"title": f"mixture density over x, {name.replace('_', ' ')}", "epoch": epoch},
+            meta={
+                "title": f"mixture density over x, {name.replace('_', ' ')}",
+                "title_zh": f"各个 x 处的混合密度，{when_zh}",
+                "epoch": epoch,
+            },
         )
 
     with torch.no_grad():
@@ -284,7 +290,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     emit(
         sink,
         "density_slices.json",
-        line_artifact(slices, "p(y | x) at three inputs (x axis: y)"),
+        line_artifact(
+            slices,
+            "p(y | x) at three inputs (x axis: y)",
+            title_zh="三个输入处的条件密度 p(y | x)（横轴为 y）",
+        ),
         view="line",
     )
     return {

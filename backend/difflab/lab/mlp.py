@@ -27,7 +27,7 @@ from difflab.lab.common import (
     line_artifact,
     load_split,
 )
-from difflab.lab.nn import NNCommon, epoch_tag, fit, make_optimizer
+from difflab.lab.nn import NNCommon, epoch_tag, epoch_tag_zh, fit, make_optimizer
 from difflab.runtime import KindSpec, RunContext, Sink
 
 Activation = Literal["relu", "tanh", "sigmoid", "gelu", "leaky_relu"]
@@ -145,6 +145,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
 
     def draw(epoch: int | None, step: int) -> None:
         tag, when = epoch_tag(epoch)
+        when_zh = epoch_tag_zh(epoch)
         if two_d:
             img = decision_boundary_png(predict_proba, X_all, y_all, resolution=160)
             emit(
@@ -153,7 +154,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 img,
                 view="image",
                 step=step,
-                meta={"title": f"decision boundary, {when}", "epoch": epoch},
+                meta={
+                    "title": f"decision boundary, {when}",
+                    "title_zh": f"决策边界，{when_zh}",
+                    "epoch": epoch,
+                },
             )
         elif not classify and X_all.shape[1] == 1:
             xs = np.linspace(X_all[:, 0].min(), X_all[:, 0].max(), 100)
@@ -167,6 +172,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                     "fit": (xs.tolist(), curve.tolist()),
                 },
                 title=f"fitted curve, {when}",
+                title_zh=f"拟合曲线，{when_zh}",
             )
             emit(
                 sink,
@@ -193,7 +199,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 sink,
                 "confusion.json",
                 confusion_artifact(
-                    split.y_val, pred, data.target_names, "validation confusion matrix"
+                    split.y_val,
+                    pred,
+                    data.target_names,
+                    "validation confusion matrix",
+                    title_zh="验证集混淆矩阵",
                 ),
                 view="confusion",
                 step=result.steps,

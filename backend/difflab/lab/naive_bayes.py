@@ -90,7 +90,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     emit(
         sink,
         "accuracy/curves.json",
-        line_artifact({k: (seen_counts, v) for k, v in hist.items()}, "accuracy vs samples seen"),
+        line_artifact(
+            {k: (seen_counts, v) for k, v in hist.items()},
+            "accuracy vs samples seen",
+            title_zh="准确率随已见样本数的变化",
+        ),
         view="line",
     )
     pred = model.predict(d.X_val)
@@ -100,13 +104,13 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         emit(
             sink,
             "means.json",
-            heatmap_artifact(model.theta_, feats, names, "μ per class"),
+            heatmap_artifact(model.theta_, feats, names, "μ per class", title_zh="各类别的均值 μ"),
             view="heatmap",
         )
         emit(
             sink,
             "variances.json",
-            heatmap_artifact(model.var_, feats, names, "σ² per class"),
+            heatmap_artifact(model.var_, feats, names, "σ² per class", title_zh="各类别的方差 σ²"),
             view="heatmap",
         )
     return {

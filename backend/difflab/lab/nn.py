@@ -341,3 +341,8 @@ def epoch_tag(epoch: int | None) -> tuple[str, str]:
     if epoch is None:
         return "final", "final"
     return f"epoch_{epoch:05d}", f"epoch {epoch}"
+
+
+def epoch_tag_zh(epoch: int | None) -> str:
+    """The Chinese title part of `epoch_tag`: "第 10 轮", or "最终模型" for the final model."""
+    return "最终模型" if epoch is None else f"第 {epoch} 轮"

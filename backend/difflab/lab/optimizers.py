@@ -517,7 +517,10 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             sink.metric(step, values)
         if step % p.frame_every == 0 or step == p.steps:
             img = paths_png(background, box, paths, surface.minima, f"step {step}")
-            meta = {"title": f"paths after {step} steps"}
+            meta = {
+                "title": f"paths after {step} steps",
+                "title_zh": f"{step} 步之后各优化器的路径",
+            }
             emit(sink, f"paths/step_{step:05d}.png", img, view="image", step=step, meta=meta)
 
     record(0)
@@ -550,9 +553,10 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     curves: dict[str, tuple[list[int], list[float]]] = {
         o: (list(range(0, len(ls), stride)), ls[::stride]) for o, ls in losses.items()
     }
-    emit(
-        sink, "loss/curves.json", line_artifact(curves, f"loss per step, {p.surface}"), view="line"
+    chart = line_artifact(
+        curves, f"loss per step, {p.surface}", title_zh=f"{p.surface} 曲面上每一步的损失"
     )
+    emit(sink, "loss/curves.json", chart, view="line")
 
     result: dict[str, Any] = {
         "surface": p.surface,

@@ -118,20 +118,31 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         line_artifact(
             {"explained variance ratio": (axes, ratio), "cumulative": (axes, cumulative)},
             "variance per principal axis",
+            title_zh="各主成分轴解释的方差占比",
         ),
         view="line",
     )
     emit(
         sink,
         "reconstruction.json",
-        line_artifact({"reconstruction_mse": (axes, errors)}, "reconstruction error vs axes kept"),
+        line_artifact(
+            {"reconstruction_mse": (axes, errors)},
+            "reconstruction error vs axes kept",
+            title_zh="重建误差随保留轴数的变化",
+        ),
         view="line",
     )
     Z = Xc @ V_svd[:2].T if n_axes >= 2 else np.column_stack([Xc @ V_svd[0], np.zeros(len(X))])
     emit(
         sink,
         "projection.json",
-        scatter_artifact(Z, data.y, data.target_names, "projection on the first two axes"),
+        scatter_artifact(
+            Z,
+            data.y,
+            data.target_names,
+            "projection on the first two axes",
+            title_zh="在前两个主成分轴上的投影",
+        ),
         view="scatter",
     )
     k = min(m, 64)
@@ -145,6 +156,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 feats,
                 [f"PC{j + 1}" for j in range(k)],
                 "principal axes (rows) over features",
+                title_zh="各主成分轴（行）在特征上的分量",
             ),
             view="heatmap",
         )

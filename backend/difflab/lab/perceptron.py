@@ -132,13 +132,19 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     emit(
         sink,
         "mistakes.json",
-        line_artifact({"train/mistakes": (xs, hist["train/mistakes"])}, "mistakes per epoch"),
+        line_artifact(
+            {"train/mistakes": (xs, hist["train/mistakes"])},
+            "mistakes per epoch",
+            title_zh="每轮的分类错误次数",
+        ),
         view="line",
     )
     emit(
         sink,
         "accuracy/curves.json",
-        line_artifact({k: (xs, v) for k, v in hist.items() if "accuracy" in k}, "accuracy"),
+        line_artifact(
+            {k: (xs, v) for k, v in hist.items() if "accuracy" in k}, "accuracy", title_zh="准确率"
+        ),
         view="line",
     )
     y01_val = (t_val > 0).astype(np.int64)

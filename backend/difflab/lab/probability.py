@@ -252,6 +252,9 @@ def bayes_coin(p: Params, sink: Sink) -> dict[str, Any]:
                     f"after {n} flips, {k} heads: Beta({p.prior_a:g}, {p.prior_b:g}) → "
                     f"Beta({a[n]:g}, {b[n]:g}); mean {means[n]:.3f}, {pct} interval "
                     f"[{lows[n]:.3f}, {highs[n]:.3f}] (true p = {p.true_p:g})",
+                    title_zh=f"抛 {n} 次、{k} 次正面：Beta({p.prior_a:g}, {p.prior_b:g}) → "
+                    f"Beta({a[n]:g}, {b[n]:g})；均值 {means[n]:.3f}，{pct} 可信区间 "
+                    f"[{lows[n]:.3f}, {highs[n]:.3f}]（真实 p = {p.true_p:g}）",
                 ),
                 view="line",
                 step=n,
@@ -259,7 +262,9 @@ def bayes_coin(p: Params, sink: Sink) -> dict[str, Any]:
                     "n": n,
                     "heads": k,
                     "x_title": "p (probability of heads)",
+                    "x_title_zh": "p（正面朝上的概率）",
                     "y_title": "density",
+                    "y_title_zh": "概率密度",
                 },
             )
     summary = {f"coin_{key.removeprefix('coin/')}": v for key, v in values.items()}
@@ -310,10 +315,18 @@ def bayes_gaussian(p: Params, sink: Sink) -> dict[str, Any]:
                     },
                     f"after {n} observations: posterior N({means[n]:.3f}, {stds[n]:.3f}²), "
                     f"{pct} interval [{lows[n]:.3f}, {highs[n]:.3f}] (true μ = {p.true_mean:g})",
+                    title_zh=f"{n} 个观测之后：后验 N({means[n]:.3f}, {stds[n]:.3f}²)，"
+                    f"{pct} 可信区间 [{lows[n]:.3f}, {highs[n]:.3f}]（真实 μ = {p.true_mean:g}）",
                 ),
                 view="line",
                 step=n,
-                meta={"n": n, "x_title": "μ", "y_title": "density"},
+                meta={
+                    "n": n,
+                    "x_title": "μ",
+                    "x_title_zh": "μ",
+                    "y_title": "density",
+                    "y_title_zh": "概率密度",
+                },
             )
     return {f"gaussian_{key.removeprefix('gaussian/')}": v for key, v in values.items()}
 
@@ -358,9 +371,11 @@ def kl(p: Params, sink: Sink) -> dict[str, Any]:
             },
             f"p = N({m1:g}, {s1:g}²), q = N({m2:g}, {s2:g}²): KL(p‖q) = {forward:.4f}, "
             f"KL(q‖p) = {reverse:.4f}",
+            title_zh=f"p = N({m1:g}, {s1:g}²)，q = N({m2:g}, {s2:g}²)：KL(p‖q) = {forward:.4f}，"
+            f"KL(q‖p) = {reverse:.4f}",
         ),
         view="line",
-        meta={"x_title": "x"},
+        meta={"x_title": "x", "x_title_zh": "x"},
     )
     emit(
         sink,
@@ -375,9 +390,16 @@ def kl(p: Params, sink: Sink) -> dict[str, Any]:
                 "KL(q‖p) Monte Carlo": (ns, rev),
             },
             "Monte-Carlo estimates of the mean log-ratio as the sample grows",
+            title_zh="样本增多时，对数比均值的蒙特卡洛估计",
         ),
         view="line",
-        meta={"x_title": "samples n", "y_title": "KL (nats)", "log_x": True},
+        meta={
+            "x_title": "samples n",
+            "x_title_zh": "样本数 n",
+            "y_title": "KL (nats)",
+            "y_title_zh": "KL 散度（奈特）",
+            "log_x": True,
+        },
     )
     # both directions as q's width moves, q's mean fixed: equal only where the curves cross
     widths = s1 * np.logspace(-1, 1, 81)
@@ -390,9 +412,17 @@ def kl(p: Params, sink: Sink) -> dict[str, Any]:
                 "KL(q‖p)": (widths, [kl_normal(m2, w, m1, s1) for w in widths]),
             },
             f"both directions as q's standard deviation varies (q's mean {m2:g})",
+            title_zh=f"q 的标准差变化时两个方向的 KL 散度（q 的均值为 {m2:g}）",
         ),
         view="line",
-        meta={"x_title": "σ of q", "y_title": "KL (nats)", "log_x": True, "log_y": True},
+        meta={
+            "x_title": "σ of q",
+            "x_title_zh": "q 的标准差 σ",
+            "y_title": "KL (nats)",
+            "y_title_zh": "KL 散度（奈特）",
+            "log_x": True,
+            "log_y": True,
+        },
     )
     return {
         "kl_p_q": forward,
@@ -428,7 +458,14 @@ def elbo(p: Params, sink: Sink) -> dict[str, Any]:
         xs = m if name == "mean" else s
         fixed = f"σ_q = τ_n = {post_std:.3f}" if name == "mean" else f"m_q = μ_n = {post_mean:.3f}"
         title = f"q = N(m_q, σ_q²) with {fixed}, over {len(x)} observations"
-        axis = {"x_title": "m_q" if name == "mean" else "σ_q", "log_x": name == "std"}
+        title_zh = f"q = N(m_q, σ_q²)，其中 {fixed}，共 {len(x)} 个观测"
+        axis = {
+            "x_title": "m_q" if name == "mean" else "σ_q",
+            "x_title_zh": "q 的均值 m_q" if name == "mean" else "q 的标准差 σ_q",
+            "log_x": name == "std",
+            "y_title": "nats",
+            "y_title_zh": "奈特（nats）",
+        }
         emit(
             sink,
             f"elbo/{name}.json",
@@ -439,9 +476,10 @@ def elbo(p: Params, sink: Sink) -> dict[str, Any]:
                     "E_q[log p(x|μ)] (reconstruction)": (xs, t["recon"]),
                 },
                 f"the ELBO stays below log p(x) and touches it at the posterior; {title}",
+                title_zh=f"ELBO 始终不超过 log p(x)，q 取后验时两者相等；{title_zh}",
             ),
             view="line",
-            meta={**axis, "y_title": "nats"},
+            meta=axis,
         )
         emit(
             sink,
@@ -452,9 +490,10 @@ def elbo(p: Params, sink: Sink) -> dict[str, Any]:
                     "KL(q ‖ posterior) = log p(x) − ELBO": (xs, evidence - t["elbo"]),
                 },
                 f"the KL terms; {title}",
+                title_zh=f"两个 KL 项；{title_zh}",
             ),
             view="line",
-            meta={**axis, "y_title": "nats"},
+            meta=axis,
         )
     at_post = terms(np.array([post_mean]), np.array([post_std]))
     return {

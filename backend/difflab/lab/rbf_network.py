@@ -33,7 +33,7 @@ from difflab.lab.common import (
     load_split,
     scatter_artifact,
 )
-from difflab.lab.nn import NNCommon, epoch_tag, fit, make_optimizer
+from difflab.lab.nn import NNCommon, epoch_tag, epoch_tag_zh, fit, make_optimizer
 from difflab.runtime import KindSpec, RunContext, Sink
 
 
@@ -168,6 +168,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
 
     def draw(epoch: int | None, step: int) -> None:
         tag, when = epoch_tag(epoch)
+        when_zh = epoch_tag_zh(epoch)
         if classify and data.name in TWO_D_SETS:
             img = decision_boundary_png(predict_proba, X_all, y_all, resolution=160)
             emit(
@@ -176,7 +177,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 img,
                 view="image",
                 step=step,
-                meta={"title": f"decision boundary, {when}", "epoch": epoch},
+                meta={
+                    "title": f"decision boundary, {when}",
+                    "title_zh": f"决策边界，{when_zh}",
+                    "epoch": epoch,
+                },
             )
         elif not classify and X_all.shape[1] == 1:
             # the fit and each Gaussian bump scaled by its output weight: y = Σ_j w_j φ_j(x) + b
@@ -194,7 +199,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             emit(
                 sink,
                 f"fit/{tag}.json",
-                line_artifact(series, f"fit, {when}"),
+                line_artifact(series, f"fit, {when}", title_zh=f"拟合结果，{when_zh}"),
                 view="line",
                 step=step,
                 meta={"epoch": epoch},
@@ -220,7 +225,13 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             emit(
                 sink,
                 "centers.json",
-                scatter_artifact(pts, lab, [*names, "center"], "data and RBF centers"),
+                scatter_artifact(
+                    pts,
+                    lab,
+                    [*names, "center"],
+                    "data and RBF centers",
+                    title_zh="数据点与 RBF 中心",
+                ),
                 view="scatter",
                 step=result.steps,
             )
@@ -230,7 +241,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 sink,
                 "confusion.json",
                 confusion_artifact(
-                    split.y_val, pred, data.target_names, "validation confusion matrix"
+                    split.y_val,
+                    pred,
+                    data.target_names,
+                    "validation confusion matrix",
+                    title_zh="验证集混淆矩阵",
                 ),
                 view="confusion",
                 step=result.steps,

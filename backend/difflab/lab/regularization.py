@@ -51,6 +51,7 @@ Part = Literal["paths", "dropout", "early_stopping"]
 ALL_PARTS: tuple[Part, ...] = ("paths", "dropout", "early_stopping")
 MAX_ITER = 20_000  # coordinate-descent sweeps per λ: strongly correlated x, x², … need many
 TOL = 1e-8  # duality-gap tolerance (scikit-learn's 1e-4 leaves errors near 1e-4 in w)
+PENALTY_ZH = {"lasso": "Lasso（L1）", "ridge": "岭回归（L2）", "elasticnet": "弹性网络"}  # titles
 
 
 class Params(LabCommon):
@@ -183,10 +184,12 @@ def zero_counts(coefs: np.ndarray) -> np.ndarray:
     return np.sum(coefs == 0.0, axis=1)
 
 
-def log_x_line(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> dict[str, Any]:
+def log_x_line(
+    series: dict[str, tuple[np.ndarray, np.ndarray]], title: str, title_zh: str
+) -> dict[str, Any]:
     """A line artifact over λ: `line_artifact` rounds to 5 decimals, too coarse for a log axis
     (λ = 0.00149 would read 0.0015), so λ keeps 6 significant digits."""
-    out = line_artifact(series, title)
+    out = line_artifact(series, title, title_zh=title_zh)
     for s, (xs, _) in zip(out["series"], series.values(), strict=True):
         s["x"] = [float(f"{v:.6g}") for v in xs]
     return out
@@ -206,14 +209,18 @@ def run_paths(p: Params, d: Design, sink: Sink) -> dict[str, Any]:
     out: dict[str, Any] = {}
     errors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     zeros: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    log_x = {"log_x": True, "x_label": "λ"}
+    log_x = {"log_x": True, "x_title": "λ", "x_title_zh": "λ"}
     for name, W in paths.items():
         sink.check()
         series = {feat: (lambdas, W[:, j]) for j, feat in enumerate(d.names)}
         emit(
             sink,
             f"paths/{name}.json",
-            log_x_line(series, f"{name} coefficients against λ (log scale)"),
+            log_x_line(
+                series,
+                f"{name} coefficients against λ (log scale)",
+                f"{PENALTY_ZH[name]}的系数随 λ 的变化（对数坐标）",
+            ),
             view="line",
             meta=log_x,
         )
@@ -230,14 +237,20 @@ def run_paths(p: Params, d: Design, sink: Sink) -> dict[str, Any]:
     emit(
         sink,
         "paths/zero_weights.json",
-        log_x_line(zeros, f"weights exactly zero (of {len(d.names)}) against λ"),
+        log_x_line(
+            zeros,
+            f"weights exactly zero (of {len(d.names)}) against λ",
+            f"恰为零的权重个数（共 {len(d.names)} 个）随 λ 的变化",
+        ),
         view="line",
         meta=log_x,
     )
     emit(
         sink,
         "paths/mse.json",
-        log_x_line(errors, "MSE (units of var y) against λ"),
+        log_x_line(
+            errors, "MSE (units of var y) against λ", "均方误差（以 y 的方差为单位）随 λ 的变化"
+        ),
         view="line",
         meta=log_x,
     )
@@ -327,6 +340,7 @@ def run_nets(p: Params, d: Design, sink: Sink, device: torch.device) -> dict[str
             line_artifact(
                 {label: (epochs, curves[k]) for k, label in labels.items()},
                 f"MSE per epoch with and without dropout (p = {p.dropout})",
+                title_zh=f"有无 Dropout 时每轮的均方误差（p = {p.dropout}）",
             ),
             view="line",
         )
@@ -357,7 +371,11 @@ def run_nets(p: Params, d: Design, sink: Sink, device: torch.device) -> dict[str
         emit(
             sink,
             "early_stopping/curve.json",
-            line_artifact(series, f"validation MSE without dropout, patience {p.patience}"),
+            line_artifact(
+                series,
+                f"validation MSE without dropout, patience {p.patience}",
+                title_zh=f"不加 Dropout 时验证集的均方误差，早停 patience = {p.patience}",
+            ),
             view="line",
             meta={"best_epoch": best_epoch, "stop_epoch": stop_epoch},
         )

@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from difflab.lab.common import emit, heatmap_artifact, line_artifact, scatter_artifact
-from difflab.lab.nn import NNCommon, epoch_tag, fit, make_optimizer
+from difflab.lab.nn import NNCommon, epoch_tag, epoch_tag_zh, fit, make_optimizer
 from difflab.runtime import KindSpec, RunContext, Sink
 
 Cell = Literal["rnn", "lstm", "gru"]
@@ -160,6 +160,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
 
     def draw(epoch: int | None, step: int) -> None:
         tag, when = epoch_tag(epoch)
+        when_zh = epoch_tag_zh(epoch)
         out, h = model(Xva[probe : probe + 1])
         t = list(range(1, p.seq_len + 1))
         if classify:
@@ -177,7 +178,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         emit(
             sink,
             f"prediction/{tag}.json",
-            line_artifact(series, f"probe sequence, {when}"),
+            line_artifact(series, f"probe sequence, {when}", title_zh=f"探针序列，{when_zh}"),
             view="line",
             step=step,
             meta={"epoch": epoch},
@@ -192,6 +193,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 [str(s) for s in range(1, p.seq_len + 1)],
                 [f"h{j}" for j in range(units)],
                 f"hidden state h_t of the probe sequence (units × steps), {when}",
+                title_zh=f"探针序列的隐状态 h_t（隐藏单元 × 时间步），{when_zh}",
             ),
             view="heatmap",
             step=step,
@@ -205,10 +207,17 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 {"h_t (PCA)": (P[:, 0].tolist(), P[:, 1].tolist())},
                 f"hidden-state trajectory of the probe in its first two principal "
                 f"components, {when}",
+                title_zh=f"探针序列的隐状态轨迹（画在前两个主成分上），{when_zh}",
             ),
             view="line",
             step=step,
-            meta={"epoch": epoch, "x_title": "PC1", "y_title": "PC2"},
+            meta={
+                "epoch": epoch,
+                "x_title": "PC1",
+                "x_title_zh": "第一主成分 PC1",
+                "y_title": "PC2",
+                "y_title_zh": "第二主成分 PC2",
+            },
         )
 
     def on_epoch(epoch: int, step: int) -> None:
@@ -237,6 +246,9 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 names,
                 "final hidden state of each validation sequence "
                 "(PCA), coloured by " + ("count" if classify else "frequency"),
+                title_zh="每条验证序列的最终隐状态（PCA），按"
+                + ("计数" if classify else "频率")
+                + "着色",
             ),
             view="scatter",
             step=result.steps,

@@ -37,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from difflab.lab.common import emit, heatmap_artifact, one_thread
-from difflab.lab.nn import NNCommon, epoch_tag, fit, make_optimizer
+from difflab.lab.nn import NNCommon, epoch_tag, epoch_tag_zh, fit, make_optimizer
 from difflab.lab.transformer import causal_mask, sinusoidal_positions
 from difflab.runtime import KindSpec, RunContext, Sink
 
@@ -386,19 +386,25 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
 
     def draw(epoch: int | None, step: int) -> None:
         tag, when = epoch_tag(epoch)
+        when_zh = epoch_tag_zh(epoch)
         _, maps = model(probe.src, probe.tgt_in)
         for layer, w in enumerate(maps, start=1):
             for head in range(p.n_heads):
+                art = heatmap_artifact(
+                    w[0, head, :n_out].cpu().numpy(),
+                    src_labels,
+                    out_labels,
+                    f"decoder layer {layer}, head {head + 1}: cross-attention of each "
+                    f"output token (row) over the source tokens (columns; · = PAD), {when}",
+                    title_zh=f"解码器第 {layer} 层第 {head + 1} 个头：每个输出词元（行）"
+                    f"对源序列词元（列；· 为 PAD）的交叉注意力，{when_zh}",
+                )
+                # the heatmap reads its axis titles from the body or the meta
+                art.update(x_title_zh="源序列词元", y_title_zh="输出词元")
                 emit(
                     sink,
                     f"cross_attention/{tag}/layer{layer}_head{head + 1}.json",
-                    heatmap_artifact(
-                        w[0, head, :n_out].cpu().numpy(),
-                        src_labels,
-                        out_labels,
-                        f"decoder layer {layer}, head {head + 1}: cross-attention of each "
-                        f"output token (row) over the source tokens (columns; · = PAD), {when}",
-                    ),
+                    art,
                     view="heatmap",
                     step=step,
                     meta={

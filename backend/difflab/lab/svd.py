@@ -112,9 +112,15 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 for i, c in enumerate(labels)
             },
             "singular values σ_i, log10 (largest first)",
+            title_zh="奇异值 σ_i 的 log10（从大到小）",
         ),
         view="line",
-        meta={"x_title": "i", "y_title": "log10 σ_i"},
+        meta={
+            "x_title": "i",
+            "x_title_zh": "序号 i",
+            "y_title": "log10 σ_i",
+            "y_title_zh": "奇异值的 log10 σ_i",
+        },
     )
     emit(
         sink,
@@ -122,9 +128,15 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         line_artifact(
             {"energy kept Σ_{i≤k} σ_i² / Σ σ_i²": (ks, energy)},
             "cumulative energy of the first k singular values",
+            title_zh="前 k 个奇异值的累计能量",
         ),
         view="line",
-        meta={"x_title": "k", "y_title": "share of ‖A‖²_F"},
+        meta={
+            "x_title": "k",
+            "x_title_zh": "秩 k",
+            "y_title": "share of ‖A‖²_F",
+            "y_title_zh": "占 ‖A‖²_F 的比例",
+        },
     )
     errors = np.sqrt(np.clip(1.0 - energy, 0.0, None))
     emit(
@@ -136,9 +148,10 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 "compression ratio k(m + n + 1)/(mn)": (ks, ks * (m + n + 1) / (m * n)),
             },
             "error and storage against the rank k",
+            title_zh="误差与存储量随秩 k 的变化",
         ),
         view="line",
-        meta={"x_title": "k"},
+        meta={"x_title": "k", "x_title_zh": "秩 k"},
     )
     every = -(-max(m, n) // (THUMBNAIL // 2))  # layers at about half the width
     layers = [  # σ_i u_i v_iᵀ on every `every`-th row and column
@@ -157,7 +170,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         view="image",
         meta={
             "title": "the first rank-one layers σ_i u_i v_iᵀ (each stretched to its own range)",
+            "title_zh": "前几个秩一分量 σ_i u_i v_iᵀ（各自拉伸到自己的取值范围）",
             "captions": [f"i = {i + 1}, σ = {sigma[:, i].mean():.2f}" for i in range(len(layers))],
+            "captions_zh": [
+                f"i = {i + 1}，σ = {sigma[:, i].mean():.2f}" for i in range(len(layers))
+            ],
         },
     )
     sink.progress(2, total, "spectrum")
@@ -165,6 +182,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     norm = float(np.sqrt((A**2).sum()))
     every = -(-max(m, n) // THUMBNAIL)
     pictures, captions = [as_picture(A)], [f"original, rank {r}"]
+    captions_zh = [f"原图，秩 {r}"]
     per_rank: dict[str, float] = {}
     for j, k in enumerate(ranks, start=1):
         sink.check()
@@ -183,15 +201,20 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             f"k = {k}: error {rel:.1%}, {values['compression_ratio']:.1%} of the numbers, "
             f"PSNR {values['psnr_db']:.1f} dB"
         )
+        caption_zh = (
+            f"k = {k}：误差 {rel:.1%}，存储量为原来的 {values['compression_ratio']:.1%}，"
+            f"PSNR {values['psnr_db']:.1f} dB"
+        )
         pictures.append(as_picture(A_k))
         captions.append(caption)
+        captions_zh.append(caption_zh)
         emit(
             sink,
             f"reconstruction/rank_{k:04d}.png",
             image_grid([as_picture(A_k)], 1, scale=scale),
             view="image",
             step=k,
-            meta={"title": caption, "k": k},
+            meta={"title": caption, "title_zh": caption_zh, "k": k},
         )
         sink.progress(2 + j, total, f"rank {k}")
     emit(
@@ -203,7 +226,12 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             scale=display_scale(-(-max(m, n) // every)),
         ),
         view="image",
-        meta={"title": "the original and its rank-k approximations", "captions": captions},
+        meta={
+            "title": "the original and its rank-k approximations",
+            "title_zh": "原图及其秩 k 近似",
+            "captions": captions,
+            "captions_zh": captions_zh,
+        },
     )
     return {
         "rank": r,

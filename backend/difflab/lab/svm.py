@@ -97,6 +97,10 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         margins = ", margins f(x) = ±1 in grey" if binary else ""
         return f"C = {C:.3g}: support vectors ringed{margins}"
 
+    def legend_zh(what: str, C: float) -> str:
+        margins = "，灰线为间隔 f(x) = ±1" if binary else ""
+        return f"C = {C:.3g} 时的{what}：支持向量已圈出{margins}"
+
     def measures(model: SVC) -> dict[str, float]:
         out = {
             "train/accuracy": float(model.score(d.X_train, d.y_train)),
@@ -125,17 +129,25 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 boundary(model),
                 view="image",
                 step=step,
-                meta={"C": C, "title": f"boundary at {legend(C)}"},
+                meta={
+                    "C": C,
+                    "title": f"boundary at {legend(C)}",
+                    "title_zh": legend_zh("决策边界", C),
+                },
             )
         sink.progress(step, total)
     if Cs:
+        accuracy = line_artifact(
+            {k: (Cs, v) for k, v in hist.items() if "accuracy" in k},
+            "accuracy vs C (log-spaced)",
+            title_zh="准确率随 C 的变化（C 按对数等距取值）",
+        )
+        # the plot reads its axis titles from the body or the meta: the Chinese ones ride here
+        accuracy.update(x_title_zh="C", y_title_zh="准确率")
         emit(
             sink,
             "sweep/accuracy.json",
-            line_artifact(
-                {k: (Cs, v) for k, v in hist.items() if "accuracy" in k},
-                "accuracy vs C (log-spaced)",
-            ),
+            accuracy,
             view="line",
             meta={"x_title": "C", "y_title": "accuracy", "log_x": True},
         )
@@ -143,10 +155,18 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             sink,
             "sweep/support_vectors.json",
             line_artifact(
-                {"support_vectors": (Cs, hist["support_vectors"])}, "support vectors vs C"
+                {"support_vectors": (Cs, hist["support_vectors"])},
+                "support vectors vs C",
+                title_zh="支持向量个数随 C 的变化",
             ),
             view="line",
-            meta={"x_title": "C", "y_title": "support vectors", "log_x": True},
+            meta={
+                "x_title": "C",
+                "x_title_zh": "C",
+                "y_title": "support vectors",
+                "y_title_zh": "支持向量个数",
+                "log_x": True,
+            },
         )
 
     sink.check()
@@ -158,7 +178,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             "boundary/final.png",
             boundary(model),
             view="image",
-            meta={"C": p.C, "title": f"final model at {legend(p.C)}"},
+            meta={
+                "C": p.C,
+                "title": f"final model at {legend(p.C)}",
+                "title_zh": legend_zh("最终模型", p.C),
+            },
         )
     pred = model.predict(d.X_val)
     names = d.data.target_names

@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from difflab.lab.common import emit, heatmap_artifact
-from difflab.lab.nn import NNCommon, epoch_tag, fit, make_optimizer
+from difflab.lab.nn import NNCommon, epoch_tag, epoch_tag_zh, fit, make_optimizer
 from difflab.runtime import KindSpec, RunContext, Sink
 
 Task = Literal["copy", "reverse", "sort"]
@@ -231,6 +231,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             [f"d{i}" for i in range(p.d_model)],
             [str(i) for i in range(T)],
             "sinusoidal positional encoding (positions × dimensions)",
+            title_zh="正弦位置编码（位置 × 维度）",
         ),
         view="heatmap",
     )
@@ -240,7 +241,11 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         sink,
         "causal_mask.json",
         heatmap_artifact(
-            mask, labels, labels, "causal mask: 1 where a query (row) may attend to a key (column)"
+            mask,
+            labels,
+            labels,
+            "causal mask: 1 where a query (row) may attend to a key (column)",
+            title_zh="因果掩码：查询（行）可以关注键（列）的位置为 1",
         ),
         view="heatmap",
     )
@@ -249,6 +254,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         """Each head's weights A of the probe as a heatmap, with its scores Q·Kᵀ/√d_k beside
         (null where masked): A = softmax of each row's scores over the allowed keys."""
         tag, when = epoch_tag(epoch)
+        when_zh = epoch_tag_zh(epoch)
         _, maps = model(probe)
         for layer, (w, s) in enumerate(maps, start=1):
             for head in range(p.n_heads):
@@ -258,6 +264,8 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                     labels,
                     f"layer {layer}, head {head + 1}: attention of each "
                     f"query (row) over the keys (columns), {when}",
+                    title_zh=f"第 {layer} 层第 {head + 1} 个头：每个查询（行）对各个键（列）的"
+                    f"注意力，{when_zh}",
                 )
                 art["scores"] = [
                     [round(float(v), 5) if ok else None for v, ok in zip(row, ok_row, strict=True)]

@@ -109,7 +109,13 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         emit(
             sink,
             f"maps/perplexity_{step:02d}.json",
-            scatter_artifact(Y, y, data.target_names, f"t-SNE, perplexity {perp:g}, KL {kl:.3f}"),
+            scatter_artifact(
+                Y,
+                y,
+                data.target_names,
+                f"t-SNE, perplexity {perp:g}, KL {kl:.3f}",
+                title_zh=f"t-SNE，困惑度 {perp:g}，KL {kl:.3f}",
+            ),
             view="scatter",
             step=step,
             meta={"perplexity": perp},
@@ -133,6 +139,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                     "trustworthiness": (p.perplexities, trust),
                 },
                 "KL(P‖Q) and trustworthiness per perplexity",
+                title_zh="各困惑度下的 KL(P‖Q) 与可信度（trustworthiness）",
             ),
             view="line",
         )

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from difflab.lab.autoencoder import DigitSplit, latent_plane
 from difflab.lab.common import emit, image_grid, scatter_artifact
 from difflab.lab.mlp import Activation, build_mlp
-from difflab.lab.nn import NNCommon, epoch_tag, fit, make_optimizer
+from difflab.lab.nn import NNCommon, epoch_tag, epoch_tag_zh, fit, make_optimizer
 from difflab.runtime import KindSpec, RunContext, Sink
 
 
@@ -161,6 +161,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
 
     def draw(epoch: int | None, step: int) -> None:
         tag, when = epoch_tag(epoch)
+        when_zh = epoch_tag_zh(epoch)
         idx = d.one_per_class
         mu, _ = model.encode(d.X_val[idx])
         recon = torch.sigmoid(model.decoder(mu))  # decode the mean code
@@ -172,6 +173,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             step=step,
             meta={
                 "title": f"validation digits (top) and the decoding of their mean code, {when}",
+                "title_zh": f"验证集数字（上）及其均值编码的解码结果，{when_zh}",
                 "epoch": epoch,
             },
         )
@@ -184,6 +186,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
                 d.y_val,
                 [str(c) for c in range(10)],
                 f"mean codes μ(x) of the validation digits, {when}",
+                title_zh=f"验证集数字的均值编码 μ(x)，{when_zh}",
             ),
             view="scatter",
             step=step,
@@ -223,7 +226,10 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             image_grid(d.as_images(torch.sigmoid(model.decoder(grid))), n, scale=4),
             view="image",
             step=result.steps,
-            meta={"title": "decoder output over a grid of N(0, I) quantiles (z1 across, z2 up)"},
+            meta={
+                "title": "decoder output over a grid of N(0, I) quantiles (z1 across, z2 up)",
+                "title_zh": "解码器在 N(0, I) 分位数网格上的输出（z1 向右，z2 向上）",
+            },
         )
         # interpolation: a straight line between the mean codes of two images
         a = p.interpolate_from % len(d.X_val)
@@ -241,7 +247,9 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             step=result.steps,
             meta={
                 "title": f"from digit {d.y_val[a]} to digit {d.y_val[b]}: through the code "
-                "(top) and by blending pixels (bottom)"
+                "(top) and by blending pixels (bottom)",
+                "title_zh": f"从数字 {d.y_val[a]} 到数字 {d.y_val[b]}：在编码空间中插值（上）"
+                "与直接混合像素（下）",
             },
         )
         samples = torch.sigmoid(model.decoder(torch.randn(32, p.latent_dim, device=device)))
@@ -251,7 +259,7 @@ def run(p: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
             image_grid(d.as_images(samples), 8, scale=6),
             view="image",
             step=result.steps,
-            meta={"title": "decoded z ~ N(0, I)"},
+            meta={"title": "decoded z ~ N(0, I)", "title_zh": "解码 z ~ N(0, I) 得到的样本"},
         )
     return {
         "epochs": result.epochs,

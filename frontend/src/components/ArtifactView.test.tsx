@@ -105,4 +105,34 @@ describe("ArtifactView", () => {
     render(<ArtifactView view="image" url={url("probe.png")} name="probe.png" meta={{ title: "probe image (class 2)" }} />);
     expect(screen.getByRole("img").getAttribute("alt")).toBe("probe image (class 2)");
   });
+
+  it("shows the titles the kind wrote in Chinese when the UI speaks Chinese", async () => {
+    installFetch([
+      { path: url("sweep/accuracy.json"), body: { ...SWEEP, title_zh: "准确率随 C 的变化（C 按对数等距取值）", x_title_zh: "C", y_title_zh: "准确率" } },
+      { path: url("confusion.json"), body: { ...CONFUSION, title: "validation confusion matrix", title_zh: "验证集混淆矩阵", x_title_zh: "预测类别", y_title_zh: "真实类别" } },
+    ]);
+    await act(() => i18n.changeLanguage("zh-CN"));
+    const meta = { view: "line", log_x: true, x_title: "C", y_title: "accuracy" };
+    render(<ArtifactView view="line" url={url("sweep/accuracy.json")} name="sweep/accuracy.json" meta={meta} />);
+    await screen.findByTestId("uplot");
+    const { options } = charts[charts.length - 1]!;
+    expect(options.title).toBe("准确率随 C 的变化（C 按对数等距取值）");
+    expect(options.axes!.map((a) => a.label)).toEqual(["C", "准确率"]);
+
+    render(<ArtifactView view="confusion" url={url("confusion.json")} name="confusion.json" />);
+    expect(await screen.findByText("验证集混淆矩阵")).toBeTruthy();
+    expect(screen.getByTestId("heatmap-y-title").textContent).toBe("真实类别 →");
+
+    render(<ArtifactView view="image" url={url("probe.png")} name="probe.png" meta={{ title: "probe image (class 2)", title_zh: "探针图像（类别 2）" }} />);
+    expect(screen.getByRole("img").getAttribute("alt")).toBe("探针图像（类别 2）");
+  });
+
+  it("keeps the English where an artifact has no Chinese", async () => {
+    await act(() => i18n.changeLanguage("zh-CN"));
+    render(<ArtifactView view="line" url={url("sweep/accuracy.json")} name="sweep/accuracy.json" meta={{ x_title: "C", y_title: "accuracy" }} />);
+    await screen.findByTestId("uplot");
+    const { options } = charts[charts.length - 1]!;
+    expect(options.title).toBe("accuracy vs C (log-spaced)");
+    expect(options.axes!.map((a) => a.label)).toEqual(["C", "accuracy"]);
+  });
 });

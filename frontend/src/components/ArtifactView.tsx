@@ -1,48 +1,60 @@
 /**
  * Renders one artifact by its meta.view: image, scatter, heatmap, confusion, line, tree, text
  * or json. JSON and text artifacts are fetched from the URL the API gave in the artifact
- * event; while the next one loads (a slider moved) the previous one stays on screen.
+ * event; while the next one loads (a slider moved) the previous one stays on screen. When the
+ * UI speaks Chinese, titles and axis titles are the backend's `_zh` ones where it gave them.
  */
 import { useEffect, useMemo, useState, type ReactNode } from "react";
 import { useTranslation } from "react-i18next";
 import uPlot from "uplot";
-import { plotAxes, type ArtifactMeta, type ArtifactView as View } from "../lib/artifacts";
+import { metaText, plotAxes, type ArtifactMeta, type ArtifactView as View } from "../lib/artifacts";
 import { inkOn, viridis } from "../lib/colormap";
 import { formatNumber } from "../lib/format";
 import { alignSeries } from "../lib/metrics";
+import { isChinese } from "../lib/schemaForm";
 import "./ArtifactView.css";
 import { TreeView, type TreeData } from "./TreeView";
 import { colorAt, UPlotChart } from "./UPlotChart";
 
-interface ScatterData {
+/** What every plot's JSON may name: a title and axis titles, each with its Chinese. */
+interface Titled {
+  title?: string;
+  title_zh?: string;
+  x_title?: string;
+  x_title_zh?: string;
+  y_title?: string;
+  y_title_zh?: string;
+}
+interface ScatterData extends Titled {
   points: [number, number][];
   labels?: number[];
   label_names?: string[];
-  title?: string;
-  x_title?: string;
-  y_title?: string;
 }
-interface HeatmapData {
+interface HeatmapData extends Titled {
   matrix: number[][];
   x_labels?: string[];
   y_labels?: string[];
-  title?: string;
-  x_title?: string;
-  y_title?: string;
 }
-interface LineData {
+interface LineData extends Titled {
   series: { name: string; x: number[]; y: number[] }[];
-  title?: string;
-  x_title?: string;
-  y_title?: string;
   log_x?: boolean;
   log_y?: boolean;
 }
 
+/** Whether the UI speaks Chinese (then titles read `_zh` first). */
+function useChinese(): boolean {
+  const { i18n } = useTranslation();
+  return isChinese(i18n.language);
+}
+
+/** A plot's title in the reader's language, or undefined. */
+const plotTitle = (data: Titled, zh: boolean) => metaText(data as Record<string, unknown>, "title", zh) ?? undefined;
+
 export function ArtifactView({ view, url, name, meta }: { view: View; url: string; name: string; meta?: ArtifactMeta }) {
   const { t } = useTranslation();
+  const zh = useChinese();
   if (view === "image") {
-    const title = typeof meta?.title === "string" ? meta.title : name;
+    const title = metaText(meta, "title", zh) ?? name;
     return <img className="artifact-image" src={url} alt={title} />;
   }
   if (view === "other")
@@ -114,6 +126,7 @@ function padded(_u: uPlot, min: number | null, max: number | null): uPlot.Range.
 }
 
 export function ScatterPlot({ data, meta }: { data: ScatterData; meta?: ArtifactMeta }) {
+  const zh = useChinese();
   const { groups, names } = useMemo(() => {
     const labels = data.labels ?? data.points.map(() => 0);
     const ids = [...new Set(labels)].sort((a, b) => a - b);
@@ -131,13 +144,14 @@ export function ScatterPlot({ data, meta }: { data: ScatterData; meta?: Artifact
     const names = ids.map((id) => data.label_names?.[id] ?? String(id));
     return { groups, names };
   }, [data]);
-  const { xTitle, yTitle } = plotAxes(data, meta);
+  const { xTitle, yTitle } = plotAxes(data, meta, zh);
+  const title = plotTitle(data, zh);
 
   // uPlot's faceted mode: each series has its own x and y arrays, drawn as points.
   const options = useMemo<Omit<uPlot.Options, "width" | "height">>(
     () => ({
       mode: 2,
-      title: data.title,
+      title,
       legend: { live: false },
       cursor: { drag: { x: false, y: false } },
       // 5% room around the points so none sits on the frame
@@ -154,28 +168,30 @@ export function ScatterPlot({ data, meta }: { data: ScatterData; meta?: Artifact
         })),
       ],
     }),
-    [names, data.title, xTitle, yTitle],
+    [names, title, xTitle, yTitle],
   );
   const plotData = useMemo(() => [null, ...groups] as unknown as uPlot.AlignedData, [groups]);
   return (
     <UPlotChart
       options={options}
       data={plotData}
-      optionsKey={`scatter:${names.join("|")}:${data.title}:${xTitle}:${yTitle}`}
+      optionsKey={`scatter:${names.join("|")}:${title}:${xTitle}:${yTitle}`}
       height={320}
     />
   );
 }
 
 export function LinePlot({ data, meta }: { data: LineData; meta?: ArtifactMeta }) {
+  const zh = useChinese();
   const namesKey = data.series.map((s) => s.name).join("|");
-  const axes = plotAxes(data, meta);
+  const axes = plotAxes(data, meta, zh);
+  const title = plotTitle(data, zh);
   // a log scale only where every value is positive (a sweep over C, a learning rate)
   const logX = axes.logX && data.series.every((s) => s.x.every((v) => v > 0));
   const logY = axes.logY && data.series.every((s) => s.y.every((v) => v > 0));
   const options = useMemo<Omit<uPlot.Options, "width" | "height">>(
     () => ({
-      title: data.title,
+      title,
       scales: { x: { time: false, distr: logX ? 3 : 1 }, y: { distr: logY ? 3 : 1 } },
       axes: [{ label: axes.xTitle ?? undefined }, { label: axes.yTitle ?? undefined, size: 60 }],
       series: [
@@ -183,14 +199,14 @@ export function LinePlot({ data, meta }: { data: LineData; meta?: ArtifactMeta }
         ...namesKey.split("|").map((name, i) => ({ label: name, stroke: colorAt(i), spanGaps: true })),
       ],
     }),
-    [data.title, namesKey, logX, logY, axes.xTitle, axes.yTitle],
+    [title, namesKey, logX, logY, axes.xTitle, axes.yTitle],
   );
   const aligned = useMemo(() => alignSeries(data.series) as unknown as uPlot.AlignedData, [data]);
   return (
     <UPlotChart
       options={options}
       data={aligned}
-      optionsKey={`line:${namesKey}:${data.title}:${logX}:${logY}:${axes.xTitle}:${axes.yTitle}`}
+      optionsKey={`line:${namesKey}:${title}:${logX}:${logY}:${axes.xTitle}:${axes.yTitle}`}
     />
   );
 }
@@ -214,11 +230,13 @@ export function Heatmap({
   meta?: ArtifactMeta;
 }) {
   const { t } = useTranslation();
+  const zh = useChinese();
   const { lo, hi } = useMemo(() => {
     const flat = data.matrix.flat().filter(Number.isFinite);
     return { lo: Math.min(...flat), hi: Math.max(...flat) };
   }, [data]);
-  const axes = plotAxes(data, meta);
+  const axes = plotAxes(data, meta, zh);
+  const title = plotTitle(data, zh);
   const word = (s: string | null) => (s && AXIS_WORDS[s] ? t(AXIS_WORDS[s]) : s);
   const xTitle = word(axes.xTitle ?? (confusion ? "predicted" : null));
   const yTitle = word(axes.yTitle ?? (confusion ? "true" : null));
@@ -228,7 +246,7 @@ export function Heatmap({
   const named = (title: string | null, label: string | number) => (title ? `${title} ${label}` : String(label));
   return (
     <figure className="heatmap">
-      {data.title && <figcaption>{data.title}</figcaption>}
+      {title && <figcaption>{title}</figcaption>}
       {xTitle && (
         <div className="heatmap__xtitle" data-testid="heatmap-x-title">
           {xTitle} →

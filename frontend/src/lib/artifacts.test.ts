@@ -4,6 +4,8 @@ import {
   artifactView,
   frameLabel,
   groupArtifacts,
+  metaCaptions,
+  metaText,
   parseName,
   plotAxes,
   variantAt,
@@ -131,6 +133,29 @@ describe("artifact series", () => {
   it("reads axis names and log scales from the data or else the meta", () => {
     expect(plotAxes({ x_title: "predicted", y_title: "true" })).toEqual({ xTitle: "predicted", yTitle: "true", logX: false, logY: false });
     expect(plotAxes({ title: "accuracy vs C" }, { log_x: true, x_title: "C" })).toEqual({ xTitle: "C", yTitle: null, logX: true, logY: false });
+  });
+
+  it("reads the Chinese axis titles in Chinese, from the data or the meta, else the English", () => {
+    // lab.seq2seq: English axis titles in the meta, their Chinese in the heatmap's JSON
+    const data = { title: "decoder layer 1, head 1", x_title_zh: "源序列词元" };
+    const meta = { x_title: "source token", y_title: "output token", y_title_zh: "输出词元" };
+    expect(plotAxes(data, meta, true)).toMatchObject({ xTitle: "源序列词元", yTitle: "输出词元" });
+    expect(plotAxes(data, meta)).toMatchObject({ xTitle: "source token", yTitle: "output token" });
+    // an artifact written before the kinds spoke Chinese
+    expect(plotAxes({ x_title: "predicted" }, null, true).xTitle).toBe("predicted");
+  });
+
+  it("gives a title, a caption and tile captions in the reader's language", () => {
+    const meta = { title: "misclassified validation images", title_zh: "分错的验证集图像", caption: "k = 4", captions: ["3→5", "8→1"], captions_zh: ["3→5", "8→1"] };
+    expect(metaText(meta, "title", true)).toBe("分错的验证集图像");
+    expect(metaText(meta, "title")).toBe("misclassified validation images");
+    expect(metaText(meta, "caption", true)).toBe("k = 4"); // no caption_zh: the English
+    expect(metaText({ title: "W", title_zh: " " }, "title", true)).toBe("W");
+    const svd = { captions: ["original, rank 32", "k = 1: error 24%"], captions_zh: ["原图，秩 32", "k = 1：误差 24%"] };
+    expect(metaCaptions(svd, true)).toEqual(["原图，秩 32", "k = 1：误差 24%"]);
+    expect(metaCaptions(svd)).toEqual(["original, rank 32", "k = 1: error 24%"]);
+    // Chinese for only some tiles would shift them under the wrong pictures: all English then
+    expect(metaCaptions({ ...svd, captions_zh: ["原图，秩 32"] }, true)).toEqual(svd.captions);
   });
 
   it("fills the attention map pattern like Python's format", () => {

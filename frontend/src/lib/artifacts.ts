@@ -268,25 +268,35 @@ export interface PlotAxes {
   logY: boolean;
 }
 
-export function plotAxes(data: object | null | undefined, meta?: ArtifactMeta | null): PlotAxes {
+const nonEmpty = (v: unknown): string | null => (typeof v === "string" && v.trim() ? v : null);
+
+/**
+ * The axes of a plot. With `zh` an axis title's Chinese (x_title_zh, from the JSON or the meta)
+ * comes first and its English is the fallback.
+ */
+export function plotAxes(data: object | null | undefined, meta?: ArtifactMeta | null, zh = false): PlotAxes {
   const d = (data ?? {}) as Record<string, unknown>;
   const m = meta ?? {};
-  const str = (k: string) => {
-    const v = d[k] ?? m[k];
-    return typeof v === "string" && v ? v : null;
-  };
+  const str = (k: string) => (zh ? (nonEmpty(d[`${k}_zh`]) ?? nonEmpty(m[`${k}_zh`])) : null) ?? nonEmpty(d[k] ?? m[k]);
   const flag = (k: string) => d[k] === true || m[k] === true;
   return { xTitle: str("x_title"), yTitle: str("y_title"), logX: flag("log_x"), logY: flag("log_y") };
 }
 
-/** A string from an artifact's meta (title, caption), or null. */
-export function metaText(meta: ArtifactMeta | undefined | null, key: string): string | null {
-  const v = meta?.[key];
-  return typeof v === "string" && v.trim() ? v : null;
+/**
+ * A string from an artifact's meta or a plot's JSON (title, caption), or null. With `zh` its
+ * Chinese (`title_zh`, `caption_zh`) where the backend gave one, else the English.
+ */
+export function metaText(meta: Record<string, unknown> | undefined | null, key: string, zh = false): string | null {
+  return (zh ? nonEmpty(meta?.[`${key}_zh`]) : null) ?? nonEmpty(meta?.[key]);
 }
 
-/** Per-tile captions of an image grid (meta.captions), in reading order. */
-export function metaCaptions(meta: ArtifactMeta | undefined | null): string[] {
+/**
+ * Per-tile captions of an image grid (meta.captions), in reading order. With `zh` the Chinese
+ * ones (meta.captions_zh) where there is one for every tile, else the English.
+ */
+export function metaCaptions(meta: ArtifactMeta | undefined | null, zh = false): string[] {
   const v = meta?.captions;
-  return Array.isArray(v) ? v.map(String) : [];
+  const english = Array.isArray(v) ? v.map(String) : [];
+  const chinese = meta?.captions_zh;
+  return zh && Array.isArray(chinese) && chinese.length === english.length ? chinese.map(String) : english;
 }

@@ -1,5 +1,6 @@
-import { fireEvent, render, screen, within } from "@testing-library/react";
-import { beforeEach, describe, expect, it, vi } from "vitest";
+import { act, fireEvent, render, screen, within } from "@testing-library/react";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import i18n from "../../i18n";
 import { installFetch } from "../../test/fakes";
 import { artifactView, groupArtifacts, type ArtifactItem } from "../../lib/artifacts";
 import { MediaPanel } from "./MediaPanel";
@@ -44,6 +45,9 @@ const src = (el: HTMLElement) => within(el).getByRole("img").getAttribute("src")
 describe("MediaPanel", () => {
   beforeEach(() => {
     installFetch([]);
+  });
+  afterEach(async () => {
+    await act(() => i18n.changeLanguage("en"));
   });
 
   it("shows feature maps over epochs as one panel: a slider over epochs, buttons over layers", () => {
@@ -91,6 +95,44 @@ describe("MediaPanel", () => {
     const tiles = within(panel("mistakes.png")).getByTestId("media-captions");
     expect([...tiles.querySelectorAll("li")].map((li) => li.textContent)).toEqual(["3→5", "8→1"]);
     expect(tiles.style.gridTemplateColumns).toBe("repeat(2, 1fr)");
+  });
+
+  it("shows the title, caption and tile captions in Chinese when the UI speaks Chinese", async () => {
+    const items = [
+      art("probe.png", null, { view: "image", title: "probe image (class 2)", title_zh: "探针图像（类别 2）" }),
+      art("mistakes.png", 22, {
+        view: "image",
+        title: "misclassified validation images",
+        title_zh: "分错的验证集图像",
+        captions: ["3→5", "8→1"],
+        captions_zh: ["3→5", "8→1"],
+        cols: 8,
+      }),
+      art("reconstructions.png", null, {
+        view: "image",
+        title: "the original and its rank-k approximations",
+        title_zh: "原图及其秩 k 近似",
+        caption: "k = 4: error 9.1%",
+        caption_zh: "k = 4：误差 9.1%",
+        captions: ["original, rank 32", "k = 4: error 9.1%"],
+        captions_zh: ["原图，秩 32", "k = 4：误差 9.1%"],
+      }),
+      art("filters/final.png", 22, { view: "image", title: "conv1 kernels, final" }), // no Chinese
+    ];
+    await act(() => i18n.changeLanguage("zh-CN"));
+    render(<MediaPanel groups={groupArtifacts(items)} jobId={JOB} />);
+    const text = (key: string, id: string) => within(panel(key)).getByTestId(id).textContent;
+    const tiles = (key: string) => [...within(panel(key)).getByTestId("media-captions").querySelectorAll("li")].map((li) => li.textContent);
+    expect(text("probe.png", "media-title")).toBe("探针图像（类别 2）");
+    expect(text("reconstructions.png", "media-title")).toBe("原图及其秩 k 近似");
+    expect(text("reconstructions.png", "media-caption")).toBe("k = 4：误差 9.1%");
+    expect(tiles("reconstructions.png")).toEqual(["原图，秩 32", "k = 4：误差 9.1%"]);
+    expect(tiles("mistakes.png")).toEqual(["3→5", "8→1"]);
+    expect(text("filters/final.png", "media-title")).toBe("conv1 kernels, final");
+
+    await act(() => i18n.changeLanguage("en"));
+    expect(text("reconstructions.png", "media-title")).toBe("the original and its rank-k approximations");
+    expect(tiles("reconstructions.png")).toEqual(["original, rank 32", "k = 4: error 9.1%"]);
   });
 
   it("labels a sweep's frames by the swept value", () => {

@@ -1,7 +1,8 @@
 /**
  * A run's artifacts, one panel per series: a slider over the series' frames (steps, epochs,
  * a swept value, the final model) and, where a frame holds several pictures (attention heads,
- * a network's layers), buttons over them. Each panel shows the artifact's title and caption.
+ * a network's layers), buttons over them. Each panel shows the artifact's title and caption,
+ * in Chinese (meta.title_zh, caption_zh, captions_zh) when the UI speaks it and the kind gave them.
  */
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
@@ -19,6 +20,7 @@ import {
   type FrameLabel,
 } from "../../lib/artifacts";
 import { formatNumber } from "../../lib/format";
+import { isChinese } from "../../lib/schemaForm";
 import "./MediaPanel.css";
 
 const MAX_BUTTONS = 12; // more choices than this get a slider
@@ -102,7 +104,8 @@ function Choice({
 }
 
 function GroupPanel({ group, jobId }: { group: ArtifactGroup; jobId: string }) {
-  const { t } = useTranslation();
+  const { t, i18n } = useTranslation();
+  const zh = isChinese(i18n.language);
   const frameText = useFrameText();
   const sliderName = useSliderName();
   const [index, setIndex] = useState<number | null>(null);
@@ -115,9 +118,9 @@ function GroupPanel({ group, jobId }: { group: ArtifactGroup; jobId: string }) {
   const meta = (item?.meta ?? {}) as ArtifactMeta;
   const label = frameLabel(frame);
   const here = frameText(label);
-  const title = metaText(meta, "title");
-  const caption = metaText(meta, "caption");
-  const captions = metaCaptions(meta);
+  const title = metaText(meta, "title", zh);
+  const caption = metaText(meta, "caption", zh);
+  const captions = metaCaptions(meta, zh);
   const values = variantValues(chosen);
   const setAxis = (k: number, v: number) => {
     const next = variantAt(group, values.map((x, j) => (j === k ? v : x)));
