@@ -16,7 +16,9 @@ that four things can be looked at on the way:
 
    Both are stored, so the prediction of the clean latent, x̂0 = (x_t - √(1-ᾱ_t) ε̃) / √ᾱ_t,
    can be formed for any w after the fact. The recombination is the same arithmetic as in
-   diffusers' pipeline, so it reproduces the pipeline's guided ε bit for bit.
+   diffusers' pipeline, so it reproduces the pipeline's guided ε bit for bit. cfg/steps.json
+   holds the same numbers as JSON, with the model's latent->RGB map, for the run page's live
+   w slider.
 3. The sampler's reverse step, at every step, with its actual coefficients. DDPM, DDIM, Euler
    and Euler a all take the form, in the U-Net's coordinates x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε,
 
@@ -77,6 +79,7 @@ from difflab.diffusion.pipeline import (
     split_prediction,
 )
 from difflab.diffusion.previews import (
+    LatentRGB,
     decode_full,
     latent_rgb_for_model,
     noise_rgb,
@@ -97,6 +100,7 @@ DEFAULT_PROMPT = "a red circle on the left"  # a caption of the shapes grammar
 FEATURE_CHANNELS = 8  # channels drawn per feature map: the ones with the largest variance
 CELL = 48  # pixels a feature map is enlarged to, at least (nearest neighbour)
 FRAMES = 7  # pictures in each interpolation strip, both ends included
+MAX_LATENT_VALUES = 4096  # per tensor and step in cfg/steps.json; a larger latent is subsampled
 
 
 class Params(BaseModel):
@@ -764,6 +768,76 @@ def _reverse_artifacts(
                   meta={"role": "table"})  # fmt: skip
 
 
+def _rounded(t: torch.Tensor) -> Any:
+    """A tensor as nested lists of floats to 5 significant digits (short in JSON)."""
+    flat = [float(f"{v:.5g}") for v in t.double().flatten().tolist()]
+    return np.array(flat).reshape(tuple(t.shape)).tolist()
+
+
+def latent_stride(shape: Sequence[int]) -> int:
+    """The smallest k such that every k-th latent pixel in each direction keeps at most
+    MAX_LATENT_VALUES values of a (C, h, w) latent."""
+    c, h, w = shape
+    k = 1
+    while c * math.ceil(h / k) * math.ceil(w / k) > MAX_LATENT_VALUES:
+        k += 1
+    return k
+
+
+def _cfg_steps(
+    sink: Sink,
+    kept: Sequence[DecomposedStep],
+    prediction_type: str,
+    latent_rgb: LatentRGB,
+    w: float,
+    w_values: Sequence[float],
+) -> None:
+    """cfg/steps.json: per step t, ᾱ_t, x_t, ε(∅) and ε(c), and the model's latent->RGB map,
+    so that a client can form x̂0(w) = (x_t - √(1-ᾱ_t)·(ε(∅) + w·(ε(c) - ε(∅))))/√ᾱ_t for any w.
+
+    A v- or x0-predicting model's outputs are converted to ε first: the conversion is affine
+    in the output with the same coefficients for both branches, so guiding the converted ε's
+    gives the same x̂0 as converting the guided output. A latent of more than
+    MAX_LATENT_VALUES values keeps every k-th pixel (x̂0 is formed pixel by pixel, so the
+    subsample is exact where it is kept)."""
+    shape = tuple(kept[0].xt.shape[1:])  # (C, h, w)
+    k = latent_stride(shape)
+    steps = []
+    for s in kept:
+        u = split_prediction(s.eps_uncond, s.xt, s.alpha_bar, prediction_type)[1]
+        c = split_prediction(s.eps_cond, s.xt, s.alpha_bar, prediction_type)[1]
+        steps.append({
+            "step": s.index, "t": s.timestep, "alpha_bar": s.alpha_bar,
+            "diff_norm": float(f"{float((c - u).norm()):.5g}"),
+            "xt": _rounded(s.xt[0, :, ::k, ::k]),
+            "eps_uncond": _rounded(u[0, :, ::k, ::k]),
+            "eps_cond": _rounded(c[0, :, ::k, ::k]),
+        })  # fmt: skip
+    kept_shape = [int(n) for n in kept[0].xt[0, :, ::k, ::k].shape]
+    every = (f"; one latent pixel in each {k}×{k} of the {shape[1]}×{shape[2]} grid is kept"
+             if k > 1 else "")  # fmt: skip
+    every_zh = (f"；{shape[1]}×{shape[2]} 的潜变量网格每 {k}×{k} 个像素只保留一个"
+                if k > 1 else "")  # fmt: skip
+    title = (f"classifier-free guidance, w adjustable: x̂0 from ε(∅) and ε(c) at every step "
+             f"(the run samples with w = {w:g}{every})")  # fmt: skip
+    title_zh = (f"无分类器引导，引导强度 w 可调：每一步由 ε(∅) 和 ε(c) 得到 x̂0"
+                f"（本次采样用的是 w = {w:g}{every_zh}）")  # fmt: skip
+    data = {
+        "title": title, "title_zh": title_zh,
+        "prediction_type": prediction_type, "eps": "epsilon",
+        "guidance_scale": w, "w_values": list(w_values),
+        "latent_shape": list(shape), "stride": k, "shape": kept_shape,
+        "latent_rgb": {"weight": [list(r) for r in latent_rgb.weight],
+                       "bias": list(latent_rgb.bias)},
+        "formula": "ε̂(w) = ε(∅) + w·(ε(c) - ε(∅)); x̂0 = (x_t - √(1-ᾱ_t)·ε̂(w))/√ᾱ_t",
+        "steps": steps,
+    }  # fmt: skip
+    sink.artifact("cfg/steps.json", data, kind="json",
+                  meta={"view": "cfg", "title": title, "title_zh": title_zh, "stride": k,
+                        "latent_shape": list(shape), "shape": kept_shape,
+                        "subsampled": k > 1})  # fmt: skip
+
+
 def _latent_explorer(sink: Sink, pipe: Any, native: int, seed: int) -> dict[str, float]:
     """Two shapes images through the VAE: blends in latent and in pixel space, the latent
     channels, and the counts of values the U-Net would work on in each space."""
@@ -825,7 +899,8 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
     native = model_resolution(model_dir).native
     scheduler = make_scheduler(params.sampler, pipe.scheduler.config, seeds=[params.seed])
     prediction_type = str(scheduler.config.get("prediction_type", "epsilon"))
-    to_rgb = latent_rgb_for_model(model_dir, vae, ctx.data_dir / "cache").apply
+    latent_rgb = latent_rgb_for_model(model_dir, vae, ctx.data_dir / "cache")
+    to_rgb = latent_rgb.apply
     w = params.guidance_scale
     sink.log(f"model {params.model}, sampler {params.sampler}, {params.steps} steps, w = {w:g}, "
              f"seed {params.seed}; opening the U-Net at step {params.unet_step}")  # fmt: skip
@@ -934,9 +1009,10 @@ def run(params: Params, sink: Sink, ctx: RunContext) -> dict[str, Any]:
         "guidance_scale": w, "w_values": params.w_values, "prediction_type": prediction_type,
         "timesteps": [k.timestep for k in kept], "alpha_bar": [k.alpha_bar for k in kept],
         "eps": "cfg/eps.safetensors", "eps_pattern": "cfg/eps/step_{step:03d}.png",
-        "x0_pattern": "cfg/x0/step_{step:03d}.png",
+        "x0_pattern": "cfg/x0/step_{step:03d}.png", "steps": "cfg/steps.json",
         "formula": "ε̃ = ε(∅) + w·(ε(c) - ε(∅)); x̂0 = (x_t - √(1-ᾱ_t)·ε̃)/√ᾱ_t",
     }, kind="json", meta={"role": "index"})  # fmt: skip
+    _cfg_steps(sink, kept, prediction_type, latent_rgb, w, params.w_values)
     if reverse_rows:
         _reverse_artifacts(sink, params.sampler, params.eta, reverse_rows)
     else:
@@ -989,6 +1065,7 @@ __all__ = [
     "UNetTrace",
     "ddpm_update",
     "latent_size",
+    "latent_stride",
     "prepare",
     "reverse_step",
     "run",

@@ -1,8 +1,9 @@
 /**
- * Renders one artifact by its meta.view: image, scatter, heatmap, confusion, line, tree, text
- * or json. JSON and text artifacts are fetched from the URL the API gave in the artifact
- * event; while the next one loads (a slider moved) the previous one stays on screen. When the
- * UI speaks Chinese, titles and axis titles are the backend's `_zh` ones where it gave them.
+ * Renders one artifact by its meta.view: image, scatter, heatmap, confusion, line, tree, text,
+ * json, or cfg (classifier-free guidance with a live w, see CfgView). JSON and text artifacts
+ * are fetched from the URL the API gave in the artifact event; while the next one loads (a
+ * slider moved) the previous one stays on screen. When the UI speaks Chinese, titles and axis
+ * titles are the backend's `_zh` ones where it gave them.
  */
 import { useEffect, useMemo, useState, type ReactNode } from "react";
 import { useTranslation } from "react-i18next";
@@ -13,6 +14,8 @@ import { formatNumber } from "../lib/format";
 import { alignSeries } from "../lib/metrics";
 import { isChinese } from "../lib/schemaForm";
 import "./ArtifactView.css";
+import type { CfgData } from "./cfgMath";
+import { CfgView } from "./CfgView";
 import { TreeView, type TreeData } from "./TreeView";
 import { colorAt, UPlotChart } from "./UPlotChart";
 
@@ -53,6 +56,8 @@ const plotTitle = (data: Titled, zh: boolean) => metaText(data as Record<string,
 export function ArtifactView({ view, url, name, meta }: { view: View; url: string; name: string; meta?: ArtifactMeta }) {
   const { t } = useTranslation();
   const zh = useChinese();
+  // guidance recomputed in the browser (lab.diffusion_internals' cfg/steps.json)
+  if (meta?.view === "cfg") return <CfgArtifact url={url} />;
   if (view === "image") {
     const title = metaText(meta, "title", zh) ?? name;
     return <img className="artifact-image" src={url} alt={title} />;
@@ -98,6 +103,18 @@ function TextArtifact({ url }: { url: string }) {
     <pre className="pre artifact-text" data-testid="artifact-text" aria-busy={loading}>
       {String(body)}
     </pre>
+  );
+}
+
+function CfgArtifact({ url }: { url: string }) {
+  const { t } = useTranslation();
+  const { body, error, loading } = useArtifactBody(url, "json");
+  if (error) return <p className="error">{t("artifacts.loadFailed", { error })}</p>;
+  if (body == null) return <p className="muted">{t("common.loading")}</p>;
+  return (
+    <div className="artifact-json" aria-busy={loading}>
+      <CfgView data={body as CfgData} />
+    </div>
   );
 }
 

@@ -15,7 +15,7 @@
  */
 import { eventsOfType, type ArtifactPayload, type JobEvent } from "../client/events";
 
-export type ArtifactView = "image" | "scatter" | "heatmap" | "confusion" | "line" | "tree" | "text" | "json" | "other";
+export type ArtifactView = "image" | "scatter" | "heatmap" | "confusion" | "line" | "tree" | "text" | "json" | "cfg" | "other";
 
 export type ArtifactMeta = Record<string, unknown>;
 
@@ -72,7 +72,7 @@ export interface ArtifactGroup {
   axes: VariantAxis[];
 }
 
-const VIEWS: readonly string[] = ["image", "scatter", "heatmap", "confusion", "line", "tree", "text", "json"];
+const VIEWS: readonly string[] = ["image", "scatter", "heatmap", "confusion", "line", "tree", "text", "json", "cfg"];
 
 export function artifactView(a: ArtifactPayload): ArtifactView {
   const v = a.meta?.view;

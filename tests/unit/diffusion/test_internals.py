@@ -22,15 +22,20 @@ from pydantic import ValidationError
 from safetensors.torch import load as load_safetensors
 
 from difflab.datasets.shapes import ShapesDataset
+from difflab.diffusion import internals
 from difflab.diffusion.internals import (
     SPEC,
     Params,
     UNetTrace,
+    latent_stride,
     prepare,
     reverse_step,
     run,
     sample_decomposed,
 )
+from difflab.diffusion.models import load_pipeline
+from difflab.diffusion.pipeline import split_prediction
+from difflab.diffusion.previews import latent_rgb_for_model
 from difflab.diffusion.schedulers import make_scheduler
 from difflab.runtime import JobCancelled, MemorySink, ParamError, RunContext, SubmitContext
 
@@ -372,3 +377,106 @@ def test_a_cancelled_run_stops_at_the_next_step(ctx: RunContext) -> None:
         run(Params(model="tiny", steps=4, unet_step=3), sink, ctx)
     assert [p["done"] for p in sink.of_type("progress")] == [1]
     assert "unet/index.json" not in sink.artifacts
+
+
+# --------------------------------------------------------------------------- w after the fact
+
+
+def _x0_from_json(step: dict[str, Any], w: float) -> np.ndarray:
+    """x̂0(w) = (x_t - √(1-ᾱ_t)·(ε(∅) + w·(ε(c) - ε(∅))))/√ᾱ_t from cfg/steps.json alone."""
+    u, c, xt = (np.asarray(step[k]) for k in ("eps_uncond", "eps_cond", "xt"))
+    ab = step["alpha_bar"]
+    return (xt - np.sqrt(1 - ab) * (u + w * (c - u))) / np.sqrt(ab)
+
+
+def _rounding_bound(step: dict[str, Any], w: float) -> np.ndarray:
+    """How far x̂0(w) can move when x_t, ε(∅) and ε(c) are each off by half a unit in their
+    5th significant digit (a relative 5e-5), plus float32's own error."""
+    u, c, xt = (np.abs(np.asarray(step[k])) for k in ("eps_uncond", "eps_cond", "xt"))
+    ab = step["alpha_bar"]
+    eps = abs(1 - w) * u + abs(w) * c
+    return 5e-5 * (xt + np.sqrt(1 - ab) * eps) / np.sqrt(ab) + 1e-5 * (1 + np.abs(xt))
+
+
+def _stored_x0(stored: dict[str, torch.Tensor], i: int, w: float, prediction_type: str) -> Any:
+    """The run's own x̂0 at step i for w, from the stored U-Net outputs (its arithmetic)."""
+    u, c, xt = (
+        stored["eps_uncond"][i : i + 1],
+        stored["eps_cond"][i : i + 1],
+        stored["xt"][i : i + 1],
+    )
+    ab = float(stored["alpha_bar"][i])
+    return split_prediction(u + w * (c - u), xt, ab, prediction_type)[0][0].numpy()
+
+
+def test_steps_json_gives_the_runs_x0_for_every_w(ctx: RunContext, tiny_dir: Path) -> None:
+    sink = MemorySink()
+    params = Params(model="tiny", steps=3, unet_step=0, w_values=[0, 2, 7.5], seed=1)
+    run(params, sink, ctx)
+    data = json.loads(sink.artifacts["cfg/steps.json"])
+    (event,) = [a for a in sink.of_type("artifact") if a["name"] == "cfg/steps.json"]
+    assert event["meta"]["view"] == "cfg" and event["meta"]["title_zh"] == data["title_zh"]
+    assert "无分类器引导" in data["title_zh"] and event["meta"]["subsampled"] is False
+    assert (data["stride"], data["shape"], data["latent_shape"]) == (1, [4, 8, 8], [4, 8, 8])
+    assert (data["prediction_type"], data["eps"]) == ("epsilon", "epsilon")
+    stored = load_safetensors(sink.artifacts["cfg/eps.safetensors"])
+    assert [s["t"] for s in data["steps"]] == stored["timesteps"].tolist()
+    assert [s["alpha_bar"] for s in data["steps"]] == stored["alpha_bar"].tolist()
+
+    for i, step in enumerate(data["steps"]):
+        for w in params.w_values:
+            theirs = _stored_x0(stored, i, w, "epsilon")
+            assert np.all(np.abs(_x0_from_json(step, w) - theirs) <= _rounding_bound(step, w))
+        diff = stored["eps_cond"][i] - stored["eps_uncond"][i]
+        assert step["diff_norm"] == pytest.approx(float(diff.norm()), rel=1e-4)
+
+    # the map is the studio's approx preview map: applied to the JSON's x̂0 it draws the
+    # run's own x̂0 through LatentRGB.apply
+    rgb_map = latent_rgb_for_model(tiny_dir, load_pipeline(tiny_dir, "cpu").vae)
+    weight, bias = np.asarray(data["latent_rgb"]["weight"]), np.asarray(data["latent_rgb"]["bias"])
+    assert np.array_equal(weight, np.asarray(rgb_map.weight)) and weight.shape == (3, 4)
+    assert np.array_equal(bias, np.asarray(rgb_map.bias))
+    last = data["steps"][-1]
+    x0 = _x0_from_json(last, 7.5)
+    rgb = np.clip(np.einsum("rc,chw->rhw", weight, x0) + bias[:, None, None], 0, 1)
+    expected = rgb_map.apply(torch.from_numpy(_stored_x0(stored, 2, 7.5, "epsilon"))[None])[0]
+    np.testing.assert_allclose(rgb, expected.numpy(), atol=1e-3)
+
+
+def test_steps_json_converts_v_and_subsamples_a_large_latent(
+    ctx: RunContext, copy_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A v-predicting model's outputs arrive as ε (so the client needs one formula), and a
+    latent over the size cap keeps every other pixel, said so in the meta and the title."""
+    model = copy_model("vpred")
+    config_file = model / "scheduler" / "scheduler_config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "prediction_type": "v_prediction"}))
+    monkeypatch.setattr(internals, "MAX_LATENT_VALUES", 64)  # 4x8x8 -> 4x4x4
+    sink = MemorySink()
+    ctx = RunContext(job_id="v", work_dir=ctx.work_dir, models_dir=model.parent,
+                     data_dir=ctx.data_dir)  # fmt: skip
+    run(Params(model="vpred", steps=2, unet_step=0, w_values=[3.0], seed=2), sink, ctx)
+    data = json.loads(sink.artifacts["cfg/steps.json"])
+    (event,) = [a for a in sink.of_type("artifact") if a["name"] == "cfg/steps.json"]
+    assert (data["prediction_type"], data["eps"]) == ("v_prediction", "epsilon")
+    assert (data["stride"], data["shape"], data["latent_shape"]) == (2, [4, 4, 4], [4, 8, 8])
+    assert event["meta"]["subsampled"] is True and event["meta"]["stride"] == 2
+    assert "2×2" in data["title"] and "2×2" in data["title_zh"]
+    stored = load_safetensors(sink.artifacts["cfg/eps.safetensors"])
+    for i, step in enumerate(data["steps"]):
+        assert np.asarray(step["xt"]).shape == (4, 4, 4)
+        theirs = _stored_x0(stored, i, 3.0, "v_prediction")[:, ::2, ::2]
+        assert np.all(np.abs(_x0_from_json(step, 3.0) - theirs) <= _rounding_bound(step, 3.0))
+        # read as ε, the v outputs themselves would give another x̂0
+        assert not np.allclose(theirs, _stored_x0(stored, i, 3.0, "epsilon")[:, ::2, ::2])
+
+
+@pytest.mark.parametrize(
+    ("shape", "stride"), [((4, 8, 8), 1), ((4, 32, 32), 1), ((4, 33, 32), 2), ((4, 64, 64), 2),
+                          ((4, 96, 64), 3)],
+)  # fmt: skip
+def test_latent_stride_keeps_at_most_the_cap(shape: tuple[int, int, int], stride: int) -> None:
+    assert latent_stride(shape) == stride
+    c, h, w = shape
+    assert c * -(-h // stride) * -(-w // stride) <= internals.MAX_LATENT_VALUES
