@@ -31,7 +31,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from difflab.diffusion.attention import AttentionRecorder, recording
-from difflab.diffusion.prompts import encode_scheduled
+from difflab.diffusion.prompts import encode_scheduled, tokenize
 from difflab.diffusion.schedulers import Scheduler, step_kwargs
 
 # A diffusers StableDiffusionPipeline; it registers its parts (unet, vae, ...) at run time, so
@@ -74,7 +74,7 @@ class GenerationOutput:
 
 def prompt_ids(tokenizer: Any, text: str, field: str = "prompt") -> list[int]:
     """Token ids of `text` with start/end tokens; PromptTooLongError past the context."""
-    ids: list[int] = tokenizer(text, truncation=False).input_ids
+    ids: list[int] = tokenize(tokenizer, text, truncation=False).input_ids
     limit = int(tokenizer.model_max_length)
     if len(ids) > limit:
         raise PromptTooLongError(field, len(ids), limit)
@@ -94,8 +94,8 @@ def encode_text(pipe: Pipeline, text: str, field: str, clip_skip: int = 1) -> to
     layer's, or with clip_skip N > 1 (A1111's "Clip skip") the N-th layer from the end through
     the final layer norm (diffusers' clip_skip N - 1)."""
     prompt_ids(pipe.tokenizer, text, field)
-    enc = pipe.tokenizer(
-        text, padding="max_length", max_length=pipe.tokenizer.model_max_length,
+    enc = tokenize(
+        pipe.tokenizer, text, padding="max_length", max_length=pipe.tokenizer.model_max_length,
         truncation=True, return_tensors="pt",
     )  # fmt: skip
     device = pipe.text_encoder.device

@@ -23,6 +23,7 @@ diffusers encodes it (pipeline.encode_text), so plain prompts give diffusers' im
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,17 @@ class PromptSyntaxError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(message)
+
+
+_TOKENIZE = threading.Lock()
+
+
+def tokenize(tokenizer: Any, text: str, **kwargs: Any) -> Any:
+    """`tokenizer(text, **kwargs)`, one call at a time in this process. A fast (Rust-backed)
+    tokenizer sets its padding and truncation on itself for every call, so two generations
+    sharing one pipeline in two threads would otherwise get each other's padding."""
+    with _TOKENIZE:
+        return tokenizer(text, **kwargs)
 
 
 def parse_weights(text: str, field: str = "prompt") -> list[tuple[str, float]]:
@@ -131,7 +143,7 @@ def chunks(tokenizer: Any, text: str, field: str = "prompt") -> list[Chunk]:
         if text_run == "BREAK" and weight == -1:
             next_chunk()
             continue
-        ids = tokenizer(text_run, add_special_tokens=False, truncation=False).input_ids
+        ids = tokenize(tokenizer, text_run, add_special_tokens=False, truncation=False).input_ids
         for token in ids:
             if token == comma:
                 last_comma = len(current.ids)
@@ -165,7 +177,9 @@ def is_plain(tokenizer: Any, text: str) -> bool:
     runs = parse_weights(text)
     if len(runs) != 1 or runs[0][1] != 1.0 or runs[0][0] != text:
         return False
-    return len(tokenizer(text, truncation=False).input_ids) <= int(tokenizer.model_max_length)
+    return len(tokenize(tokenizer, text, truncation=False).input_ids) <= int(
+        tokenizer.model_max_length
+    )
 
 
 @dataclass
@@ -204,7 +218,7 @@ def encode_weighted(
     context = int(tok.model_max_length)
     decode = tok.decode
     if is_plain(tok, text):
-        ids = tok(text, truncation=False).input_ids[1:-1]
+        ids = tokenize(tok, text, truncation=False).input_ids[1:-1]
         words = [decode([i]).strip() or "?" for i in ids]
         embeds = encode_text(pipe, text, field, clip_skip)
         return EncodedPrompt(embeds, ids, words, list(range(1, len(ids) + 1)), [1.0] * len(ids))

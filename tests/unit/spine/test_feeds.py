@@ -5,6 +5,9 @@ stream."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +19,14 @@ from difflab.db.models import Job
 from difflab.jobs.events import append_event
 from tests.unit.conftest import MakeClient
 from tests.unit.security.helpers import ALICE, api_key, submit_sleep
+
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on a loop of its own in a thread of its own (the suite's thread may hold a loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _append(job_id: str, n: int, end: str | None = None) -> None:
@@ -64,7 +75,7 @@ def test_many_streams_get_every_event_from_one_reader(
             await asyncio.sleep(0.1)
         return await asyncio.gather(*followers)
 
-    results = asyncio.run(scenario())
+    results = _run(scenario())
     with session_scope() as s:
         last = s.get(Job, job["id"]).last_seq
     for seqs, end in results:
@@ -92,7 +103,7 @@ def test_a_stream_far_behind_reads_the_gap_from_the_database(
         (a, end_a), (b, end_b) = await asyncio.gather(early, late)
         return a, b, end_a, end_b
 
-    a, b, end_a, end_b = asyncio.run(scenario())
+    a, b, end_a, end_b = _run(scenario())
     with session_scope() as s:
         last = s.get(Job, job["id"]).last_seq
     assert a == list(range(6, last + 1)) and b == list(range(4, last + 1))
@@ -102,7 +113,7 @@ def test_a_stream_far_behind_reads_the_gap_from_the_database(
 def test_an_ended_job_streams_its_events_and_ends_at_once(client: TestClient) -> None:
     job = submit_sleep(client, api_key(client, ALICE), steps=1)
     _append(job["id"], 4, "cancelled")
-    seqs, end = asyncio.run(_collect(job["id"], 2))
+    seqs, end = _run(_collect(job["id"], 2))
     with session_scope() as s:
         last = s.get(Job, job["id"]).last_seq
     assert seqs == list(range(3, last + 1)) and end == feeds.End("cancelled", last)
