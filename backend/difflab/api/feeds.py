@@ -183,5 +183,5 @@ async def follow(job_id: str, after: int) -> AsyncIterator[EventPublic | End]:
 
 
 def feeds_open() -> int:
-    """Jobs with a feed in this process (for tests and /health)."""
+    """Jobs with a feed in this process."""
     return len(_FEEDS)

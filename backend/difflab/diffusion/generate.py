@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -384,7 +384,10 @@ def tokenizer_of(model_dir: Path) -> Any:
     )
 
 
-def with_model_defaults(params: GenerateParams, model_dir: Path) -> GenerateParams:
+_Guided = TypeVar("_Guided", bound=BaseModel)  # params with a `guidance_scale` field
+
+
+def with_model_defaults(params: _Guided, model_dir: Path) -> _Guided:
     """Fill the guidance scale a request left out with the model's own (default_guidance)."""
     if "guidance_scale" in params.model_fields_set:
         return params

@@ -60,13 +60,12 @@ from pydantic_core import PydanticCustomError
 from safetensors.torch import save as safetensors_bytes
 
 from difflab.datasets.shapes import ShapesDataset
-from difflab.diffusion.generate import MAX_SEED, tokenizer_of
+from difflab.diffusion.generate import MAX_SEED, tokenizer_of, with_model_defaults
 from difflab.diffusion.models import (
     DEFAULT_MODEL,
     SD_GUIDANCE,
     ModelError,
     check_model_name,
-    default_guidance,
     load_pipeline,
     model_resolution,
     resolve_model,
@@ -199,9 +198,7 @@ def _resolved(params: Params, models_dir: Path) -> tuple[Params, Path]:
             prompt_ids(tok, text, name)
         except PromptTooLongError as e:
             raise ParamError(name, str(e)) from None
-    if "guidance_scale" not in params.model_fields_set:
-        params = params.model_copy(update={"guidance_scale": default_guidance(model_dir)})
-    return params, model_dir
+    return with_model_defaults(params, model_dir), model_dir
 
 
 def prepare(params: Params, ctx: SubmitContext) -> Params:

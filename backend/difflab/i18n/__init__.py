@@ -92,11 +92,12 @@ def missing(specs: dict[str, KindSpec]) -> list[str]:
             out.append(f"{name}: title")
         if spec.description and not text.get("description"):
             out.append(f"{name}: description")
-        for path, english in field_descriptions(spec.params).items():
+        fields = field_descriptions(spec.params)
+        for path, english in fields.items():
             if english and field_zh(name, path, english) is None:
                 out.append(f"{name}: field {path} ({english!r})")
         for path in text.get("fields", {}):
-            if path not in field_descriptions(spec.params):
+            if path not in fields:
                 out.append(f"{name}: zh text for a field that does not exist: {path}")
     return out
 
