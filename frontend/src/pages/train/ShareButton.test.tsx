@@ -72,7 +72,7 @@ describe("ShareButton", () => {
       fireEvent.click(screen.getByTestId("share-copy"));
     });
     expect(writeText).toHaveBeenCalledWith(`${window.location.origin}/train/cafe0000-1111`);
-    expect(screen.getByTestId("share-copied")).toBeTruthy();
+    expect(await screen.findByTestId("share-copied")).toBeTruthy(); // the clipboard answers asynchronously
 
     installFetch([{ method: "PATCH", path: "/api/v1/jobs/cafe0000-1111", body: job(false) }]);
     fireEvent.click(screen.getByTestId("share-toggle"));
