@@ -2,12 +2,14 @@
 that does the same authentication lookup and row reads, measured by the same load generator
 in the same run.
 
-difflab runs as `make run` runs it (`difflab serve`: SQLite, its embedded worker, one
-uvicorn process), or with `--backend redis-pg` in the production shape. The bare app is
-FastAPI on the same uvicorn, reading the same database file: the API key's row by its prefix
-and digest, its user, then the endpoint's rows. The load generator is an asyncio client
-with one keep-alive connection per simulated client, speaking just enough HTTP/1.1 to be far
-lighter than the server it measures (a general-purpose client was the bottleneck here).
+difflab runs as `make run` runs it (`difflab serve`: SQLite, its embedded worker), or with
+`--backend redis-pg` in the production shape; `--processes 1,2` measures each shape in turn:
+N API processes on the port (DIFFLAB_API_PROCESSES) against the bare app with as many uvicorn
+workers. The bare app is FastAPI on the same uvicorn, reading the same database file: the API
+key's row by its prefix and digest, its user, then the endpoint's rows. The load generator is
+an asyncio client with one keep-alive connection per simulated client, speaking just enough
+HTTP/1.1 to be far lighter than the server it measures (a general-purpose client was the
+bottleneck here).
 
 Scenarios (CLIENTS concurrent clients for SECONDS each):
   me      GET /api/v1/auth/me                         vs the bare app's /me
@@ -16,7 +18,8 @@ Scenarios (CLIENTS concurrent clients for SECONDS each):
   mixed   health, jobs, generations, job-kinds, models in turn, 10 jobs queued (difflab only)
 Targets: throughput >= 0.7x bare and p99 <= 2x bare; mixed p99 <= 150 ms with 0 errors.
 
-    python bench/bench_api_load.py [--clients 50] [--seconds 10] [--backend embedded]
+    python bench/bench_api_load.py [--clients 50] [--seconds 10] [--backend embedded,redis-pg]
+                                   [--processes 1,2]
 """
 
 from __future__ import annotations
@@ -164,8 +167,11 @@ async def load(base: str, paths: list[str], headers: dict[str, str], clients: in
 
 
 @contextlib.contextmanager
-def services(backend: str, root: Path, **extra: str) -> Iterator[tuple[str, str, dict[str, str]]]:
-    """difflab (bench_api_generate.deployment) and the bare app on its database."""
+def services(backend: str, root: Path, processes: int = 1, **extra: str
+             ) -> Iterator[tuple[str, str, dict[str, str]]]:  # fmt: skip
+    """difflab (bench_api_generate.deployment) and the bare app on its database, each with
+    `processes` API processes."""
+    extra = {**extra, "DIFFLAB_API_PROCESSES": str(processes)}
     with deployment(backend, root, root / "models", **extra) as (base, env):
         db = env["DIFFLAB_DATABASE_URL"] or (
             f"sqlite:///{(root / 'var' / 'difflab.sqlite').resolve()}"
@@ -174,7 +180,7 @@ def services(backend: str, root: Path, **extra: str) -> Iterator[tuple[str, str,
         bare_port = free_port()
         bare = Proc(
             [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bare_port),
-             "--log-level", "warning"],
+             "--log-level", "warning", "--workers", str(processes)],
             {**os.environ, "BARE_DB": db, "PYTHONPATH": str(root)}, root / "bare.log",
         )  # fmt: skip
         try:
@@ -252,9 +258,10 @@ async def streams_under_load(base: str, api: Api, headers: dict[str, str], strea
     }
 
 
-def _fill(db_url: str, owner: int, total: int) -> None:
+def _fill(db_url: str, owner: int, total: int) -> int:
     """Bring the jobs table to `total` rows (finished sleep jobs with 10 events each, and a
-    generation row for every tenth), written straight into the database."""
+    generation row for every tenth), written straight into the database; returns how many
+    jobs it holds (more than `total` when it held more)."""
     import datetime as dt
     import uuid
 
@@ -289,6 +296,7 @@ def _fill(db_url: str, owner: int, total: int) -> None:
             if gs:
                 c.execute(gens.insert(), gs)
     engine.dispose()
+    return max(have, total)
 
 
 async def medians(base: str, paths: list[str], headers: dict[str, str], n: int = 40
@@ -307,9 +315,22 @@ async def medians(base: str, paths: list[str], headers: dict[str, str], n: int =
     return out
 
 
+def _backends(value: str) -> list[str]:
+    names = [b.strip() for b in value.split(",") if b.strip()]
+    wrong = [b for b in names if b not in ("embedded", "redis-pg")]
+    if wrong or not names:
+        raise argparse.ArgumentTypeError(f"unknown backend(s) {wrong}: embedded, redis-pg")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["embedded", "redis-pg"], default="embedded")
+    parser.add_argument(
+        "--backend",
+        type=_backends,
+        default=["embedded", "redis-pg"],
+        help="embedded (make run), redis-pg (production shape), or both comma-separated",
+    )
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--think", type=float, default=1.0, help="a browser's pause (s)")
@@ -317,10 +338,29 @@ def main() -> None:
     parser.add_argument(
         "--scale",
         type=lambda v: [int(x) for x in v.split(",")],
-        default=[1000, 100_000],
-        help="job counts for the per-request costs",
+        default=[0, 1000, 100_000],
+        help="job counts for the per-request costs (0: only the bench's own few jobs)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[1, 2],
+        help="API process counts to measure in turn (the bare app gets as many workers); "
+        "the per-request costs are measured with the first",
     )
     args = parser.parse_args()
+    shapes = [(b, p) for b in args.backend for p in args.processes]
+    for i, (backend, processes) in enumerate(shapes):
+        if i:
+            print()
+        result = measure(args, backend, processes, args.scale if i == 0 else [])
+        report(result, args, backend, processes)
+
+
+def measure(
+    args: argparse.Namespace, backend: str, processes: int, scale_at: list[int]
+) -> dict[str, Any]:
+    """Every scenario against difflab with `processes` API processes and the bare app."""
     root = Path(tempfile.mkdtemp(prefix="difflab-load-"))
     rows: list[tuple[str, dict[str, float], dict[str, float] | None]] = []
     scale: list[tuple[int, list[float]]] = []
@@ -328,7 +368,7 @@ def main() -> None:
     try:
         # one user here plays every browser: its stream cap is raised for the bench
         cap = {"DIFFLAB_MAX_STREAMS_PER_USER": str(args.streams + 10)}
-        with services(args.backend, root, **cap) as (base, bare_base, env):
+        with services(backend, root, processes, **cap) as (base, bare_base, env):
             api = Api(base)
             key = api.post("/api/v1/users/me/api-keys", json={"name": "load"}).json()["key"]
             auth = {"authorization": f"Bearer {key}"}
@@ -371,17 +411,25 @@ def main() -> None:
                            f"/api/v1/jobs/{job['id']}",
                            f"/api/v1/jobs/{job['id']}/events?limit=1000"]  # fmt: skip
             hdrs = {**auth, "accept": "application/json"}
-            for total in args.scale:
-                _fill(db, owner, total)
-                scale.append((total, asyncio.run(medians(base, scale_paths, hdrs))))
+            for total in scale_at:
+                held = _fill(db, owner, total)
+                scale.append((held, asyncio.run(medians(base, scale_paths, hdrs))))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    return {"rows": rows, "scale": scale, "streamed": streamed}
 
-    print(f"### API under load ({args.backend})\n")
+
+def report(result: dict[str, Any], args: argparse.Namespace, backend: str, processes: int) -> None:
+    rows, scale, streamed = result["rows"], result["scale"], result["streamed"]
+    shape = "1 API process" if processes == 1 else f"{processes} API processes"
+    where = "embedded, `make run`" if backend == "embedded" else "PostgreSQL + Redis"
+    print(f"### API under load ({where}, {shape})\n")
     print(
         f"{args.clients} concurrent clients, {args.seconds:g} s per scenario, an asyncio "
-        f"keep-alive HTTP/1.1 load generator in one process; {os.cpu_count()} CPUs shared by "
-        "the generator, the server and its worker.\n"
+        f"keep-alive HTTP/1.1 load generator in one process; difflab with {shape} "
+        f"(DIFFLAB_API_PROCESSES={processes}) and the bare app with {processes} "
+        f"uvicorn worker(s); {os.cpu_count()} CPUs shared by the generator, the servers and "
+        "the worker.\n"
     )
     print("| scenario | difflab req/s | p50 | p99 | errors | bare req/s | bare p50 | bare p99 "
           "| throughput ratio | p99 ratio |")  # fmt: skip

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="address to bind; beyond loopback needs a real secret key"
     )
     port: int = Field(default=8000, ge=1, le=65535, description="port to listen on")
+    api_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API processes `serve` starts on the one port (the kernel spreads "
+        "connections over them); duties such as the reconciler run in one of them",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses of reverse proxies whose X-Forwarded-Host and X-Forwarded-For "

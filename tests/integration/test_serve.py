@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -229,3 +230,119 @@ def test_ctrl_c_of_make_run_leaves_no_process_behind(tmp_path) -> None:
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
         log.close()
+
+
+def _api_processes(data_dir: Path) -> list[int]:
+    """The API processes listening for notifications (jobs/notify.py registers each)."""
+    registry = data_dir / "notify"
+    pids = [int(p.stem) for p in registry.glob("*.port") if p.stem.isdigit()]
+    return sorted(p for p in pids if pid_alive(p))
+
+
+def _duty_holder(data_dir: Path) -> int | None:
+    """The pid written into the duty lock, when the lock is held (None when free)."""
+    path = data_dir / "duties.lock"
+    with open(path, "rb") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return int(f.read().decode() or 0) or None
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        return None
+
+
+def test_several_api_processes_share_the_port_the_streams_and_one_runs_the_duties(
+    tmp_path,
+) -> None:
+    data = tmp_path / "var"
+    env = service_env(data, DIFFLAB_API_PROCESSES="2", DIFFLAB_STOP_GRACE_S="2")
+    serve, base = _serve(env, tmp_path / "serve.log")
+    try:
+        api = _wait_healthy(serve, base)
+        processes = wait_for(
+            lambda: len(p := _api_processes(data)) == 2 and p, timeout=60, what="2 API processes"
+        )
+        leader = wait_for(lambda: _duty_holder(data), timeout=10, what="a process to lead")
+        assert leader in processes
+
+        # live streams on either process get every event of a job the worker runs
+        job = api.submit("sleep", steps=20, step_seconds=0.1)
+        seen: list[list[int]] = [[] for _ in range(6)]
+
+        def follow(i: int) -> None:  # a client of its own: a connection of its own, which
+            # the kernel hands to either process
+            with (
+                httpx.Client(base_url=base, cookies=api.client.cookies, timeout=60) as c,
+                c.stream("GET", f"/api/v1/jobs/{job['id']}/events") as r,
+            ):
+                assert r.status_code == 200
+                for line in r.iter_lines():
+                    if line.startswith("id:"):
+                        seen[i].append(int(line[3:]))
+                    if line.startswith("event: end"):
+                        break
+
+        threads = [threading.Thread(target=follow, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert api.job(job["id"])["state"] == "succeeded"
+        assert seen[0] and all(s == seen[0] == sorted(s) for s in seen), seen
+
+        # the leader dies: uvicorn starts a new process and the duties move within a period
+        os.kill(leader, signal.SIGKILL)
+        successor = wait_for(
+            lambda: (h := _duty_holder(data)) not in (None, leader) and h,
+            timeout=30,
+            what="another process to take the duties",
+        )
+        assert pid_alive(successor)
+        wait_for(lambda: len(_api_processes(data)) == 2, timeout=60, what="a new API process")
+        assert api.get("/api/v1/auth/me").status_code == 200
+
+        serve.popen.send_signal(signal.SIGTERM)
+        assert serve.popen.wait(timeout=20) == 0, serve.output()[-2000:]
+        wait_for(lambda: not _api_processes(data), timeout=10, what="the API processes to end")
+    finally:
+        serve.stop()
+
+
+def test_on_postgres_one_of_several_api_processes_holds_the_duty_lock(tmp_path) -> None:
+    import sqlalchemy as sa
+
+    from tests.utils.services import migrate, postgres_database, redis_database, start_server
+
+    def holders(url: str) -> list[int]:
+        """API process pids whose duty connection holds an advisory lock."""
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as c:
+                names = c.execute(
+                    sa.text(
+                        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
+                        "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                        "AND a.application_name LIKE 'difflab-duties-%'"
+                    )
+                ).scalars()
+                return [int(n.rpartition("-")[2]) for n in names]
+        finally:
+            engine.dispose()
+
+    with postgres_database() as db, redis_database(11) as broker:
+        env = service_env(
+            tmp_path / "var", database_url=db, broker_url=broker, DIFFLAB_API_PROCESSES="2"
+        )
+        migrate(env)
+        server, base = start_server(env, tmp_path)
+        try:
+            first = wait_for(lambda: holders(db), timeout=30, what="a duty holder")
+            assert len(first) == 1 and pid_alive(first[0])
+            os.kill(first[0], signal.SIGKILL)
+            after = wait_for(
+                lambda: (h := holders(db)) and h != first and h, timeout=30, what="a successor"
+            )
+            assert len(after) == 1 and pid_alive(after[0])
+            assert httpx.get(base + "/api/v1/health", timeout=5).status_code in (200, 503)
+        finally:
+            server.stop()

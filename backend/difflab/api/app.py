@@ -59,10 +59,12 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         thread = None
-        if reconcile:
-            from difflab.jobs.reconciler import ReconcilerThread
+        if reconcile:  # run by one API process of the deployment (jobs/duties.py)
+            from difflab.jobs.duties import DutyThread, lease_for
+            from difflab.jobs.reconciler import reconcile_once
 
-            thread = ReconcilerThread(settings.reconcile_every_s)
+            lease = lease_for(settings.sqlalchemy_url, settings.data_dir)
+            thread = DutyThread(lease, reconcile_once, settings.reconcile_every_s)
             thread.start()
         notify.start_listener(settings)
         yield

@@ -124,13 +124,26 @@ def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
     try:
-        uvicorn.run(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_level="info",
-            timeout_graceful_shutdown=max(1, round(settings.stop_grace_s)),
-        )
+        if settings.api_processes > 1:
+            # each process builds its app from the same settings (the environment); uvicorn's
+            # supervisor takes SIGTERM/Ctrl-C, stops them and returns here
+            uvicorn.run(
+                "difflab.api.app:create_app",
+                factory=True,
+                workers=settings.api_processes,
+                host=host,
+                port=port,
+                log_level="info",
+                timeout_graceful_shutdown=max(1, round(settings.stop_grace_s)),
+            )
+        else:
+            uvicorn.run(
+                create_app(settings),
+                host=host,
+                port=port,
+                log_level="info",
+                timeout_graceful_shutdown=max(1, round(settings.stop_grace_s)),
+            )
     finally:
         if embedded is not None:
             embedded.stop()

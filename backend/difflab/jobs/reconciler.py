@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -178,26 +177,3 @@ def _republish(job_id: str, report: ReconcileReport) -> None:
         report.republished.append(job_id)
     except BrokerUnavailable:
         log.warning("reconciler: broker down, job %s stays queued", job_id)
-
-
-class ReconcilerThread:
-    """Runs reconcile_once every few seconds inside the API process."""
-
-    def __init__(self, every_s: float) -> None:
-        self.every_s = every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every_s):
-            try:
-                reconcile_once()
-            except Exception:
-                log.exception("reconciler pass failed")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
