@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
+from sse_starlette import ServerSentEvent
 
 from difflab.api.presenters import event_public
 from difflab.api.schemas import EventPublic
@@ -180,6 +183,28 @@ async def follow(job_id: str, after: int) -> AsyncIterator[EventPublic | End]:
                 return
             if len(events) < EVENTS_PAGE and state not in TERMINAL_STATES:
                 await news.wait()
+
+
+_ENCODED: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+ENCODED_KEEP = 16384  # encoded events kept (stored events never change: no invalidation)
+
+
+def sse_bytes(job_id: str, e: EventPublic) -> bytes:
+    """The event as one Server-Sent Events message (id = seq, event = type, data = JSON),
+    encoded once per process however many streams send it (only on the event loop)."""
+    key = (job_id, e.seq)
+    data = _ENCODED.get(key)
+    if data is None:
+        data = ServerSentEvent(
+            id=str(e.seq),
+            event=e.type,
+            data=json.dumps(e.model_dump(mode="json", exclude_none=True)),
+            sep="\r\n",
+        ).encode()
+        _ENCODED[key] = data
+        if len(_ENCODED) > ENCODED_KEEP:
+            _ENCODED.popitem(last=False)
+    return data
 
 
 def feeds_open() -> int:

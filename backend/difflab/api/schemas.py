@@ -26,6 +26,27 @@ class ListPublic(BaseModel, Generic[T]):
     count: int
 
 
+# A list page counts its matching rows up to this many and no further (api/pages.py)
+COUNT_CAP = 10_000
+
+
+class PagePublic(ListPublic[T], Generic[T]):
+    """A page of a newest-first list that goes on by cursor (GET /jobs, GET /generations)."""
+
+    count: int = Field(
+        description=f"Rows that match the filters, counted up to {COUNT_CAP}: when count_capped "
+        "is true more rows than this match, else it is the exact number."
+    )
+    count_capped: bool = Field(
+        description=f"true: more than {COUNT_CAP} rows match and `count` is a lower bound "
+        "(counting stops there, so a page costs the same however long the list grows)."
+    )
+    next: str | None = Field(
+        description="The next page's cursor: send it back as `cursor` (with the same filters "
+        'and limit); null on the last page. The Link header (rel="next") holds the whole URL.'
+    )
+
+
 class UserPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int

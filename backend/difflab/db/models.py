@@ -81,18 +81,23 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("owner_id", "idempotency_key", name="uq_jobs_owner_idem"),
         Index("ix_jobs_state_kind", "state", "kind"),
+        # the list's orders: newest first, whole or by one filter (migrations 0004, 0010);
+        # each also serves lookups by its first column
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_jobs_kind_created", "kind", "created_at", "id"),
+        Index("ix_jobs_state_created", "state", "created_at", "id"),
+        Index("ix_jobs_category_created", "category", "created_at", "id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    kind: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(String(32), default="lab")
     queue: Mapped[str] = mapped_column(String(16))
     params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     owner_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True, nullable=True
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
-    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
@@ -146,13 +151,14 @@ class Worker(Base):
 class Generation(Base):
     __tablename__ = "generations"
     __table_args__ = (
+        # the gallery's orders (migration 0004); the second also serves lookups by owner
         Index("ix_generations_created", "created_at", "id"),
         Index("ix_generations_owner_created", "owner_id", "created_at", "id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     owner_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True, nullable=True
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     model: Mapped[str] = mapped_column(String(128))
     prompt: Mapped[str] = mapped_column(Text)

@@ -266,8 +266,9 @@ export interface paths {
         };
         /**
          * Gallery
-         * @description Past generations, newest first: the user's own (an admin's view holds everyone's),
-         *     narrowed by the filters given; `count` is how many pass them.
+         * @description Past generations, newest first (ties by id): the user's own (an admin's view holds
+         *     everyone's), narrowed by the filters given. Go on with `cursor` set to the page's `next`;
+         *     `count` is how many pass the filters, up to a cap.
          */
         get: operations["gallery_api_v1_generations_get"];
         put?: never;
@@ -388,7 +389,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Jobs */
+        /**
+         * List Jobs
+         * @description Jobs newest first (ties by id): the user's own (an admin's view holds everyone's),
+         *     narrowed by the filters given. Go on with `cursor` set to the page's `next`; `count` is
+         *     how many pass the filters, up to a cap.
+         */
         get: operations["list_jobs_api_v1_jobs_get"];
         put?: never;
         /** Create Job */
@@ -960,7 +966,8 @@ export interface paths {
         put?: never;
         /**
          * Img2Img
-         * @description A1111's img2img and inpainting (with `mask`): a `generate` job with an init image.
+         * @description A1111's img2img and inpainting (with `mask`): a `generate` job with an init image; with
+         *     script_name "x/y/z plot", an `xyz` job.
          */
         post: operations["img2img_sdapi_v1_img2img_post"];
         delete?: never;
@@ -980,7 +987,8 @@ export interface paths {
         put?: never;
         /**
          * Interrupt
-         * @description Stop the user's running generation at its next step (and drop queued ones).
+         * @description Stop the user's running generation or X/Y/Z plot at its next step (and drop queued
+         *     ones).
          */
         post: operations["interrupt_sdapi_v1_interrupt_post"];
         delete?: never;
@@ -1083,7 +1091,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Progress */
+        /**
+         * Progress
+         * @description The user's current generation as A1111 reports it; during an X/Y/Z plot, the plot's
+         *     progress (cells done plus the running cell's share; job_count: its cells).
+         */
         get: operations["progress_sdapi_v1_progress_get"];
         put?: never;
         post?: never;
@@ -1217,7 +1229,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Txt2Img */
+        /**
+         * Txt2Img
+         * @description A1111's txt2img: a `generate` job; with script_name "x/y/z plot", an `xyz` job.
+         */
         post: operations["txt2img_sdapi_v1_txt2img_post"];
         delete?: never;
         options?: never;
@@ -2351,20 +2366,6 @@ export interface components {
             /** Data */
             data: components["schemas"]["AuditEntryPublic"][];
         };
-        /** ListPublic[GenerationPublic] */
-        ListPublic_GenerationPublic_: {
-            /** Count */
-            count: number;
-            /** Data */
-            data: components["schemas"]["GenerationPublic"][];
-        };
-        /** ListPublic[JobPublic] */
-        ListPublic_JobPublic_: {
-            /** Count */
-            count: number;
-            /** Data */
-            data: components["schemas"]["JobPublic"][];
-        };
         /** ListPublic[UserAdminPublic] */
         ListPublic_UserAdminPublic_: {
             /** Count */
@@ -2518,6 +2519,46 @@ export interface components {
             resolution: components["schemas"]["ResolutionPublic"];
             /** Scheduler */
             scheduler: string;
+        };
+        /** PagePublic[GenerationPublic] */
+        PagePublic_GenerationPublic_: {
+            /**
+             * Count
+             * @description Rows that match the filters, counted up to 10000: when count_capped is true more rows than this match, else it is the exact number.
+             */
+            count: number;
+            /**
+             * Count Capped
+             * @description true: more than 10000 rows match and `count` is a lower bound (counting stops there, so a page costs the same however long the list grows).
+             */
+            count_capped: boolean;
+            /** Data */
+            data: components["schemas"]["GenerationPublic"][];
+            /**
+             * Next
+             * @description The next page's cursor: send it back as `cursor` (with the same filters and limit); null on the last page. The Link header (rel="next") holds the whole URL.
+             */
+            next: string | null;
+        };
+        /** PagePublic[JobPublic] */
+        PagePublic_JobPublic_: {
+            /**
+             * Count
+             * @description Rows that match the filters, counted up to 10000: when count_capped is true more rows than this match, else it is the exact number.
+             */
+            count: number;
+            /**
+             * Count Capped
+             * @description true: more than 10000 rows match and `count` is a lower bound (counting stops there, so a page costs the same however long the list grows).
+             */
+            count_capped: boolean;
+            /** Data */
+            data: components["schemas"]["JobPublic"][];
+            /**
+             * Next
+             * @description The next page's cursor: send it back as `cursor` (with the same filters and limit); null on the last page. The Link header (rel="next") holds the whole URL.
+             */
+            next: string | null;
         };
         /** PasswordChange */
         PasswordChange: {
@@ -3495,12 +3536,15 @@ export interface operations {
     gallery_api_v1_generations_get: {
         parameters: {
             query?: {
+                /** @description Where the page starts: the `next` of the page before (not with offset). */
+                cursor?: string | null;
                 /** @description Image height, pixels. */
                 height?: number | null;
                 limit?: number;
                 /** @description A model name. */
                 model?: string | null;
-                offset?: number;
+                /** @description Rows to skip (0 if left out); cursor pages cost less when deep. */
+                offset?: number | null;
                 /** @description A case-insensitive substring of the prompt. */
                 q?: string | null;
                 /** @description A sampler name or alias (GET /samplers). */
@@ -3526,7 +3570,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ListPublic_GenerationPublic_"];
+                    "application/json": components["schemas"]["PagePublic_GenerationPublic_"];
                 };
             };
             /** @description Validation Error */
@@ -3719,9 +3763,12 @@ export interface operations {
         parameters: {
             query?: {
                 category?: string | null;
+                /** @description Where the page starts: the `next` of the page before (not with offset). */
+                cursor?: string | null;
                 kind?: string | null;
                 limit?: number;
-                offset?: number;
+                /** @description Rows to skip (0 if left out); cursor pages cost less when deep. */
+                offset?: number | null;
                 owner?: string | null;
                 state?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
             };
@@ -3737,7 +3784,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ListPublic_JobPublic_"];
+                    "application/json": components["schemas"]["PagePublic_JobPublic_"];
                 };
             };
             /** @description Validation Error */

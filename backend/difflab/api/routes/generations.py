@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
 from difflab.api.cache import Cached, KeyedCache, models_fingerprint
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep
@@ -25,8 +24,16 @@ from difflab.api.generation_service import (
     generation_public,
     generations_public,
 )
+from difflab.api.pages import (
+    CursorParam,
+    OffsetParam,
+    capped_count,
+    keyset_page,
+    next_link,
+    start_of,
+)
 from difflab.api.ratelimit import GenerationLimit
-from difflab.api.schemas import ListPublic
+from difflab.api.schemas import PagePublic
 from difflab.api.submit import field_error
 from difflab.config import get_settings
 from difflab.db.models import Generation
@@ -122,11 +129,14 @@ def _gallery_filter(
     )  # fmt: skip
 
 
-@router.get("/generations", response_model=ListPublic[GenerationPublic])
+@router.get("/generations", response_model=PagePublic[GenerationPublic])
 def gallery(
+    request: Request,
+    response: Response,
     session: SessionDep,
     user: CurrentUser,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: CursorParam = None,
+    offset: OffsetParam = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 24,
     q: Annotated[
         str | None, Query(max_length=500, description="A case-insensitive substring of the prompt.")
@@ -148,18 +158,22 @@ def gallery(
     until: Annotated[
         datetime | None, Query(description="Created before (ISO 8601; no zone: UTC).")
     ] = None,
-) -> ListPublic[GenerationPublic]:
-    """Past generations, newest first: the user's own (an admin's view holds everyone's),
-    narrowed by the filters given; `count` is how many pass them."""
+) -> PagePublic[GenerationPublic]:
+    """Past generations, newest first (ties by id): the user's own (an admin's view holds
+    everyone's), narrowed by the filters given. Go on with `cursor` set to the page's `next`;
+    `count` is how many pass the filters, up to a cap."""
     f = _gallery_filter(q, model, sampler, width, height, size, since, until)
+    after = start_of(cursor, offset)
     query = gallery_select(user, f)
-    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Generation.created_at.desc(), Generation.id.desc())
-        .offset(offset)
-        .limit(limit)
+    rows, next_cursor = keyset_page(
+        session, query, Generation, after=after, offset=offset, limit=limit
     )
-    return ListPublic[GenerationPublic](data=generations_public(session, list(rows)), count=count)
+    count, capped = capped_count(session, query, Generation)
+    if next_cursor is not None:
+        response.headers["Link"] = next_link(request, next_cursor)
+    return PagePublic[GenerationPublic](
+        data=generations_public(session, rows), count=count, count_capped=capped, next=next_cursor
+    )
 
 
 @router.get("/generations/{generation_id}", response_model=GenerationPublic)

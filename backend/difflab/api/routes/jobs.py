@@ -18,14 +18,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse
 
 from difflab import i18n
 from difflab.accounts import audit
 from difflab.api.cache import Cached
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep
-from difflab.api.feeds import EVENTS_PAGE, End, events_since, follow
+from difflab.api.feeds import EVENTS_PAGE, End, events_since, follow, sse_bytes
+from difflab.api.pages import (
+    CursorParam,
+    OffsetParam,
+    capped_count,
+    keyset_page,
+    next_link,
+    start_of,
+)
 from difflab.api.presenters import job_public, jobs_public, visible_job
 from difflab.api.ratelimit import check_prompts
 from difflab.api.schemas import (
@@ -35,7 +43,7 @@ from difflab.api.schemas import (
     JobPublic,
     JobState,
     JobUpdate,
-    ListPublic,
+    PagePublic,
 )
 from difflab.api.submit import check_role, kind_for, prepare_params, submit, validate_params
 from difflab.config import get_settings
@@ -97,17 +105,26 @@ def create_job(body: JobCreate, session: SessionDep, user: CurrentUser) -> JobPu
     return job_public(session, job)
 
 
-@router.get("/jobs", response_model=ListPublic[JobPublic])
+@router.get("/jobs", response_model=PagePublic[JobPublic])
 def list_jobs(
+    request: Request,
+    response: Response,
     session: SessionDep,
     user: CurrentUser,
     kind: str | None = None,
     state: JobState | None = None,
     category: str | None = None,
     owner: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: CursorParam = None,
+    offset: OffsetParam = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> ListPublic[JobPublic]:
+) -> PagePublic[JobPublic]:
+    """Jobs newest first (ties by id): the user's own (an admin's view holds everyone's),
+    narrowed by the filters given. Go on with `cursor` set to the page's `next`; `count` is
+    how many pass the filters, up to a cap."""
+    # kind, state, category and owner each have an index on (column, created_at, id) (models.py):
+    # a page reads its rows in index order, however many the table holds
+    after = start_of(cursor, offset)
     q = select(Job)
     if user.role != "admin":
         q = q.where(Job.owner_id == user.id)
@@ -117,11 +134,15 @@ def list_jobs(
         q = q.where(Job.state == state)
     if category:
         q = q.where(Job.category == category)
-    if owner:
-        q = q.join(User, User.id == Job.owner_id).where(User.username == owner)
-    count = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = list(session.scalars(q.order_by(Job.created_at.desc()).offset(offset).limit(limit)))
-    return ListPublic[JobPublic](data=jobs_public(session, rows), count=count)
+    if owner:  # one owner_id (usernames are unique), so the owner's index serves the page
+        q = q.where(Job.owner_id == select(User.id).where(User.username == owner).scalar_subquery())
+    rows, next_cursor = keyset_page(session, q, Job, after=after, offset=offset, limit=limit)
+    count, capped = capped_count(session, q, Job)
+    if next_cursor is not None:
+        response.headers["Link"] = next_link(request, next_cursor)
+    return PagePublic[JobPublic](
+        data=jobs_public(session, rows), count=count, count_capped=capped, next=next_cursor
+    )
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)
@@ -239,7 +260,7 @@ async def job_events(
             headers={"Retry-After": "5"},
         )
 
-    async def stream() -> AsyncIterator[dict[str, str]]:
+    async def stream() -> AsyncIterator[dict[str, str] | bytes]:
         if not STREAMS.acquire(user.id, cap):  # lost a race for the last slot
             yield {"event": "error", "data": json.dumps({"detail": "too many event streams"})}
             return
@@ -250,11 +271,7 @@ async def job_events(
                     end = {"state": item.state, "last_seq": item.last_seq}
                     yield {"event": "end", "data": json.dumps(end)}
                     return
-                yield {
-                    "id": str(item.seq),
-                    "event": item.type,
-                    "data": json.dumps(item.model_dump(mode="json", exclude_none=True)),
-                }
+                yield sse_bytes(job_id, item)  # encoded once for every stream of the job
         finally:
             STREAMS.release(user.id)
 
