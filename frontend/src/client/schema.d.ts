@@ -2770,9 +2770,9 @@ export interface components {
          * Txt2ImgRequest
          * @description The fields of A1111's StableDiffusionTxt2ImgProcessingAPI that difflab honours. Fields
          *     A1111 has that change nothing here (do_not_save_samples, save_images, ...) are accepted;
-         *     those whose effect difflab does not have yet (restore_faces, styles, scripts, s_churn,
-         *     ...) are refused with a 422 naming them unless they hold their do-nothing value
-         *     (UNSUPPORTED).
+         *     those whose effect difflab does not have yet (restore_faces, scripts other than the X/Y/Z
+         *     plot and SD upscale, s_churn, ...) are refused with a 422 naming them unless they hold
+         *     their do-nothing value (UNSUPPORTED).
          */
         Txt2ImgRequest: {
             /**

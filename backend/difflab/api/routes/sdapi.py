@@ -1,7 +1,10 @@
 """AUTOMATIC1111-compatible routes, so scripts written for its web UI API work unchanged.
 
-They go through the same job system: txt2img makes a `generate` job and waits for it. HTTP Basic
-with a difflab user is accepted, as A1111's --api-auth does (Bearer keys and sessions too).
+They go through the same job system: txt2img makes a `generate` job and waits for it; with
+A1111's X/Y/Z plot script it makes one `xyz` job, whose cells are generate jobs, and answers with
+the grid and the cells as A1111 does (api/a1111_xyz.py reads the script's arguments,
+api/a1111_xyz_job.py submits and answers). HTTP Basic with a difflab user is accepted, as
+A1111's --api-auth does (Bearer keys and sessions too).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from difflab.api.a1111_xyz import Plot, Route, checkpoint_name, plot_script, read_plot
+from difflab.api.a1111_xyz_job import plot_answer, submit_plot
 from difflab.api.deps import BasicUser, DbRoute
 from difflab.api.generation_service import create_generation
 from difflab.api.ratelimit import BasicGenerationLimit
@@ -45,9 +50,9 @@ router = APIRouter(prefix="/sdapi/v1", tags=["automatic1111"], route_class=DbRou
 class Txt2ImgRequest(BaseModel):
     """The fields of A1111's StableDiffusionTxt2ImgProcessingAPI that difflab honours. Fields
     A1111 has that change nothing here (do_not_save_samples, save_images, ...) are accepted;
-    those whose effect difflab does not have yet (restore_faces, styles, scripts, s_churn,
-    ...) are refused with a 422 naming them unless they hold their do-nothing value
-    (UNSUPPORTED)."""
+    those whose effect difflab does not have yet (restore_faces, scripts other than the X/Y/Z
+    plot and SD upscale, s_churn, ...) are refused with a 422 naming them unless they hold
+    their do-nothing value (UNSUPPORTED)."""
 
     model_config = ConfigDict(extra="allow")
     prompt: str = ""
@@ -92,14 +97,6 @@ class Img2ImgRequest(Txt2ImgRequest):
     inpaint_full_res_padding: int = 0
     inpainting_mask_invert: int = Field(0, ge=0, le=1)
     include_init_images: bool = False
-
-
-def checkpoint_name(title: str) -> str:
-    """A model name from an A1111 checkpoint title ("name.safetensors [hash]")."""
-    name = title.split(" [", 1)[0]
-    for suffix in (".safetensors", ".ckpt"):
-        name = name.removesuffix(suffix)
-    return name
 
 
 def _setting(req: Txt2ImgRequest, options: dict[str, Any], key: str, default: Any) -> Any:
@@ -161,8 +158,8 @@ UNSUPPORTED: dict[str, tuple[Any, ...]] = {
 # why a field is refused, where there is more to say than "not supported yet"
 REFUSED_BECAUSE = {
     "restore_faces": "no face-restoration model is installed (GET /sdapi/v1/face-restorers)",
-    "script_name": "scripts are not run here; for an X/Y/Z plot submit the `xyz` job kind "
-    "(POST /api/v1/jobs)",
+    "script_name": 'the scripts difflab runs are "x/y/z plot" (and the older "X/Y plot") '
+    'and img2img\'s "sd upscale"',
 }
 
 
@@ -174,7 +171,9 @@ def _same(a: Any, b: Any) -> bool:
 
 def _refuse_unsupported(req: Txt2ImgRequest) -> None:
     extra = req.model_extra or {}
-    scripted = isinstance(req, Img2ImgRequest) and _sd_upscale_script(req)
+    scripted = plot_script(extra.get("script_name")) is not None or (
+        isinstance(req, Img2ImgRequest) and _sd_upscale_script(req)
+    )
     for name, allowed in UNSUPPORTED.items():
         if scripted and name in ("script_name", "script_args"):
             continue
@@ -354,20 +353,33 @@ def _b64(job_id: str, name: str) -> str:
     return base64.b64encode(artifact_path(job_id, name).read_bytes()).decode()
 
 
-async def _generate(req: Txt2ImgRequest, params: GenerateParams, user: User) -> Txt2ImgResponse:
-    """Submit the generate job, wait for its end (woken by the worker), answer as A1111."""
-    job_id = await run_in_threadpool(_submit, user, params)
+async def _ended(job_id: str) -> Job:
+    """The job once it ended (woken by the worker's notifications); 504 past the time limit."""
     deadline = time.monotonic() + get_settings().job_time_limit_s
     async with notify.listener().watch(job_id) as news:  # the worker says when it ends
         while True:
             job = await run_in_threadpool(_job, job_id)
             if job is not None and job.state in TERMINAL_STATES:
-                break
+                return job
             if time.monotonic() > deadline:
                 raise HTTPException(
                     status.HTTP_504_GATEWAY_TIMEOUT, detail=f"job {job_id} still running"
                 )
             await news.wait()
+
+
+def _echoed(req: Txt2ImgRequest) -> dict[str, Any]:
+    """The request as A1111 echoes it in `parameters`."""
+    echoed = req.model_dump()
+    if isinstance(req, Img2ImgRequest) and not req.include_init_images:
+        echoed["init_images"], echoed["mask"] = None, None  # as A1111 answers
+    return echoed
+
+
+async def _generate(req: Txt2ImgRequest, params: GenerateParams, user: User) -> Txt2ImgResponse:
+    """Submit the generate job, wait for its end, answer as A1111."""
+    job_id = await run_in_threadpool(_submit, user, params)
+    job = await _ended(job_id)
     if job.state != "succeeded" and not (job.result or {}).get("images"):
         code = status.HTTP_409_CONFLICT if job.state == "cancelled" else 500
         raise HTTPException(code, detail=f"generation {job.state}: {job.error or ''}".strip())
@@ -399,12 +411,35 @@ async def _generate(req: Txt2ImgRequest, params: GenerateParams, user: User) -> 
     }
     if params.init_image is not None:
         info["denoising_strength"] = params.strength
-    echoed = req.model_dump()
-    if isinstance(req, Img2ImgRequest) and not req.include_init_images:
-        echoed["init_images"], echoed["mask"] = None, None  # as A1111 answers
     return Txt2ImgResponse(
-        images=images if req.send_images else [], parameters=echoed, info=json.dumps(info)
+        images=images if req.send_images else [], parameters=_echoed(req), info=json.dumps(info)
     )
+
+
+async def _plot(req: Txt2ImgRequest, plot: Plot, user: User) -> Txt2ImgResponse:
+    """Submit the plot's xyz job, wait for its end, answer as A1111 (a1111_xyz_job)."""
+    job_id = await run_in_threadpool(submit_plot, user, plot)
+    job = await _ended(job_id)
+    if job.state != "succeeded":
+        code = status.HTTP_409_CONFLICT if job.state == "cancelled" else 500
+        raise HTTPException(code, detail=f"{plot.script} {job.state}: {job.error or ''}".strip())
+    images, info = await run_in_threadpool(plot_answer, plot, job)
+    info["job_timestamp"] = _timestamp(job)
+    return Txt2ImgResponse(
+        images=images if req.send_images else [], parameters=_echoed(req), info=json.dumps(info)
+    )
+
+
+def _plot_of(req: Txt2ImgRequest, base: GenerateParams, route: Route) -> Plot | None:
+    """The plot a request's script asks for (None: no plot script)."""
+    extra = req.model_extra or {}
+    script = plot_script(extra.get("script_name"))
+    if script is None:
+        return None
+    for name in ("batch_size", "n_iter"):
+        if getattr(req, name) != 1:
+            raise _refuse(name, f"the {script} makes one image a cell: send 1")
+    return read_plot(script, extra.get("script_args"), base, route)
 
 
 def with_user_state(req: R, user_id: int) -> tuple[R, dict[str, Any]]:
@@ -418,39 +453,48 @@ def with_user_state(req: R, user_id: int) -> tuple[R, dict[str, Any]]:
     return req.model_copy(update={"prompt": prompt, "negative_prompt": negative}), options
 
 
-def _txt2img_params(req: Txt2ImgRequest, user_id: int) -> GenerateParams:
+def _txt2img_params(req: Txt2ImgRequest, user_id: int) -> tuple[GenerateParams, Plot | None]:
     styled, options = with_user_state(req, user_id)
-    return to_generate_params(styled, options=options)
+    params = to_generate_params(styled, options=options)
+    return params, _plot_of(req, params, "txt2img")
 
 
 @router.post("/txt2img", response_model=Txt2ImgResponse)
 async def txt2img(
     req: Txt2ImgRequest, user: BasicUser, _limits: BasicGenerationLimit
 ) -> Txt2ImgResponse:
-    params = await run_in_threadpool(_txt2img_params, req, user.id)
+    """A1111's txt2img: a `generate` job; with script_name "x/y/z plot", an `xyz` job."""
+    params, plot = await run_in_threadpool(_txt2img_params, req, user.id)
+    if plot is not None:
+        return await _plot(req, plot, user)
     return await _generate(req, params, user)
 
 
-def _img2img_params(req: Img2ImgRequest, user_id: int) -> GenerateParams:
+def _img2img_params(req: Img2ImgRequest, user_id: int) -> tuple[GenerateParams, Plot | None]:
     """Check the request, then store its images (only then: bad input stores nothing)."""
     if len(req.init_images) > 1:
         raise _refuse("init_images", "one init image per request is supported")
     styled, options = with_user_state(req, user_id)
-    to_generate_params(styled, options=options)  # the txt2img fields first: nothing is stored
+    # the txt2img fields and the script's arguments first: nothing is stored
+    _plot_of(req, to_generate_params(styled, options=options), "img2img")
     init = store_image(b64_image(req.init_images[0], "init_images.0"), "init_images.0", "image")
     mask = None
     if req.mask:
         mask = store_image(b64_image(req.mask, "mask"), "mask", "mask")
     images = image_fields(req, init.id, mask.id if mask else None)
-    return to_generate_params(styled, images, options)
+    params = to_generate_params(styled, images, options)
+    return params, _plot_of(req, params, "img2img")
 
 
 @router.post("/img2img", response_model=Txt2ImgResponse)
 async def img2img(
     req: Img2ImgRequest, user: BasicUser, _limits: BasicGenerationLimit
 ) -> Txt2ImgResponse:
-    """A1111's img2img and inpainting (with `mask`): a `generate` job with an init image."""
-    params = await run_in_threadpool(_img2img_params, req, user.id)
+    """A1111's img2img and inpainting (with `mask`): a `generate` job with an init image; with
+    script_name "x/y/z plot", an `xyz` job."""
+    params, plot = await run_in_threadpool(_img2img_params, req, user.id)
+    if plot is not None:
+        return await _plot(req, plot, user)
     return await _generate(req, params, user)
 
 
@@ -485,19 +529,33 @@ async def png_info(req: PngInfoRequest, user: BasicUser) -> PngInfoResponse:
     return await run_in_threadpool(_png_info, req)
 
 
-def _current_job(user_id: int) -> tuple[Job | None, list[JobEvent]]:
+_ACTIVE = ("running", "queued")
+
+
+def _active(user_id: int, kind: str) -> Select[Job]:
+    """The user's running (first) and queued jobs of a kind."""
+    return (
+        select(Job)
+        .where(Job.owner_id == user_id, Job.kind == kind, Job.state.in_(_ACTIVE))
+        .order_by(Job.state.desc(), Job.created_at)  # running before queued
+    )
+
+
+def _current_job(user_id: int) -> tuple[Job | None, list[JobEvent], tuple[Job, int, int] | None]:
+    """The user's current generation and its last events, and the X/Y/Z plot it belongs to
+    (the plot's job, cells done, cells in all), if one runs."""
     with read_scope() as s:
-        job = s.scalar(
-            select(Job)
-            .where(
-                Job.owner_id == user_id,
-                Job.kind == "generate",
-                Job.state.in_(("running", "queued")),
-            )
-            .order_by(Job.state.desc(), Job.created_at)  # running before queued
-        )
+        plot = None
+        parent = s.scalar(_active(user_id, "xyz"))
+        if parent is not None:
+            cells = 1
+            for axis in ("x", "y", "z"):
+                values = (parent.params.get(axis) or {}).get("values") or []
+                cells *= max(1, len(values))
+            plot = parent, min(cells, round(parent.progress * cells)), cells
+        job = s.scalar(_active(user_id, "generate"))
         if job is None:
-            return None, []
+            return None, [], plot
         events = list(
             s.scalars(
                 select(JobEvent)
@@ -506,12 +564,22 @@ def _current_job(user_id: int) -> tuple[Job | None, list[JobEvent]]:
                 .limit(10)
             )
         )
-        return job, events
+        return job, events, plot
+
+
+def _eta(job: Job, fraction: float) -> float:
+    started = as_utc(job.started_at)
+    if started is None or fraction <= 0:
+        return 0.0
+    elapsed = time.time() - started.timestamp()
+    return max(elapsed / fraction - elapsed, 0.0)
 
 
 @router.get("/progress")
 async def progress(user: BasicUser, skip_current_image: bool = False) -> dict[str, Any]:
-    job, events = await run_in_threadpool(_current_job, user.id)
+    """The user's current generation as A1111 reports it; during an X/Y/Z plot, the plot's
+    progress (cells done plus the running cell's share; job_count: its cells)."""
+    job, events, plot = await run_in_threadpool(_current_job, user.id)
     idle = {
         "skipped": False,
         "interrupted": False,
@@ -522,7 +590,7 @@ async def progress(user: BasicUser, skip_current_image: bool = False) -> dict[st
         "sampling_step": 0,
         "sampling_steps": 0,
     }
-    if job is None:
+    if job is None and plot is None:
         return {
             "progress": 0.0,
             "eta_relative": 0.0,
@@ -530,50 +598,49 @@ async def progress(user: BasicUser, skip_current_image: bool = False) -> dict[st
             "current_image": None,
             "textinfo": None,
         }
-    prog = next((e.payload for e in events if e.type == "progress"), None)
-    step, total = (prog["done"], prog["total"]) if prog else (0, int(job.params.get("steps", 0)))
-    fraction = job.progress
-    eta = 0.0
-    started = as_utc(job.started_at)
-    if started is not None and fraction > 0:
-        elapsed = time.time() - started.timestamp()
-        eta = max(elapsed / fraction - elapsed, 0.0)
-    image = None
-    if not skip_current_image:
-        last = next((e.payload for e in events if e.type == "denoise"), None)
-        if last and isinstance(last.get("x0"), str):
-            try:
-                image = await run_in_threadpool(_b64, job.id, last["x0"])
-            except HTTPException:
-                image = None
-    state = {
-        **idle,
-        "job": job.id,
-        "job_count": 1,
-        "sampling_step": step,
-        "sampling_steps": total,
-        "interrupted": job.cancel_requested,
-    }
+    step, total, image = 0, 0, None
+    if job is not None:
+        prog = next((e.payload for e in events if e.type == "progress"), None)
+        step, total = (
+            (prog["done"], prog["total"]) if prog else (0, int(job.params.get("steps", 0)))
+        )
+        if not skip_current_image:
+            last = next((e.payload for e in events if e.type == "denoise"), None)
+            if last and isinstance(last.get("x0"), str):
+                try:
+                    image = await run_in_threadpool(_b64, job.id, last["x0"])
+                except HTTPException:
+                    image = None
+    state = {**idle, "sampling_step": step, "sampling_steps": total}
+    if plot is not None:
+        parent, done, cells = plot
+        running = job.progress if job is not None and job.state == "running" else 0.0
+        fraction = min(1.0, (done + running) / cells)
+        eta = _eta(parent, fraction)
+        state |= {"job": f"{min(done + 1, cells)} out of {cells}", "job_count": cells,
+                  "job_no": done, "interrupted": parent.cancel_requested}  # fmt: skip
+        textinfo = parent.state
+    else:
+        assert job is not None
+        fraction = job.progress
+        eta = _eta(job, fraction)
+        state |= {"job": job.id, "job_count": 1, "interrupted": job.cancel_requested}
+        textinfo = job.state
     return {
         "progress": fraction,
         "eta_relative": eta,
         "state": state,
         "current_image": image,
-        "textinfo": f"{job.state}",
+        "textinfo": textinfo,
     }
 
 
 def _interrupt(user_id: int) -> int:
     with session_scope() as s:
-        jobs = list(
-            s.scalars(
-                select(Job).where(
-                    Job.owner_id == user_id,
-                    Job.kind == "generate",
-                    Job.state.in_(("running", "queued")),
-                )
-            )
-        )
+        jobs = [
+            *s.scalars(_active(user_id, "xyz")),  # a plot stops, not only its current cell
+            *s.scalars(_active(user_id, "generate")),
+        ]
         for job in jobs:
             request_cancel(s, job)
         ids = [job.id for job in jobs]
@@ -584,7 +651,8 @@ def _interrupt(user_id: int) -> int:
 
 @router.post("/interrupt")
 async def interrupt(user: BasicUser) -> dict[str, Any]:
-    """Stop the user's running generation at its next step (and drop queued ones)."""
+    """Stop the user's running generation or X/Y/Z plot at its next step (and drop queued
+    ones)."""
     return {"interrupted": await run_in_threadpool(_interrupt, user.id)}
 
 
