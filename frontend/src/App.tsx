@@ -1,4 +1,5 @@
-import { lazy, Suspense, type ReactNode } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { lazy, Suspense, useEffect, type ReactNode } from "react";
 import { useTranslation } from "react-i18next";
 import { Navigate, NavLink, Route, Routes, useLocation } from "react-router-dom";
 import { useAuth } from "./auth/AuthContext";
@@ -71,6 +72,12 @@ function Header() {
 }
 
 export function App() {
+  // signed out (or the session expired): nothing cached for one user is shown to the next
+  const { user } = useAuth();
+  const queryClient = useQueryClient();
+  useEffect(() => {
+    if (!user) queryClient.clear();
+  }, [user, queryClient]);
   return (
     <div className="app">
       <Header />

@@ -83,16 +83,27 @@ export interface StreamHandle {
 }
 
 /**
+ * The connection of a followed stream: "open" (events arrive as they happen), "retrying"
+ * (dropped; EventSource reconnects by itself), "failed" (it could not be opened, e.g. refused
+ * with 429 or 401, and the browser gave up: no event will come).
+ */
+export type StreamStatus = "open" | "retrying" | "failed";
+
+/** EventSource.CLOSED, by value (the constant is not there outside a browser) */
+const CLOSED = 2;
+
+/**
  * Follow a job live. Calls `onEvent` for each event with seq > after, and `onEnd` once the job
  * reaches a terminal state or the server says the stream ended (the EventSource is closed then,
  * so it does not reconnect). A dropped connection is retried by EventSource itself with
- * Last-Event-ID, so nothing is lost.
+ * Last-Event-ID, so nothing is lost. `onStatus` hears when the connection opens, drops or fails.
  */
 export function followJob(
   jobId: string,
   after: number,
   onEvent: (event: JobEvent) => void,
   onEnd?: () => void,
+  onStatus?: (status: StreamStatus) => void,
 ): StreamHandle {
   const url = `/api/v1/jobs/${encodeURIComponent(jobId)}/events?after=${after}`;
   const source = new EventSource(url, { withCredentials: true });
@@ -124,6 +135,16 @@ export function followJob(
     source.close();
     onEnd?.();
   });
+  source.onopen = () => {
+    if (!closed) onStatus?.("open");
+  };
+  source.onerror = () => {
+    if (closed) return;
+    if (source.readyState === CLOSED) {
+      closed = true;
+      onStatus?.("failed");
+    } else onStatus?.("retrying");
+  };
   return {
     close() {
       closed = true;

@@ -6,13 +6,18 @@ import {
   mergeEvents,
   type JobEvent,
   type StreamHandle,
+  type StreamStatus,
 } from "../client/events";
 
 export interface JobEventsState {
+  /** the job these events are of (for a render or two after `jobId` changes, the previous one) */
+  jobId: string | null;
   events: JobEvent[];
   /** true once the job ended: a terminal state event, or the server closed the stream */
   ended: boolean;
   error: string | null;
+  /** the live stream's connection while it is followed; null before it is opened and after the end */
+  stream: StreamStatus | null;
 }
 
 export interface JobEventsOptions {
@@ -30,11 +35,11 @@ export interface JobEventsOptions {
  */
 export function useJobEvents(jobId: string | null, options: JobEventsOptions = {}): JobEventsState {
   const { history = true, follow = true, flushMs = 100 } = options;
-  const [state, setState] = useState<JobEventsState>({ events: [], ended: false, error: null });
+  const [state, setState] = useState<JobEventsState>({ jobId, events: [], ended: false, error: null, stream: null });
   const buffer = useRef<JobEvent[]>([]);
 
   useEffect(() => {
-    setState({ events: [], ended: false, error: null });
+    setState({ jobId, events: [], ended: false, error: null, stream: null });
     buffer.current = [];
     if (!jobId) return;
     let cancelled = false;
@@ -74,18 +79,28 @@ export function useJobEvents(jobId: string | null, options: JobEventsOptions = {
           if (cancelled) return;
           after = past.length ? past[past.length - 1]!.seq : 0;
           ended = past.some(isTerminalEvent);
-          setState({ events: mergeEvents([], past), ended, error: null });
+          setState({ jobId, events: mergeEvents([], past), ended, error: null, stream: null });
         } catch (e) {
           if (cancelled) return;
           setState((s) => ({ ...s, error: e instanceof Error ? e.message : String(e) }));
         }
       }
       if (follow && !ended && !cancelled) {
-        stream = followJob(jobId, after, push, () => {
-          if (timer !== null) clearTimeout(timer);
-          flush();
-          if (!cancelled) setState((s) => ({ ...s, ended: true }));
-        });
+        // opening: counted as open until the browser says otherwise
+        setState((s) => ({ ...s, stream: "open" }));
+        stream = followJob(
+          jobId,
+          after,
+          push,
+          () => {
+            if (timer !== null) clearTimeout(timer);
+            flush();
+            if (!cancelled) setState((s) => ({ ...s, ended: true, stream: null }));
+          },
+          (status) => {
+            if (!cancelled) setState((s) => (s.stream === status ? s : { ...s, stream: status }));
+          },
+        );
       }
     };
     void start();

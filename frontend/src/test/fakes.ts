@@ -8,6 +8,7 @@ export class FakeEventSource {
   withCredentials: boolean;
   readyState = 1;
   onmessage: ((e: MessageEvent) => void) | null = null;
+  onopen: ((e: Event) => void) | null = null;
   onerror: ((e: Event) => void) | null = null;
   private listeners = new Map<string, Set<(e: MessageEvent) => void>>();
 
@@ -30,6 +31,21 @@ export class FakeEventSource {
     if (this.readyState === 2) return;
     const event = new MessageEvent(type, { data: JSON.stringify(data), lastEventId: id == null ? "" : String(id) });
     for (const fn of this.listeners.get(type) ?? []) fn(event);
+  }
+  /** the connection (re)opened */
+  open() {
+    this.readyState = 1;
+    this.onopen?.(new Event("open"));
+  }
+  /** the connection dropped; the browser will reconnect */
+  drop() {
+    this.readyState = 0;
+    this.onerror?.(new Event("error"));
+  }
+  /** the connection could not be opened (e.g. a 429), and the browser gave up on it */
+  fail() {
+    this.readyState = 2;
+    this.onerror?.(new Event("error"));
   }
   static latest(): FakeEventSource {
     const last = FakeEventSource.instances[FakeEventSource.instances.length - 1];

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { JobKind } from "../../client/types";
 import i18n from "../../i18n";
 import { installFetch } from "../../test/fakes";
+import { withQueryClient } from "../../test/query";
 import { AdminPage } from "./AdminPage";
 
 const lora: JobKind = {
@@ -46,7 +47,7 @@ describe("AdminPage", () => {
       { path: "/api/v1/jobs", body: { data: [], count: 0 } },
       { path: "/api/v1/datasets", body: [] },
     ]);
-    render(<AdminPage />, { wrapper: MemoryRouter });
+    render(<AdminPage />, { wrapper: withQueryClient(MemoryRouter) });
 
     const table = await screen.findByTestId("workers-table");
     expect(within(table).getByRole("columnheader", { name: "Devices" })).toBeTruthy();
@@ -90,7 +91,7 @@ describe("AdminPage: users", () => {
       { method: "PATCH", path: "/api/v1/users/2", body: user(2, "ada", "admin") },
       { method: "PATCH", path: "/api/v1/users/1", status: 409, body: { detail: "'root' is the last active admin" } },
     ]);
-    render(<AdminPage />, { wrapper: MemoryRouter });
+    render(<AdminPage />, { wrapper: withQueryClient(MemoryRouter) });
     await screen.findByTestId("users-table");
     expect(roles()).toEqual(["admin", "learner"]);
     const [rootRole, adaRole] = screen.getAllByTestId("user-role") as HTMLSelectElement[];
@@ -125,7 +126,7 @@ describe("AdminPage: users", () => {
         body: { detail: [{ loc: ["body", "password"], msg: "too common a password", type: "value_error" }] },
       },
     ]);
-    render(<AdminPage />, { wrapper: MemoryRouter });
+    render(<AdminPage />, { wrapper: withQueryClient(MemoryRouter) });
     await screen.findByTestId("users-table");
     const form = within(screen.getByTestId("add-user"));
     expect((screen.getByTestId("new-user-role") as HTMLSelectElement).value).toBe("learner");
@@ -140,7 +141,7 @@ describe("AdminPage: users", () => {
   it("names the roles in Chinese", async () => {
     installFetch([...base, { path: "/api/v1/users", body: { data: [user(2, "ada", "learner")], count: 1 } }]);
     await act(() => i18n.changeLanguage("zh-CN"));
-    render(<AdminPage />, { wrapper: MemoryRouter });
+    render(<AdminPage />, { wrapper: withQueryClient(MemoryRouter) });
     const select = (await screen.findByTestId("user-role")) as HTMLSelectElement;
     expect([...select.options].map((o) => o.textContent)).toEqual(["学员", "管理员"]);
   });

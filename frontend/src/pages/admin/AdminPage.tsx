@@ -1,3 +1,4 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router-dom";
@@ -5,30 +6,36 @@ import { api } from "../../client";
 import { errorMessage } from "../../client/errors";
 import { isTerminal, type JobPublic } from "../../client/types";
 import { StateBadge } from "../../components/StateBadge";
-import { usePolling } from "../../hooks/usePolling";
 import { formatDateTime, formatDuration, parseTime } from "../../lib/format";
+import { jobKindsQuery, jobListQuery, jobsInterval, queryKeys, workersQuery } from "../../lib/queries";
 import { LaunchForm } from "../train/launch/LaunchForm";
 import { UsersPanel } from "./UsersPanel";
 
 function JobActions({ job, onDone }: { job: JobPublic; onDone: (message: string | null) => void }) {
   const { t } = useTranslation();
-  const cancel = async () => {
-    const { error } = await api.POST("/api/v1/jobs/{job_id}/cancel", { params: { path: { job_id: job.id } } });
-    onDone(error ? errorMessage(error) : null);
-  };
-  const retry = async () => {
-    const { error } = await api.POST("/api/v1/jobs/{job_id}/retry", { params: { path: { job_id: job.id } } });
-    onDone(error ? errorMessage(error) : null);
-  };
+  const queryClient = useQueryClient();
+  // cancel or retry; then every job and the workers (their running jobs) are read again
+  const act = useMutation({
+    mutationFn: async (action: "cancel" | "retry") => {
+      const path = action === "cancel" ? "/api/v1/jobs/{job_id}/cancel" : "/api/v1/jobs/{job_id}/retry";
+      const { error } = await api.POST(path, { params: { path: { job_id: job.id } } });
+      return error ? errorMessage(error) : null;
+    },
+    onSettled: (message, failure) => {
+      onDone(failure ? errorMessage(failure) : (message ?? null));
+      void queryClient.invalidateQueries({ queryKey: queryKeys.jobs });
+      void queryClient.invalidateQueries({ queryKey: queryKeys.workers });
+    },
+  });
   return (
     <span className="actions">
       {!isTerminal(job.state) && (
-        <button type="button" className="danger small" onClick={() => void cancel()} data-testid="job-cancel">
+        <button type="button" className="danger small" onClick={() => act.mutate("cancel")} data-testid="job-cancel">
           {t("common.cancel")}
         </button>
       )}
       {(job.state === "failed" || job.state === "cancelled") && (
-        <button type="button" className="small" onClick={() => void retry()} data-testid="job-retry">
+        <button type="button" className="small" onClick={() => act.mutate("retry")} data-testid="job-retry">
           {t("admin.retry")}
         </button>
       )}
@@ -80,42 +87,19 @@ function JobsTable({ jobs, onChanged, now }: { jobs: readonly JobPublic[]; onCha
 
 export function AdminPage() {
   const { t } = useTranslation();
+  const queryClient = useQueryClient();
   const [message, setMessage] = useState<string | null>(null);
-  const [now, setNow] = useState(Date.now());
 
-  const kinds = usePolling(
-    async () => {
-      const { data, error } = await api.GET("/api/v1/job-kinds");
-      if (!data) throw new Error(errorMessage(error));
-      return data;
-    },
-    0,
-    [],
-  );
-  const workers = usePolling(
-    async () => {
-      const { data, error } = await api.GET("/api/v1/workers");
-      if (!data) throw new Error(errorMessage(error));
-      setNow(Date.now());
-      return data;
-    },
-    3000,
-    [],
-  );
-  const recent = usePolling(
-    async () => {
-      const { data, error } = await api.GET("/api/v1/jobs", { params: { query: { offset: 0, limit: 30 } } });
-      if (!data) throw new Error(errorMessage(error));
-      return data.data;
-    },
-    4000,
-    [],
-  );
-  const changed = (m: string | null) => {
-    setMessage(m);
-    workers.reload();
-    recent.reload();
-  };
+  const kinds = useQuery(jobKindsQuery());
+  // the workers' heartbeats ("last seen") and queue lengths: read every 3 s while the page is open
+  const workers = useQuery({ ...workersQuery(), refetchInterval: 3000 });
+  // "last seen" is as of the last read
+  const now = workers.dataUpdatedAt || Date.now();
+  // read every few seconds while one of the listed jobs is queued or running, every half minute otherwise
+  const recent = useQuery({
+    ...jobListQuery({ offset: 0, limit: 30 }),
+    refetchInterval: (q) => jobsInterval(q.state.data),
+  });
 
   const info = workers.data;
   return (
@@ -125,12 +109,19 @@ export function AdminPage() {
       <div className="admin__grid">
         <section>
           <h2>{t("admin.launchTitle")}</h2>
-          {kinds.error && <p className="error">{kinds.error}</p>}
-          {kinds.data && <LaunchForm admin kinds={kinds.data} workers={workers.data?.workers ?? null} onLaunched={() => recent.reload()} />}
+          {kinds.error && <p className="error">{kinds.error.message}</p>}
+          {kinds.data && (
+            <LaunchForm
+              admin
+              kinds={kinds.data}
+              workers={workers.data?.workers ?? null}
+              onLaunched={() => void queryClient.invalidateQueries({ queryKey: queryKeys.jobLists })}
+            />
+          )}
         </section>
         <section>
           <h2>{t("admin.workers")}</h2>
-          {workers.error && <p className="error">{workers.error}</p>}
+          {workers.error && <p className="error">{workers.error.message}</p>}
           {info && (
             <>
               <div className="queues" data-testid="queues">
@@ -184,15 +175,15 @@ export function AdminPage() {
                 </table>
               </div>
               <h3>{t("admin.runningJobs")}</h3>
-              <JobsTable jobs={info.running} onChanged={changed} now={now} />
+              <JobsTable jobs={info.running} onChanged={setMessage} now={now} />
             </>
           )}
         </section>
       </div>
       <section>
         <h2>{t("admin.recentJobs")}</h2>
-        {recent.error && <p className="error">{recent.error}</p>}
-        {recent.data && <JobsTable jobs={recent.data} onChanged={changed} now={now} />}
+        {recent.error && <p className="error">{recent.error.message}</p>}
+        {recent.data && <JobsTable jobs={recent.data} onChanged={setMessage} now={now} />}
       </section>
       <UsersPanel />
     </div>

@@ -2,13 +2,14 @@
  * The users (admins only): each one's role (admin or learner) and whether they may sign in, and a
  * form to add one. Users are deactivated, never deleted; the API refuses (409) to leave no admin.
  */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { api, type paths } from "../../client";
 import { errorMessage, fieldErrors } from "../../client/errors";
-import { usePolling } from "../../hooks/usePolling";
 import { formatDateTime } from "../../lib/format";
+import { queryKeys, usersQuery } from "../../lib/queries";
 import "./admin.css";
 
 type UserRow = paths["/api/v1/users"]["get"]["responses"][200]["content"]["application/json"]["data"][number];
@@ -34,14 +35,9 @@ function AddUser({ onAdded }: { onAdded: () => void }) {
   const [password, setPassword] = useState("");
   const [role, setRole] = useState<Role>("learner");
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setErrors({});
-    try {
-      const { data, error, response } = await api.POST("/api/v1/users", { body: { username, password, role } });
+  const add = useMutation({
+    mutationFn: (body: { username: string; password: string; role: Role }) => api.POST("/api/v1/users", { body }),
+    onSuccess: ({ data, error, response }) => {
       if (data) {
         setUsername("");
         setPassword("");
@@ -51,11 +47,15 @@ function AddUser({ onAdded }: { onAdded: () => void }) {
         const fe = fieldErrors(error);
         setErrors(Object.keys(fe).length ? fe : { "": errorMessage(error) });
       } else setErrors({ "": errorMessage(error, `${response.status} ${response.statusText}`) });
-    } catch (err) {
-      setErrors({ "": errorMessage(err) });
-    } finally {
-      setBusy(false);
-    }
+    },
+    onError: (err) => setErrors({ "": errorMessage(err) }),
+  });
+  const busy = add.isPending;
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    setErrors({});
+    add.mutate({ username, password, role });
   };
 
   const fieldError = (name: string) =>
@@ -101,27 +101,26 @@ function AddUser({ onAdded }: { onAdded: () => void }) {
 export function UsersPanel() {
   const { t, i18n } = useTranslation();
   const [message, setMessage] = useState<string | null>(null);
-  const users = usePolling(
-    async () => {
-      const { data, error } = await api.GET("/api/v1/users", { params: { query: { offset: 0, limit: 500 } } });
-      if (!data) throw new Error(errorMessage(error));
-      return data.data;
-    },
-    0,
-    [],
-  );
+  const queryClient = useQueryClient();
+  const users = useQuery(usersQuery());
+  const reload = () => queryClient.invalidateQueries({ queryKey: queryKeys.users });
 
-  const change = async (user: UserRow, body: { role?: Role; is_active?: boolean }) => {
-    const { error, response } = await api.PATCH("/api/v1/users/{user_id}", { params: { path: { user_id: user.id } }, body });
-    setMessage(error ? errorMessage(error, `${response.status} ${response.statusText}`) : null);
-    users.reload(); // refused (the last admin): the row shows what the server kept
-  };
+  const change = useMutation({
+    mutationFn: async ({ user, body }: { user: UserRow; body: { role?: Role; is_active?: boolean } }) => {
+      const { error, response } = await api.PATCH("/api/v1/users/{user_id}", { params: { path: { user_id: user.id } }, body });
+      return error ? errorMessage(error, `${response.status} ${response.statusText}`) : null;
+    },
+    onSettled: (refused, failure) => {
+      setMessage(failure ? errorMessage(failure) : (refused ?? null));
+      void reload(); // refused (the last admin): the row shows what the server kept
+    },
+  });
 
   return (
     <section data-testid="users">
       <h2>{t("admin.users")}</h2>
       <p className="muted small">{t("admin.rolesHelp")}</p>
-      {users.error && <p className="error">{users.error}</p>}
+      {users.error && <p className="error">{users.error.message}</p>}
       {message && (
         <p className="error" role="alert" data-testid="users-error">
           {message}
@@ -143,14 +142,14 @@ export function UsersPanel() {
                 <tr key={u.id} data-testid="user-row" data-user={u.username}>
                   <td>{u.username}</td>
                   <td>
-                    <RoleSelect value={u.role} onChange={(role) => void change(u, { role })} testId="user-role" />
+                    <RoleSelect value={u.role} onChange={(role) => change.mutate({ user: u, body: { role } })} testId="user-role" />
                   </td>
                   <td>
                     <input
                       type="checkbox"
                       aria-label={t("admin.active")}
                       checked={u.is_active}
-                      onChange={(e) => void change(u, { is_active: e.target.checked })}
+                      onChange={(e) => change.mutate({ user: u, body: { is_active: e.target.checked } })}
                       data-testid="user-active"
                     />
                   </td>
@@ -161,7 +160,7 @@ export function UsersPanel() {
           </table>
         </div>
       )}
-      <AddUser onAdded={() => users.reload()} />
+      <AddUser onAdded={() => void reload()} />
     </section>
   );
 }

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { setCsrfToken } from "../../client";
 import type { DatasetDetail } from "../../client/types";
 import { installFetch, type Route as FakeRoute } from "../../test/fakes";
+import { withQueryClient } from "../../test/query";
 import { DatasetPage } from "./DatasetPage";
 
 const item = (file_name: string, text: string) => ({
@@ -55,6 +56,7 @@ function renderAt(path: string) {
         <Route path="/train/:id" element={<RunPage />} />
       </Routes>
     </MemoryRouter>,
+    { wrapper: withQueryClient() },
   );
 }
 

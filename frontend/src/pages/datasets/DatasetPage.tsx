@@ -4,16 +4,17 @@
  * captions are edited in place, removing an image or the whole dataset; and a form that trains
  * a LoRA on it.
  */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { api } from "../../client";
 import { errorMessage } from "../../client/errors";
 import type { DatasetDetail, DatasetInfo, DatasetItem, ModelInfo } from "../../client/types";
-import { usePolling } from "../../hooks/usePolling";
 import { formatDateTime, formatNumber } from "../../lib/format";
+import { datasetQuery, datasetsQuery, modelsQuery, queryKeys } from "../../lib/queries";
 import { CaptionEditor } from "./CaptionEditor";
-import { loadImageDatasets } from "./DatasetsPage";
+import { imageDatasets } from "./DatasetsPage";
 import { formatBytes } from "./files";
 import { TrainLoraForm } from "./TrainLoraForm";
 import "./datasets.css";
@@ -33,19 +34,6 @@ type Loaded =
   | { kind: "uploaded"; detail: DatasetDetail }
   | { kind: "builtin"; info: DatasetInfo }
   | { kind: "missing" };
-
-async function loadDataset(name: string, offset: number, model: string): Promise<Loaded> {
-  const query: { offset: number; limit: number; model?: string } = { offset, limit: PAGE };
-  if (model) query.model = model;
-  const { data, error, response } = await api.GET("/api/v1/datasets/{name}", {
-    params: { path: { name }, query },
-  });
-  if (data) return { kind: "uploaded", detail: data };
-  if (response.status !== 404) throw new Error(errorMessage(error, `${response.status}`));
-  // a built-in dataset has no pages of items: only its sample grid
-  const info = (await loadImageDatasets()).find((d) => d.name === name && !d.uploaded);
-  return info ? { kind: "builtin", info } : { kind: "missing" };
-}
 
 function Stats({ detail }: { detail: DatasetDetail }) {
   const { t } = useTranslation();
@@ -107,24 +95,37 @@ export function DatasetPage() {
   const { name = "" } = useParams();
   const [search, setSearch] = useSearchParams();
   const offset = Math.max(0, Number(search.get("offset")) || 0);
-  const [models, setModels] = useState<ModelInfo[]>([]);
-  const [model, setModel] = useState("");
+  const queryClient = useQueryClient();
+  const modelList = useQuery(modelsQuery());
+  const models: readonly ModelInfo[] = modelList.data ?? [];
+  const [chosenModel, setModel] = useState("");
+  const model = chosenModel || ((models.find((x) => x.default) ?? models[0])?.name ?? "");
   const [seed, setSeed] = useState(0);
   const [edited, setEdited] = useState<Record<string, string>>({});
   const [error, setError] = useState<string | null>(null);
 
-  useEffect(() => {
-    void api.GET("/api/v1/models").then(({ data }) => {
-      const list: ModelInfo[] = data ?? [];
-      setModels(list);
-      setModel((m) => m || ((list.find((x) => x.default) ?? list[0])?.name ?? ""));
-    });
-  }, []);
   useEffect(() => setEdited({}), [name]);
 
-  const loaded = usePolling(() => loadDataset(name, offset, model), 0, [name, offset, model]);
-  const data = loaded.data;
+  // the unknown words are counted with the model's tokenizer: asked once the model is known
+  // (another page of the same dataset, or another model: the page shown stays until the next is in)
+  const page = useQuery({
+    ...datasetQuery(name, offset, PAGE, model),
+    enabled: !modelList.isPending,
+    placeholderData: (previous, previousQuery) => (previousQuery?.queryKey[1] === name ? previous : undefined),
+  });
+  // a built-in dataset has no pages of items (the query above answers null): only its sample grid
+  const list = useQuery({ ...datasetsQuery(), select: imageDatasets, enabled: page.data === null });
+  const loadError = page.error ?? list.error;
+  let data: Loaded | undefined;
+  if (page.data) data = { kind: "uploaded", detail: page.data };
+  else if (page.data === null && list.data) {
+    const info = list.data.find((d) => d.name === name && !d.uploaded);
+    data = info ? { kind: "builtin", info } : { kind: "missing" };
+  }
+  const loading = !data && !loadError;
   const detail = data?.kind === "uploaded" ? data.detail : null;
+  // the page and its stats changed: read again (the list too: its image counts and sizes)
+  const reload = () => queryClient.invalidateQueries({ queryKey: queryKeys.datasets });
 
   const setOffset = (next: number) => {
     const params = new URLSearchParams(search);
@@ -138,27 +139,43 @@ export function DatasetPage() {
       setOffset(Math.max(0, Math.floor((detail.total - 1) / PAGE) * PAGE));
   }, [detail, offset]);
 
-  const removeItem = async (item: DatasetItem) => {
+  const removeItem = useMutation({
+    mutationFn: (item: DatasetItem) =>
+      api.DELETE("/api/v1/datasets/{name}/items/{file_name}", { params: { path: { name, file_name: item.file_name } } }),
+    onSuccess: ({ error: err, response }) => {
+      if (!response.ok) setError(errorMessage(err, `${response.status}`));
+    },
+    onError: (err) => setError(errorMessage(err)),
+    onSettled: () => void reload(),
+  });
+  const askRemoveItem = (item: DatasetItem) => {
     if (!window.confirm(t("datasets.confirmRemove", { file: item.file_name }))) return;
     setError(null);
-    const { error: err, response } = await api.DELETE("/api/v1/datasets/{name}/items/{file_name}", {
-      params: { path: { name, file_name: item.file_name } },
-    });
-    if (!response.ok) setError(errorMessage(err, `${response.status}`));
-    loaded.reload();
+    removeItem.mutate(item);
   };
 
-  const removeDataset = async () => {
+  const removeDataset = useMutation({
+    mutationFn: () => api.DELETE("/api/v1/datasets/{name}", { params: { path: { name } } }),
+    onSuccess: ({ error: err, response }) => {
+      if (!response.ok) {
+        setError(errorMessage(err, `${response.status}`));
+        return;
+      }
+      queryClient.removeQueries({ queryKey: queryKeys.datasetPages(name) });
+      void queryClient.invalidateQueries({ queryKey: queryKeys.datasets });
+      navigate("/datasets");
+    },
+    onError: (err) => setError(errorMessage(err)),
+  });
+  const askRemoveDataset = () => {
     if (!window.confirm(t("datasets.confirmDelete", { name }))) return;
     setError(null);
-    const { error: err, response } = await api.DELETE("/api/v1/datasets/{name}", { params: { path: { name } } });
-    if (response.ok) navigate("/datasets");
-    else setError(errorMessage(err, `${response.status}`));
+    removeDataset.mutate();
   };
 
   const saved = (item: DatasetItem) => {
     setEdited((e) => ({ ...e, [item.file_name]: item.text }));
-    loaded.reload(); // the stats count words
+    void reload(); // the stats count words
   };
 
   const info: DatasetInfo | null = detail ?? (data?.kind === "builtin" ? data.info : null);
@@ -183,17 +200,17 @@ export function DatasetPage() {
           )}
         </div>
         {detail && (
-          <button type="button" className="danger" data-testid="dataset-delete" onClick={() => void removeDataset()}>
+          <button type="button" className="danger" data-testid="dataset-delete" onClick={askRemoveDataset}>
             {t("datasets.delete")}
           </button>
         )}
       </div>
-      {(error || loaded.error) && (
+      {(error || loadError) && (
         <p className="error" role="alert" data-testid="dataset-error">
-          {error ?? loaded.error}
+          {error ?? loadError?.message}
         </p>
       )}
-      {loaded.loading && !data && <p className="muted">{t("common.loading")}</p>}
+      {loading && <p className="muted">{t("common.loading")}</p>}
       {data?.kind === "missing" && <p className="muted">{t("datasets.missing", { name })}</p>}
 
       {info && (
@@ -253,7 +270,7 @@ export function DatasetPage() {
                       className="link danger"
                       data-testid="item-remove"
                       aria-label={t("datasets.removeImage", { file: item.file_name })}
-                      onClick={() => void removeItem(item)}
+                      onClick={() => askRemoveItem(item)}
                     >
                       {t("datasets.remove")}
                     </button>

@@ -1,26 +1,22 @@
 /** The image datasets a user can train on (built in, and uploaded), and the upload form. */
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate } from "react-router-dom";
-import { api } from "../../client";
-import { errorMessage } from "../../client/errors";
 import type { DatasetInfo } from "../../client/types";
-import { usePolling } from "../../hooks/usePolling";
 import { formatDateTime } from "../../lib/format";
+import { datasetsQuery, queryKeys } from "../../lib/queries";
 import { formatBytes } from "./files";
 import { UploadPanel } from "./UploadPanel";
 import "./datasets.css";
 
 /** The image datasets of GET /api/v1/datasets (the lab's tabular sets are not for these pages). */
-export async function loadImageDatasets(): Promise<DatasetInfo[]> {
-  const { data, error, response } = await api.GET("/api/v1/datasets");
-  if (!data) throw new Error(errorMessage(error, `${response.status}`));
-  return data.filter((d) => d.kind === "images");
-}
+export const imageDatasets = (all: readonly DatasetInfo[]): DatasetInfo[] => all.filter((d) => d.kind === "images");
 
 export function DatasetsPage() {
   const { t, i18n } = useTranslation();
   const navigate = useNavigate();
-  const list = usePolling(loadImageDatasets, 0, []);
+  const queryClient = useQueryClient();
+  const list = useQuery({ ...datasetsQuery(), select: imageDatasets });
 
   return (
     <div className="page datasets">
@@ -28,13 +24,18 @@ export function DatasetsPage() {
         <h1>{t("datasets.title")}</h1>
         <p className="muted">{t("datasets.intro")}</p>
       </div>
-      <UploadPanel onUploaded={(d) => navigate(`/datasets/${encodeURIComponent(d.name)}`)} />
+      <UploadPanel
+        onUploaded={(d) => {
+          void queryClient.invalidateQueries({ queryKey: queryKeys.datasets });
+          navigate(`/datasets/${encodeURIComponent(d.name)}`);
+        }}
+      />
       {list.error && (
         <p className="error" role="alert">
-          {list.error}
+          {list.error.message}
         </p>
       )}
-      {list.loading && !list.data && <p className="muted">{t("common.loading")}</p>}
+      {list.isPending && <p className="muted">{t("common.loading")}</p>}
       {list.data && (
         <ul className="dataset-cards" data-testid="datasets-list">
           {list.data.map((d) => (

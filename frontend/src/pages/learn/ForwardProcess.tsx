@@ -1,13 +1,13 @@
 /** q(x_t | x_0) on a real dataset image, with the model's β_t, ᾱ_t and SNR curves beside it. */
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import type uPlot from "uplot";
-import { api } from "../../client";
-import { errorMessage } from "../../client/errors";
 import type { DatasetInfo, ModelInfo, Schedule } from "../../client/types";
 import { Tex } from "../../components/Tex";
 import { UPlotChart } from "../../components/UPlotChart";
 import { formatNumber } from "../../lib/format";
+import { datasetsQuery, modelsQuery, scheduleQuery } from "../../lib/queries";
 import { TEX } from "./math";
 
 function useDebounced<T>(value: T, ms: number): T {
@@ -28,43 +28,24 @@ function ImageOrNote({ src, alt, note, testId }: { src: string; alt: string; not
 
 export function ForwardProcess() {
   const { t } = useTranslation();
-  const [datasets, setDatasets] = useState<DatasetInfo[]>([]);
-  const [models, setModels] = useState<ModelInfo[]>([]);
-  const [dataset, setDataset] = useState("shapes");
-  const [model, setModel] = useState("");
+  const datasets: readonly DatasetInfo[] = useQuery(datasetsQuery()).data ?? [];
+  const models: readonly ModelInfo[] = useQuery(modelsQuery()).data ?? [];
+  const [chosenDataset, setDataset] = useState("shapes");
+  const [chosenModel, setModel] = useState("");
+  // the dataset chosen while the server has it (shapes at first), else its first; the default model
+  const dataset = datasets.length && !datasets.some((x) => x.name === chosenDataset) ? datasets[0]!.name : chosenDataset;
+  const model = chosenModel || ((models.find((m) => m.default) ?? models[0])?.name ?? "");
   const [index, setIndex] = useState(0);
   const [step, setStep] = useState(500);
-  const [schedule, setSchedule] = useState<Schedule | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const shownT = useDebounced(step, 120);
 
+  // another model's schedule: the one shown stays until it is in
+  const scheduleQ = useQuery({ ...scheduleQuery(model), enabled: !!model, placeholderData: keepPreviousData });
+  const schedule: Schedule | null = scheduleQ.data ?? null;
+  const error = scheduleQ.error?.message ?? null;
   useEffect(() => {
-    void api.GET("/api/v1/datasets").then(({ data }) => {
-      if (data?.length) {
-        setDatasets(data);
-        setDataset((d) => (data.some((x) => x.name === d) ? d : data[0]!.name));
-      }
-    });
-    void api.GET("/api/v1/models").then(({ data }) => {
-      const list: ModelInfo[] = data ?? [];
-      if (list.length) {
-        setModels(list);
-        setModel((list.find((m) => m.default) ?? list[0]!).name);
-      }
-    });
-  }, []);
-
-  useEffect(() => {
-    if (!model) return;
-    setError(null);
-    void api.GET("/api/v1/models/{name}/schedule", { params: { path: { name: model } } }).then(({ data, error: err }) => {
-      if (data) {
-        const sched: Schedule = data;
-        setSchedule(sched);
-        setStep((s) => Math.min(s, sched.num_train_timesteps - 1));
-      } else setError(errorMessage(err));
-    });
-  }, [model]);
+    if (schedule) setStep((s) => Math.min(s, schedule.num_train_timesteps - 1));
+  }, [schedule]);
 
   const T = schedule?.num_train_timesteps ?? 1000;
   const snr = useMemo(() => {

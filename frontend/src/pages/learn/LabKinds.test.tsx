@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JobKind } from "../../client/types";
 import i18n from "../../i18n";
 import { installFetch } from "../../test/fakes";
+import { withQueryClient } from "../../test/query";
 import { LabKinds } from "./LabKinds";
 
 const KINDS: JobKind[] = [
@@ -44,6 +45,7 @@ function show(path = "/learn") {
     <MemoryRouter initialEntries={[path]}>
       <LabKinds kinds={KINDS} />
     </MemoryRouter>,
+    { wrapper: withQueryClient() },
   );
 }
 

@@ -1,14 +1,21 @@
 /** A short section per lab kind: its formulas, and a link to its runs. */
+import { useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useLocation } from "react-router-dom";
-import { api } from "../../client";
-import type { JobKind } from "../../client/types";
-import { usePolling } from "../../hooks/usePolling";
+import type { JobKind, JobPublic } from "../../client/types";
+import { jobListQuery } from "../../lib/queries";
 import { docsSection, learnAnchor } from "../train/math";
 import { KindFormulas } from "../train/math/KindFormulas";
 import { EMPTY_INPUT } from "../train/math/types";
 import { schemaDefaults } from "../train/math/values";
+
+/** How many of `jobs` are of each kind. */
+function countByKind(jobs: readonly JobPublic[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const j of jobs) out[j.kind] = (out[j.kind] ?? 0) + 1;
+  return out;
+}
 
 function KindCard({ kind, runs, target }: { kind: JobKind; runs: number; target: boolean }) {
   const { t, i18n } = useTranslation();
@@ -56,16 +63,8 @@ export function LabKinds({ kinds }: { kinds: readonly JobKind[] }) {
   const { t } = useTranslation();
   const { hash } = useLocation();
   const lab = kinds.filter((k) => k.category === "lab" || k.category === "evaluation");
-  const counts = usePolling(
-    async () => {
-      const { data } = await api.GET("/api/v1/jobs", { params: { query: { offset: 0, limit: 500 } } });
-      const out: Record<string, number> = {};
-      for (const j of data?.data ?? []) out[j.kind] = (out[j.kind] ?? 0) + 1;
-      return out;
-    },
-    0,
-    [],
-  );
+  // the runs of each kind among the newest 500: read when the page opens, not by a timer
+  const counts = useQuery({ ...jobListQuery({ offset: 0, limit: 500 }), select: countByKind });
   // the kinds arrive after the page: scroll to a kind's section once it exists (/learn#lab-vae)
   const target = hash.slice(1);
   const ready = lab.length > 0;

@@ -1,6 +1,6 @@
+import { useQuery } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
-import { api } from "../../client";
-import { usePolling } from "../../hooks/usePolling";
+import { jobKindsQuery } from "../../lib/queries";
 import { ForwardProcess } from "./ForwardProcess";
 import { LabKinds } from "./LabKinds";
 import { LossPanel } from "./LossPanel";
@@ -9,11 +9,7 @@ import { Probability } from "./Probability";
 
 export function LearnPage() {
   const { t } = useTranslation();
-  const kinds = usePolling(
-    async () => (await api.GET("/api/v1/job-kinds")).data ?? [],
-    0,
-    [],
-  );
+  const kinds = useQuery(jobKindsQuery());
   return (
     <div className="page learn">
       <h1>{t("learn.title")}</h1>

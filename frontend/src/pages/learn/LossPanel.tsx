@@ -1,15 +1,15 @@
 /** The U-Net stage's training loss as its equation, beside the live number of a unet job. */
-import { useMemo } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { useCallback, useMemo } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router-dom";
-import { api } from "../../client";
 import type { JobKind, JobPublic } from "../../client/types";
 import { StateBadge } from "../../components/StateBadge";
 import { Tex } from "../../components/Tex";
 import { useJobEvents } from "../../hooks/useJobEvents";
-import { usePolling } from "../../hooks/usePolling";
 import { formatNumber } from "../../lib/format";
 import { metricPoints, seriesOf } from "../../lib/metrics";
+import { jobListQuery, jobsInterval } from "../../lib/queries";
 import { MetricsChart } from "../train/MetricsChart";
 import { TEX } from "./math";
 
@@ -17,15 +17,21 @@ const isUnetKind = (name: string) => /unet/i.test(name);
 
 export function LossPanel({ kinds }: { kinds: readonly JobKind[] }) {
   const { t } = useTranslation();
-  const unetKinds = kinds.filter((k) => isUnetKind(k.name)).map((k) => k.name);
-  const jobs = usePolling(
-    async () => {
-      const { data } = await api.GET("/api/v1/jobs", { params: { query: { offset: 0, limit: 100 } } });
-      return (data?.data ?? []).filter((j) => isUnetKind(j.kind) || unetKinds.includes(j.kind));
+  const unetKinds = kinds.filter((k) => isUnetKind(k.name)).map((k) => k.name).join(",");
+  const unetJobs = useCallback(
+    (list: readonly JobPublic[]) => {
+      const names = new Set(unetKinds.split(","));
+      return list.filter((j) => isUnetKind(j.kind) || names.has(j.kind));
     },
-    5000,
-    [unetKinds.join(",")],
+    [unetKinds],
   );
+  // the newest jobs (the run page's overlay list is the same one): read every few seconds while a
+  // U-Net job is queued or running, every half minute otherwise (one launched elsewhere shows up)
+  const jobs = useQuery({
+    ...jobListQuery({ offset: 0, limit: 100 }),
+    select: unetJobs,
+    refetchInterval: (q) => jobsInterval(q.state.data && unetJobs(q.state.data)),
+  });
   // the running one if any, else the newest
   const job: JobPublic | undefined = jobs.data?.find((j) => j.state === "running") ?? jobs.data?.[0];
   const { events } = useJobEvents(job?.id ?? null);

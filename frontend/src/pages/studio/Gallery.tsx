@@ -88,6 +88,7 @@ export function GalleryFilterBar({
 export function Gallery({
   items,
   count,
+  countCapped = false,
   offset = 0,
   pageSize = 24,
   onPage,
@@ -98,8 +99,10 @@ export function Gallery({
   onSend,
 }: {
   items: readonly GenerationPublic[];
-  /** how many pass the filters, over all pages */
+  /** how many pass the filters, over all pages (the API counts up to a cap) */
   count: number;
+  /** more than `count` pass the filters: the API stopped counting (shown as "10000+") */
+  countCapped?: boolean;
   offset?: number;
   pageSize?: number;
   /** previous / next page; without it, no page buttons */
@@ -115,19 +118,20 @@ export function Gallery({
   onSend?: (url: string, mode: StudioMode) => void;
 }) {
   const { t, i18n } = useTranslation();
-  const { first, last } = pageRange(offset, items.length, count);
+  // past a capped count the page's own rows say where it ends
+  const { first, last } = pageRange(offset, items.length, countCapped ? Infinity : count);
   const pages = onPage && (
     <div className="gallery-pages">
       <button type="button" data-testid="gallery-prev" disabled={offset === 0} onClick={() => onPage(Math.max(0, offset - pageSize))}>
         {t("studio.pagePrev")}
       </button>
       <span className="muted small" data-testid="gallery-range">
-        {t("studio.pageRange", { first, last, count })}
+        {t("studio.pageRange", { first, last, count: countCapped ? `${count}+` : count })}
       </span>
       <button
         type="button"
         data-testid="gallery-next"
-        disabled={offset + items.length >= count}
+        disabled={!countCapped && offset + items.length >= count}
         onClick={() => onPage(offset + pageSize)}
       >
         {t("studio.pageNext")}

@@ -4,6 +4,7 @@ import { MemoryRouter } from "react-router-dom";
 import { describe, expect, it } from "vitest";
 import type { ModelInfo } from "../../client/types";
 import { installFetch } from "../../test/fakes";
+import { withQueryClient } from "../../test/query";
 import { GenerateForm } from "./GenerateForm";
 import { DEFAULT_SETTINGS, toRequest, type StudioSettings } from "./settings";
 import { useLoras } from "./useLoras";
@@ -54,7 +55,7 @@ const chosen = (name: string) => screen.getByTestId("loras-chosen").querySelecto
 describe("LoRAs in the studio form", () => {
   it("adds a LoRA of the selected model, weights it, and sends it; another model's stays out", async () => {
     installFetch([{ path: "/api/v1/loras", body: LORAS }]);
-    render(<Studio initial={{}} />);
+    render(<Studio initial={{}} />, { wrapper: withQueryClient() });
     await waitFor(() => expect(screen.getAllByTestId("lora-item")).toHaveLength(2));
 
     // each with its base model and validation grid; another model's cannot be added, and says why
@@ -97,7 +98,7 @@ describe("LoRAs in the studio form", () => {
 
   it("keeps a chosen LoRA that is no longer installed on show, left out, and shows the API's 422", async () => {
     installFetch([{ path: "/api/v1/loras", body: LORAS }]);
-    render(<Studio initial={{ loras: [{ name: "gone", weight: 0.5 }] }} errors={{ "loras.0.weight": "at most 4" }} />);
+    render(<Studio initial={{ loras: [{ name: "gone", weight: 0.5 }] }} errors={{ "loras.0.weight": "at most 4" }} />, { wrapper: withQueryClient() });
     await waitFor(() => expect(within(chosen("gone")).getByTestId("lora-note").textContent).toBe("No longer installed: it is left out."));
     expect(Object.keys(latest!.request())).not.toContain("loras");
     expect(within(screen.getByTestId("lora-section")).getByTestId("field-error").textContent).toBe("at most 4");
@@ -106,7 +107,7 @@ describe("LoRAs in the studio form", () => {
 
   it("says when no LoRA is installed", async () => {
     installFetch([{ path: "/api/v1/loras", body: [] }]);
-    render(<Studio initial={{}} />, { wrapper: MemoryRouter });
+    render(<Studio initial={{}} />, { wrapper: withQueryClient(MemoryRouter) });
     const empty = await screen.findByTestId("loras-empty");
     expect(empty.textContent).toContain("No LoRA is installed yet.");
     expect(empty.querySelector("a")!.getAttribute("href")).toBe("/datasets");

@@ -1,3 +1,4 @@
+import { useQuery } from "@tanstack/react-query";
 import { useCallback, useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api, uploadImage } from "../../client";
@@ -5,6 +6,7 @@ import { errorMessage, fieldErrors } from "../../client/errors";
 import type { GenerationCreate, GenerationPublic, ModelInfo, SamplerInfo, StoredImage } from "../../client/types";
 import { useDebounced } from "../../hooks/useDebounced";
 import { formatInfotext, parseInfotext } from "../../lib/infotext";
+import { modelsQuery, samplersQuery } from "../../lib/queries";
 import { rememberGeneration } from "../../lib/lastGeneration";
 import { pngParameters } from "../../lib/png";
 import { Gallery, GalleryFilterBar } from "./Gallery";
@@ -64,6 +66,7 @@ interface Zoom {
 }
 
 const PAGE = 24;
+const NONE: readonly never[] = [];
 
 /** The last outpainting extension: the picture's new size and what became of the generation's. */
 interface Extended {
@@ -109,16 +112,21 @@ function recordInfotext(g: GenerationPublic, index: number): string {
 export function StudioPage() {
   const { t } = useTranslation();
   const [settings, setSettings] = useState<StudioSettings>(loadSettings);
-  const [models, setModels] = useState<ModelInfo[]>([]);
+  const modelList = useQuery(modelsQuery()).data;
+  const models: readonly ModelInfo[] = modelList ?? NONE;
   const styles = useStyles();
   const loras = useLoras();
   // what toRequest checks the chosen LoRAs against (null until GET /loras answers)
   const knownLoras = loras.loaded ? loras.list : null;
-  const [samplers, setSamplers] = useState<SamplerInfo[]>([]);
+  const samplerList = useQuery(samplersQuery()).data;
+  const samplers: readonly SamplerInfo[] = samplerList ?? NONE;
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
   const [current, setCurrent] = useState<Current | null>(null);
-  const [gallery, setGallery] = useState<{ items: GenerationPublic[]; count: number }>({ items: [], count: 0 });
+  const [gallery, setGallery] = useState<{ items: GenerationPublic[]; count: number; countCapped?: boolean }>({
+    items: [],
+    count: 0,
+  });
   const [filters, setFilters] = useState<GalleryFilters>(NO_FILTERS);
   const [offset, setOffset] = useState(0);
   const [galleryError, setGalleryError] = useState<string | null>(null);
@@ -138,22 +146,17 @@ export function StudioPage() {
   useEffect(() => saveSettings(settings), [settings]);
   useEffect(() => saveAxes(axes), [axes]);
 
+  // the model and sampler kept from last time, while the server still has them
   useEffect(() => {
-    void api.GET("/api/v1/models").then(({ data }) => {
-      if (!data) return;
-      const list: ModelInfo[] = data;
-      setModels(list);
-      const fallback = (list.find((m) => m.default) ?? list[0])?.name ?? "";
-      setSettings((s) => (s.model && list.some((m) => m.name === s.model) ? s : { ...s, model: fallback }));
-    });
-    void api.GET("/api/v1/samplers").then(({ data }) => {
-      if (!data) return;
-      const list: SamplerInfo[] = data;
-      setSamplers(list);
-      // "" = the server's default sampler, until the user picks one
-      setSettings((s) => (s.sampler && !list.some((x) => x.name === s.sampler) ? { ...s, sampler: "" } : s));
-    });
-  }, []);
+    if (!modelList) return;
+    const fallback = (modelList.find((m) => m.default) ?? modelList[0])?.name ?? "";
+    setSettings((s) => (s.model && modelList.some((m) => m.name === s.model) ? s : { ...s, model: fallback }));
+  }, [modelList]);
+  useEffect(() => {
+    if (!samplerList) return;
+    // "" = the server's default sampler, until the user picks one
+    setSettings((s) => (s.sampler && !samplerList.some((x) => x.name === s.sampler) ? { ...s, sampler: "" } : s));
+  }, [samplerList]);
 
   // typing in the search and size boxes asks the server once per pause; the selects at once
   const q = useDebounced(filters.q, 300);
@@ -169,7 +172,7 @@ export function StudioPage() {
       return;
     }
     setGalleryError(null);
-    setGallery({ items: data.data, count: data.count });
+    setGallery({ items: data.data, count: data.count, countCapped: data.count_capped });
   }, [queryKey]);
   useEffect(() => {
     void loadGallery();
@@ -535,6 +538,7 @@ export function StudioPage() {
         <Gallery
           items={gallery.items}
           count={gallery.count}
+          countCapped={gallery.countCapped}
           offset={offset}
           pageSize={PAGE}
           onPage={setOffset}

@@ -2,6 +2,7 @@ import { act, fireEvent, render, screen, waitFor } from "@testing-library/react"
 import { useState } from "react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { installFetch } from "../../test/fakes";
+import { withQueryClient } from "../../test/query";
 import { GenerateForm } from "./GenerateForm";
 import { DEFAULT_SETTINGS, toRequest, type StudioSettings } from "./settings";
 import { useStyles } from "./useStyles";
@@ -36,7 +37,7 @@ describe("styles in the studio form", () => {
       { path: "/api/v1/styles", body: [CINEMATIC] },
       { method: "PUT", path: "/api/v1/styles/plain%20circle", body: { name: "plain circle", prompt: "circle", negative_prompt: "" } },
     ]);
-    render(<Studio initial={{ prompt: "circle", negative_prompt: "" }} />);
+    render(<Studio initial={{ prompt: "circle", negative_prompt: "" }} />, { wrapper: withQueryClient() });
     await waitFor(() => expect(screen.getByTestId("style-add").querySelectorAll("option")).toHaveLength(2));
 
     act(() => screen.getByTestId("style-save-current").click());
@@ -66,7 +67,7 @@ describe("styles in the studio form", () => {
       { path: "/api/v1/styles", body: [CINEMATIC] },
       { method: "DELETE", path: "/api/v1/styles/cinematic", body: null }, // 204 in the API; the fake answers 200
     ]);
-    render(<Studio initial={{ styles: ["cinematic"] }} />);
+    render(<Studio initial={{ styles: ["cinematic"] }} />, { wrapper: withQueryClient() });
     await waitFor(() => expect(screen.getByTestId("styles-manage")).toBeTruthy());
     act(() => screen.getByTestId("styles-manage").click());
     const confirm = vi.spyOn(window, "confirm").mockReturnValue(false);
@@ -82,7 +83,7 @@ describe("styles in the studio form", () => {
 
   it("forgets a chosen style that is no longer saved", async () => {
     installFetch([{ path: "/api/v1/styles", body: [CINEMATIC] }]);
-    render(<Studio initial={{ styles: ["gone", "cinematic"] }} />);
+    render(<Studio initial={{ styles: ["gone", "cinematic"] }} />, { wrapper: withQueryClient() });
     await waitFor(() => expect(latest!.settings.styles).toEqual(["cinematic"]));
   });
 });

@@ -1,11 +1,13 @@
-import { useCallback, useEffect, useState } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useCallback } from "react";
 import { api } from "../../client";
 import { errorMessage } from "../../client/errors";
 import type { PromptStyle } from "../../client/types";
+import { queryKeys, stylesQuery } from "../../lib/queries";
 
 /** The signed-in user's saved prompt styles, and saving and deleting them. */
 export interface StylesStore {
-  list: PromptStyle[];
+  list: readonly PromptStyle[];
   /** the list has arrived (a failed load leaves it false) */
   loaded: boolean;
   error: string | null;
@@ -16,44 +18,51 @@ export interface StylesStore {
 }
 
 const byName = (a: PromptStyle, b: PromptStyle) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+const NONE: readonly PromptStyle[] = [];
 
 export function useStyles(): StylesStore {
-  const [list, setList] = useState<PromptStyle[]>([]);
-  const [loaded, setLoaded] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const queryClient = useQueryClient();
+  const styles = useQuery(stylesQuery());
 
-  useEffect(() => {
-    let cancelled = false;
-    void api.GET("/api/v1/styles").then(({ data, error: err, response }) => {
-      if (cancelled) return;
-      if (!data) {
-        setError(errorMessage(err, `${response.status}`));
-        return;
-      }
-      setList(data);
-      setLoaded(true);
-    });
-    return () => {
-      cancelled = true;
-    };
-  }, []);
+  // The API answers what it stored: the cached list takes it in place of reading the list again
+  // (before the list has arrived, it is read again instead).
+  const update = useCallback(
+    (change: (list: readonly PromptStyle[]) => PromptStyle[]) => {
+      if (queryClient.getQueryData(queryKeys.styles) === undefined) {
+        void queryClient.invalidateQueries({ queryKey: queryKeys.styles });
+      } else queryClient.setQueryData<PromptStyle[]>(queryKeys.styles, (old) => change(old ?? []));
+    },
+    [queryClient],
+  );
 
-  const save = useCallback<StylesStore["save"]>(async (name, texts) => {
-    const { data, error: err, response } = await api.PUT("/api/v1/styles/{name}", {
-      params: { path: { name } },
-      body: texts,
-    });
-    if (!data) return errorMessage(err, `${response.status}`);
-    setList((old) => [...old.filter((s) => s.name !== data.name), data].sort(byName));
-    return null;
-  }, []);
+  const save = useCallback<StylesStore["save"]>(
+    async (name, texts) => {
+      const { data, error: err, response } = await api.PUT("/api/v1/styles/{name}", {
+        params: { path: { name } },
+        body: texts,
+      });
+      if (!data) return errorMessage(err, `${response.status}`);
+      update((old) => [...old.filter((s) => s.name !== data.name), data].sort(byName));
+      return null;
+    },
+    [update],
+  );
 
-  const remove = useCallback<StylesStore["remove"]>(async (name) => {
-    const { error: err, response } = await api.DELETE("/api/v1/styles/{name}", { params: { path: { name } } });
-    if (!response.ok && response.status !== 404) return errorMessage(err, `${response.status}`);
-    setList((old) => old.filter((s) => s.name !== name));
-    return null;
-  }, []);
+  const remove = useCallback<StylesStore["remove"]>(
+    async (name) => {
+      const { error: err, response } = await api.DELETE("/api/v1/styles/{name}", { params: { path: { name } } });
+      if (!response.ok && response.status !== 404) return errorMessage(err, `${response.status}`);
+      update((old) => old.filter((s) => s.name !== name));
+      return null;
+    },
+    [update],
+  );
 
-  return { list, loaded, error, save, remove };
+  return {
+    list: styles.data ?? NONE,
+    loaded: styles.data !== undefined,
+    error: styles.error?.message ?? null,
+    save,
+    remove,
+  };
 }

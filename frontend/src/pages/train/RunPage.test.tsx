@@ -1,10 +1,12 @@
-import { render, screen, waitFor } from "@testing-library/react";
+import { act, render, screen, waitFor } from "@testing-library/react";
 import { MemoryRouter, Route, Routes } from "react-router-dom";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { AuthProvider } from "../../auth/AuthContext";
 import type { JobEvent } from "../../client/events";
 import type { JobPublic } from "../../client/types";
-import { installFetch } from "../../test/fakes";
+import { FakeEventSource, installFakeEventSource, installFetch, type FetchCall, type Route as FakeRoute } from "../../test/fakes";
+import { withQueryClient } from "../../test/query";
+import { LossPanel } from "../learn/LossPanel";
 import { RunPage } from "./RunPage";
 
 vi.mock("uplot", () => ({ default: { paths: { points: () => () => null } } }));
@@ -59,6 +61,7 @@ function renderRun(kind: string, params: Record<string, unknown>, result: Record
         </Routes>
       </MemoryRouter>
     </AuthProvider>,
+    { wrapper: withQueryClient() },
   );
 }
 
@@ -86,5 +89,146 @@ describe("run page", () => {
     await screen.findByTestId("metric-summary");
     expect(screen.queryByTestId("run-math")).toBeNull();
     expect(screen.queryByText("Loading…")).toBeNull(); // not even waiting for it
+  });
+});
+
+describe("run page: live state from the event stream", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  const running = (over: Partial<JobPublic> = {}): JobPublic => ({
+    ...job("train.unet", { steps: 100 }, null),
+    state: "running",
+    progress: 0.1,
+    finished_at: null,
+    last_seq: 2,
+    ...over,
+  });
+  const HISTORY: JobEvent[] = [
+    { seq: 1, type: "state", created_at: at, payload: { state: "queued" } },
+    { seq: 2, type: "state", created_at: at, payload: { state: "running" } },
+  ];
+
+  /** The page on a running job, on fake timers; `jobRoute.body` is what GET /jobs/j1 answers next. */
+  function openRunning() {
+    vi.useFakeTimers();
+    installFakeEventSource();
+    const jobRoute: FakeRoute = { path: "/api/v1/jobs/j1", body: running() };
+    const calls = installFetch([
+      { path: "/api/v1/auth/me", body: { user: { id: 1, username: "ann", role: "learner", created_at: at }, csrf_token: "t" } },
+      jobRoute,
+      { path: "/api/v1/jobs/j1/events", body: HISTORY },
+      { path: "/api/v1/jobs", body: { data: [], count: 0 } },
+    ]);
+    render(
+      <AuthProvider>
+        <MemoryRouter initialEntries={["/train/j1"]}>
+          <Routes>
+            <Route path="/train/:id" element={<RunPage />} />
+          </Routes>
+        </MemoryRouter>
+      </AuthProvider>,
+      { wrapper: withQueryClient() },
+    );
+    return { calls, jobRoute };
+  }
+  const jobGets = (calls: FetchCall[]) => calls.filter((c) => c.method === "GET" && c.path === "/api/v1/jobs/j1").length;
+  const wait = (ms: number) => act(() => vi.advanceTimersByTimeAsync(ms));
+  const badge = () => document.querySelector("h1 .badge")?.getAttribute("data-state");
+
+  it("reads the job once while its stream is open, and again on a state event", async () => {
+    const { calls, jobRoute } = openRunning();
+    await wait(100);
+    expect(badge()).toBe("running");
+    expect(FakeEventSource.latest().url).toBe("/api/v1/jobs/j1/events?after=2");
+
+    // 30 s of live events: no timer reads the job again (it was read every 3 s before)
+    for (let s = 1; s <= 30; s++) {
+      act(() => FakeEventSource.latest().emit("progress", { seq: 2 + s, type: "progress", created_at: at, payload: { done: s, total: 100 } }, 2 + s));
+      await wait(1000);
+    }
+    expect(jobGets(calls)).toBe(1);
+    // everything the page asked for in those 30 s: the session, the job, its events, the runs to overlay
+    expect(calls.map((c) => c.path).sort()).toEqual([
+      "/api/v1/auth/me",
+      "/api/v1/jobs/j1",
+      "/api/v1/jobs/j1/events?after=0",
+      "/api/v1/jobs/j1/events?after=2",
+      "/api/v1/jobs?offset=0&limit=100",
+    ]);
+    expect(screen.getByTestId("progress")).toBeTruthy();
+
+    // the job ends: the stream says so, the job is read once more and shows its result
+    jobRoute.body = running({ state: "succeeded", progress: 1, finished_at: at, last_seq: 33, result: { val_loss: 0.25 } });
+    act(() => FakeEventSource.latest().emit("state", { seq: 33, type: "state", created_at: at, payload: { state: "succeeded" } }, 33));
+    await wait(200);
+    expect(jobGets(calls)).toBe(2);
+    expect(badge()).toBe("succeeded");
+    expect(screen.getByText("val_loss")).toBeTruthy();
+    expect(FakeEventSource.latest().readyState).toBe(2); // closed: an ended job's stream is not reopened
+    await wait(60_000);
+    expect(jobGets(calls)).toBe(2);
+  });
+
+  it("reads the job again when the stream ends without a state event", async () => {
+    const { calls, jobRoute } = openRunning();
+    await wait(100);
+    jobRoute.body = running({ state: "failed", finished_at: at, last_seq: 3, error: "out of memory" });
+    act(() => FakeEventSource.latest().emit("end", { state: "failed", last_seq: 3 }));
+    await wait(100);
+    expect(jobGets(calls)).toBe(2);
+    expect(badge()).toBe("failed");
+    expect(screen.getByText("out of memory")).toBeTruthy();
+  });
+
+  it("falls back to a slow read of the job while the stream is down, and stops once it is back", async () => {
+    const { calls, jobRoute } = openRunning();
+    await wait(100);
+    act(() => FakeEventSource.latest().drop()); // the browser reconnects by itself
+    await wait(30_000);
+    expect(jobGets(calls)).toBe(3); // every 12 s
+    act(() => FakeEventSource.latest().open());
+    await wait(30_000);
+    expect(jobGets(calls)).toBe(3);
+
+    // it cannot be opened again (e.g. 429): read every 12 s until the job ends
+    act(() => FakeEventSource.latest().fail());
+    jobRoute.body = running({ state: "cancelled", finished_at: at, last_seq: 4 });
+    await wait(12_100);
+    expect(jobGets(calls)).toBe(4);
+    expect(badge()).toBe("cancelled");
+    await wait(60_000);
+    expect(jobGets(calls)).toBe(4);
+  });
+});
+
+describe("run page: the newest runs", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("shares one request for the newest jobs with the learn page's loss panel", async () => {
+    const unet = { ...job("train.unet", { steps: 10 }, null), id: "u1", category: "training" };
+    const calls = installFetch([
+      { path: "/api/v1/auth/me", body: { user: { id: 1, username: "ann", role: "learner", created_at: at }, csrf_token: "t" } },
+      { path: "/api/v1/jobs/j1", body: job("train.unet", { steps: 10 }, null) },
+      { path: /^\/api\/v1\/jobs\/(j1|u1)\/events/, body: EVENTS },
+      { path: "/api/v1/jobs", body: { data: [unet], count: 1 } },
+    ]);
+    render(
+      <AuthProvider>
+        <MemoryRouter initialEntries={["/train/j1"]}>
+          <Routes>
+            <Route path="/train/:id" element={<RunPage />} />
+          </Routes>
+          <LossPanel kinds={[]} />
+        </MemoryRouter>
+      </AuthProvider>,
+      { wrapper: withQueryClient() },
+    );
+    // the overlay offers the run, the loss panel follows it: both from one answer
+    await waitFor(() => expect(screen.getByTestId("overlay-add").textContent).toContain("train.unet u1"));
+    await waitFor(() => expect(screen.getByTestId("live-loss").textContent).toBe("0.7"));
+    expect(calls.filter((c) => c.path === "/api/v1/jobs?offset=0&limit=100")).toHaveLength(1);
   });
 });

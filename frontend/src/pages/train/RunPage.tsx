@@ -1,19 +1,19 @@
 /** One run (and any runs overlaid to compare): live curves, media, hyperparameters, result. */
-import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { lazy, Suspense, useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import { useAuth } from "../../auth/AuthContext";
 import { api } from "../../client";
-import { errorMessage } from "../../client/errors";
 import { eventsOfType, type JobEvent } from "../../client/events";
-import { isTerminal, type JobPublic } from "../../client/types";
+import { isTerminal } from "../../client/types";
 import { ProgressBar } from "../../components/ProgressBar";
 import { StateBadge } from "../../components/StateBadge";
 import { useJobEvents } from "../../hooks/useJobEvents";
-import { usePolling } from "../../hooks/usePolling";
 import { artifactItems, groupArtifacts } from "../../lib/artifacts";
-import { formatDateTime, formatDuration, formatNumber, formatValue } from "../../lib/format";
+import { formatDateTime, formatDuration, formatNumber, formatValue, parseTime } from "../../lib/format";
 import { bestOf, metricKeys, metricPoints, seriesOf, type XAxis } from "../../lib/metrics";
+import { jobListQuery, jobQuery, queryKeys, STREAM_DOWN_MS } from "../../lib/queries";
 import { MediaPanel } from "./MediaPanel";
 import { MetricsChart, type CurveInput } from "./MetricsChart";
 import { durationOf, isRun, resultNumbers } from "./runInfo";
@@ -45,23 +45,49 @@ export function RunPage() {
   const [search, setSearch] = useSearchParams();
   const compareIds = useMemo(() => (search.get("compare") ?? "").split(",").filter((x) => x && x !== id), [search, id]);
 
-  // poll the job (state, heartbeat, progress) until it ends; one last load after that
-  const [pollMs, setPollMs] = useState(3000);
-  const jobPoll = usePolling(
-    async () => {
-      const { data, error } = await api.GET("/api/v1/jobs/{job_id}", { params: { path: { job_id: id } } });
-      if (!data) throw new Error(errorMessage(error));
-      return data;
-    },
-    pollMs,
-    [id],
-  );
-  const job = jobPoll.data;
-  useEffect(() => setPollMs(job && isTerminal(job.state) ? 0 : 3000), [job]);
-  const { events, error: eventsError } = useJobEvents(id);
-  // a state event (running, succeeded, ...) refreshes the job at once instead of at the next poll
-  const stateEvents = useMemo(() => events.filter((e) => e.type === "state").length, [events]);
-  const reloadJob = jobPoll.reload;
+  const queryClient = useQueryClient();
+  const { jobId: eventsOf, events, ended, stream, error: eventsError } = useJobEvents(id);
+  // The job's state comes from its event stream, not from a timer: while the stream is open the
+  // job is read again only when a state event (running, succeeded, ...) or the stream's end
+  // arrives. While the stream is down (it could not be opened, or dropped and is reconnecting)
+  // the job is read every STREAM_DOWN_MS until it ends, so the page never goes stale.
+  const jobQ = useQuery({
+    ...jobQuery(id),
+    refetchInterval: (q) =>
+      (stream === "retrying" || stream === "failed") && !isTerminal(q.state.data?.state) ? STREAM_DOWN_MS : false,
+  });
+  const job = jobQ.data;
+  // a running job's duration and heartbeat age move with the clock, not only with its events
+  const [, tick] = useReducer((n: number) => n + 1, 0);
+  const live = !!job && !isTerminal(job.state);
+  useEffect(() => {
+    if (!live) return;
+    const timer = setInterval(tick, 3000);
+    return () => clearInterval(timer);
+  }, [live]);
+  const newestState = useMemo(() => {
+    for (let i = events.length - 1; i >= 0; i--) if (events[i]!.type === "state") return events[i]!.seq;
+    return 0;
+  }, [events]);
+  // what was already asked for, so each state event and the end cost one read at most
+  const refreshed = useRef({ id, seq: 0, end: false });
+  useEffect(() => {
+    if (!job || job.id !== id || eventsOf !== id) return;
+    if (refreshed.current.id !== id) refreshed.current = { id, seq: 0, end: false };
+    const done = refreshed.current;
+    // a state event newer than the job as read (its last_seq), or the end of a job read as unfinished
+    const newer = newestState > job.last_seq && newestState > done.seq;
+    const endedUnseen = ended && !isTerminal(job.state) && !done.end;
+    if (!newer && !endedUnseen) return;
+    done.seq = Math.max(done.seq, newestState);
+    done.end ||= ended;
+    void queryClient.invalidateQueries({ queryKey: queryKeys.job(id), exact: true });
+  }, [job, id, eventsOf, newestState, ended, queryClient]);
+  // the job is not read again while its stream is open, so its heartbeat_at ages: the newest event
+  // says the worker is alive as well as a heartbeat does
+  const lastEventAt = events.length ? events[events.length - 1]!.created_at : null;
+  const heartbeatAt =
+    (parseTime(lastEventAt) ?? -Infinity) > (parseTime(job?.heartbeat_at) ?? -Infinity) ? lastEventAt : (job?.heartbeat_at ?? null);
   const liveProgress = useMemo(() => {
     for (let i = events.length - 1; i >= 0; i--) {
       const e = events[i]!;
@@ -72,29 +98,19 @@ export function RunPage() {
     }
     return null;
   }, [events]);
-  useEffect(() => {
-    if (stateEvents > 0) reloadJob();
-  }, [stateEvents, reloadJob]);
 
   const [overlay, setOverlay] = useState<Record<string, JobEvent[]>>({});
   const onOverlay = useCallback((oid: string, ev: JobEvent[]) => setOverlay((o) => ({ ...o, [oid]: ev })), []);
-  const [overlayJobs, setOverlayJobs] = useState<JobPublic[]>([]);
 
   // null: automatic, 0.6 once a curve is long enough to be noisy, none for a handful of points
   const [smoothingChoice, setSmoothing] = useState<number | null>(null);
   const [logY, setLogY] = useState(false);
   const [xAxis, setXAxis] = useState<XAxis>("step");
   const [chosenKeys, setChosenKeys] = useState<string[] | null>(null);
-  const [candidates, setCandidates] = useState<JobPublic[]>([]);
-
-  useEffect(() => {
-    void api.GET("/api/v1/jobs", { params: { query: { offset: 0, limit: 100 } } }).then(({ data }) => {
-      if (data) setCandidates(data.data.filter((j) => isRun(j) && j.id !== id));
-    });
-  }, [id]);
-  useEffect(() => {
-    setOverlayJobs(candidates.filter((c) => compareIds.includes(c.id)));
-  }, [candidates, compareIds]);
+  // the runs to overlay: read when the page opens (the same list as the learn page's loss panel)
+  const recent = useQuery(jobListQuery({ offset: 0, limit: 100 }));
+  const candidates = useMemo(() => (recent.data ?? []).filter((j) => isRun(j) && j.id !== id), [recent.data, id]);
+  const overlayJobs = useMemo(() => candidates.filter((c) => compareIds.includes(c.id)), [candidates, compareIds]);
 
   const points = useMemo(() => metricPoints(events), [events]);
   const overlayPoints = useMemo(
@@ -141,12 +157,13 @@ export function RunPage() {
     setChosenKeys(cur.includes(k) ? cur.filter((x) => x !== k) : [...cur, k]);
   };
 
-  const cancel = async () => {
-    await api.POST("/api/v1/jobs/{job_id}/cancel", { params: { path: { job_id: id } } });
-    jobPoll.reload();
-  };
+  const cancel = useMutation({
+    mutationFn: () => api.POST("/api/v1/jobs/{job_id}/cancel", { params: { path: { job_id: id } } }),
+    // the job shows cancel_requested at once; the lists show it on their next read
+    onSettled: () => queryClient.invalidateQueries({ queryKey: queryKeys.jobs }),
+  });
 
-  if (jobPoll.error && !job) return <p className="page error">{jobPoll.error}</p>;
+  if (jobQ.error && !job) return <p className="page error">{jobQ.error.message}</p>;
   if (!job) return <p className="page muted">{t("common.loading")}</p>;
   const params = job.params as Record<string, unknown>;
   const result = job.result as Record<string, unknown> | null;
@@ -159,7 +176,7 @@ export function RunPage() {
             <Link to="/train">{t("train.title")}</Link> / {job.id}
           </p>
           <h1>
-            {job.kind} <StateBadge state={job.state} heartbeatAt={job.heartbeat_at} />
+            {job.kind} <StateBadge state={job.state} heartbeatAt={heartbeatAt} />
           </h1>
           <p className="muted small">
             {t("train.started")}: {formatDateTime(job.started_at, i18n.language)} · {t("train.duration")}:{" "}
@@ -167,9 +184,9 @@ export function RunPage() {
           </p>
         </div>
         <div className="toolbar">
-          <ShareButton job={job} user={user} onChange={() => jobPoll.reload()} />
+          <ShareButton job={job} user={user} />
           {!isTerminal(job.state) && canChangeJob(job, user) && (
-            <button type="button" className="danger" onClick={() => void cancel()} data-testid="cancel">
+            <button type="button" className="danger" onClick={() => cancel.mutate()} data-testid="cancel">
               {t("common.cancel")}
             </button>
           )}

@@ -5,6 +5,7 @@ import { AuthProvider } from "../../auth/AuthContext";
 import type { JobKind, JobPublic, UserPublic } from "../../client/types";
 import i18n from "../../i18n";
 import { installFetch, type Route as FakeRoute } from "../../test/fakes";
+import { withQueryClient } from "../../test/query";
 import { RunsPage } from "./RunsPage";
 
 const pca: JobKind = {
@@ -81,13 +82,14 @@ function RunPage() {
   return <p data-testid="run-page">{useParams().id}</p>;
 }
 
+/** `extra` routes come first: one of them may stand in for a route below */
 function renderAt(path: string, user: UserPublic, extra: FakeRoute[] = []) {
   const calls = installFetch([
+    ...extra,
     { path: "/api/v1/auth/me", body: { user, csrf_token: "tok-1" } },
     { path: "/api/v1/job-kinds", body: [pca, unet, house] },
     { path: "/api/v1/jobs", body: { data: [job("aaaa1111-0000", "lab.pca", { shared: true })], count: 1 } },
     { path: "/api/v1/datasets", body: [] },
-    ...extra,
   ]);
   render(
     <AuthProvider>
@@ -98,6 +100,7 @@ function renderAt(path: string, user: UserPublic, extra: FakeRoute[] = []) {
         </Routes>
       </MemoryRouter>
     </AuthProvider>,
+    { wrapper: withQueryClient() },
   );
   return calls;
 }
@@ -189,5 +192,37 @@ describe("RunsPage: launching", () => {
     expect((await fieldOf("steps").findByTestId("field-error")).textContent).toBe(message);
     expect(screen.getAllByTestId("field-error")).toHaveLength(1);
     expect(screen.queryByTestId("run-page")).toBeNull();
+  });
+});
+
+describe("RunsPage: reading the list again", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  it("reads the runs every 4 s while one is queued or running, every 30 s once none is", async () => {
+    vi.useFakeTimers();
+    const list: FakeRoute = {
+      path: "/api/v1/jobs",
+      body: { data: [job("aaaa1111-0000", "lab.pca", { state: "running", progress: 0.5 })], count: 1 },
+    };
+    const calls = renderAt("/train", learner, [list]);
+    const reads = () => calls.filter((c) => c.method === "GET" && c.path.startsWith("/api/v1/jobs?")).length;
+    const wait = (ms: number) => act(() => vi.advanceTimersByTimeAsync(ms));
+    await wait(100);
+    expect(reads()).toBe(1);
+    expect(screen.getByTestId("run-row").getAttribute("data-state")).toBe("running");
+    await wait(8000);
+    expect(reads()).toBe(3);
+
+    list.body = { data: [job("aaaa1111-0000", "lab.pca")], count: 1 };
+    await wait(4000); // this read finds it ended
+    expect(reads()).toBe(4);
+    expect(screen.getByTestId("run-row").getAttribute("data-state")).toBe("succeeded");
+    await wait(29_000);
+    expect(reads()).toBe(4);
+    await wait(1500);
+    expect(reads()).toBe(5);
   });
 });

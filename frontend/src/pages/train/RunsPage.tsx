@@ -2,21 +2,21 @@
  * The runs: a table of training, evaluation and lab jobs to filter, open and compare, and a
  * launcher for the kinds the user may run. `?kind=` filters the table and preselects the kind.
  */
+import { useQuery } from "@tanstack/react-query";
 import { useCallback, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 import { useAuth } from "../../auth/AuthContext";
-import { api } from "../../client";
-import { errorMessage } from "../../client/errors";
 import type { JobPublic } from "../../client/types";
 import { StateBadge } from "../../components/StateBadge";
-import { usePolling } from "../../hooks/usePolling";
 import { formatDateTime, formatDuration, formatNumber, formatValue } from "../../lib/format";
+import { jobKindsQuery, jobListQuery, jobsInterval, type JobListQuery } from "../../lib/queries";
 import { kindTitle, launchableKinds } from "./launch/kinds";
 import { LaunchForm } from "./launch/LaunchForm";
 import { bestMetric, datasetOf, durationOf, isRun, keyHyperparameters } from "./runInfo";
 
 const STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
+const runsOf = (jobs: readonly JobPublic[]) => jobs.filter(isRun);
 
 export function RunsPage() {
   const { t, i18n } = useTranslation();
@@ -25,19 +25,10 @@ export function RunsPage() {
   const kind = search.get("kind") ?? "";
   const state = search.get("state") ?? "";
   const [selected, setSelected] = useState<string[]>([]);
-  const [now, setNow] = useState(Date.now());
   const { user } = useAuth();
   const admin = user?.role === "admin";
 
-  const jobKinds = usePolling(
-    async () => {
-      const { data, error } = await api.GET("/api/v1/job-kinds");
-      if (!data) throw new Error(errorMessage(error));
-      return data;
-    },
-    0,
-    [],
-  );
+  const jobKinds = useQuery(jobKindsQuery());
   const kindsByName = useMemo(() => new Map((jobKinds.data ?? []).map((k) => [k.name, k])), [jobKinds.data]);
   const titleOf = useCallback(
     (name: string) => {
@@ -51,19 +42,18 @@ export function RunsPage() {
   const preselected = !!kind && launchableKinds(jobKinds.data ?? [], admin).some((k) => k.name === kind);
   const launcherOpen = launcherChoice ?? preselected;
 
-  const jobs = usePolling(
-    async () => {
-      const query: Record<string, string | number> = { offset: 0, limit: 200 };
-      if (kind) query.kind = kind;
-      if (state) query.state = state;
-      const { data, error } = await api.GET("/api/v1/jobs", { params: { query } });
-      if (!data) throw new Error(errorMessage(error));
-      setNow(Date.now());
-      return data.data.filter(isRun);
-    },
-    4000,
-    [kind, state],
-  );
+  const query: JobListQuery = { offset: 0, limit: 200 };
+  if (kind) query.kind = kind;
+  if (state) query.state = state as JobListQuery["state"];
+  // read every few seconds while a listed run is queued or running, every half minute otherwise
+  // (a run launched elsewhere shows up); a run's own page follows it by its event stream instead
+  const jobs = useQuery({
+    ...jobListQuery(query),
+    select: runsOf,
+    refetchInterval: (q) => jobsInterval(q.state.data && runsOf(q.state.data)),
+  });
+  // durations and heartbeats are as of the last read
+  const now = jobs.dataUpdatedAt || Date.now();
 
   const runs = useMemo(() => jobs.data ?? [], [jobs.data]);
   const kinds = useMemo(() => [...new Set(runs.map((r) => r.kind))].sort(), [runs]);
@@ -125,14 +115,14 @@ export function RunsPage() {
         <section className="runs__launcher" data-testid="launcher">
           <h2>{t("train.launchTitle")}</h2>
           {!admin && <p className="muted small">{t("train.learnerCaps")}</p>}
-          {jobKinds.error && <p className="error">{jobKinds.error}</p>}
+          {jobKinds.error && <p className="error">{jobKinds.error.message}</p>}
           {jobKinds.data && (
             <LaunchForm kinds={jobKinds.data} admin={admin} initialKind={kind} onLaunched={(job) => navigate(`/train/${job.id}`)} />
           )}
         </section>
       )}
-      {jobs.error && <p className="error">{jobs.error}</p>}
-      {!jobs.loading && runs.length === 0 && <p className="muted">{t("train.empty")}</p>}
+      {jobs.error && <p className="error">{jobs.error.message}</p>}
+      {!jobs.isPending && runs.length === 0 && <p className="muted">{t("train.empty")}</p>}
       {runs.length > 0 && (
         <div className="table-wrap">
           <table className="table" data-testid="runs-table">

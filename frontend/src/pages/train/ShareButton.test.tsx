@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { setCsrfToken } from "../../client";
 import type { JobPublic, UserPublic } from "../../client/types";
 import { installFetch } from "../../test/fakes";
+import { withQueryClient } from "../../test/query";
 import { canChangeJob, ShareButton } from "./ShareButton";
 
 const owner: UserPublic = { id: 7, username: "ada", role: "learner", created_at: "2025-01-01T00:00:00Z" };
@@ -52,7 +53,7 @@ describe("ShareButton", () => {
     const writeText = vi.fn().mockResolvedValue(undefined);
     stubClipboard(writeText);
     const onChange = vi.fn();
-    render(<ShareButton job={job(false)} user={owner} onChange={onChange} />);
+    render(<ShareButton job={job(false)} user={owner} onChange={onChange} />, { wrapper: withQueryClient() });
 
     const toggle = screen.getByTestId("share-toggle");
     expect(toggle.textContent).toBe("Share");
@@ -82,7 +83,7 @@ describe("ShareButton", () => {
 
   it("shows the link to copy by hand when the clipboard refuses", async () => {
     stubClipboard(vi.fn().mockRejectedValue(new Error("denied")));
-    render(<ShareButton job={job(true)} user={owner} />);
+    render(<ShareButton job={job(true)} user={owner} />, { wrapper: withQueryClient() });
     await act(async () => {
       fireEvent.click(screen.getByTestId("share-copy"));
     });
@@ -92,7 +93,7 @@ describe("ShareButton", () => {
 
   it("keeps the state it had and says why when the API refuses", async () => {
     installFetch([{ method: "PATCH", path: "/api/v1/jobs/cafe0000-1111", status: 403, body: { detail: "not your job" } }]);
-    render(<ShareButton job={job(false)} user={owner} />);
+    render(<ShareButton job={job(false)} user={owner} />, { wrapper: withQueryClient() });
     fireEvent.click(screen.getByTestId("share-toggle"));
     expect((await screen.findByRole("alert")).textContent).toBe("not your job");
     expect(screen.getByTestId("share-toggle").textContent).toBe("Share");
@@ -100,7 +101,7 @@ describe("ShareButton", () => {
 
   it("hides the controls from a viewer who neither owns the run nor is an admin, and says it is read-only", () => {
     const calls = installFetch([]);
-    render(<ShareButton job={job(true)} user={other} />);
+    render(<ShareButton job={job(true)} user={other} />, { wrapper: withQueryClient() });
     expect(screen.queryByTestId("share-toggle")).toBeNull();
     expect(screen.queryByTestId("share-copy")).toBeNull();
     expect(screen.getByTestId("read-only").textContent).toContain("ada's run");
@@ -108,7 +109,7 @@ describe("ShareButton", () => {
   });
 
   it("gives an admin the controls on anyone's run", () => {
-    render(<ShareButton job={job(true)} user={admin} />);
+    render(<ShareButton job={job(true)} user={admin} />, { wrapper: withQueryClient() });
     expect(screen.getByTestId("share-toggle").textContent).toBe("Stop sharing");
     expect(canChangeJob(job(true), admin)).toBe(true);
     expect(canChangeJob(job(true), owner)).toBe(true);

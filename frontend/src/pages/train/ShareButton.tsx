@@ -3,11 +3,13 @@
  * Only the run's owner or an admin may change that; anyone else who opens a shared run is told
  * that it is someone else's and read-only (the API refuses them cancel and delete).
  */
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { api } from "../../client";
 import { errorMessage } from "../../client/errors";
 import type { JobPublic, UserPublic } from "../../client/types";
+import { dataOf, queryKeys } from "../../lib/queries";
 
 /** Whether `user` may change `job` (share it, cancel it, delete it): its owner or an admin. */
 export function canChangeJob(job: Pick<JobPublic, "owner_id">, user: Pick<UserPublic, "id" | "role"> | null): boolean {
@@ -29,9 +31,8 @@ export interface ShareButtonProps {
 
 export function ShareButton({ job, user, onChange }: ShareButtonProps) {
   const { t } = useTranslation();
+  const queryClient = useQueryClient();
   const [shared, setShared] = useState(job.shared);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   // "copied", or the link shown to copy by hand where the clipboard is not available
   const [copy, setCopy] = useState<"copied" | "manual" | null>(null);
   useEffect(() => setShared(job.shared), [job.shared]);
@@ -45,24 +46,21 @@ export function ShareButton({ job, user, onChange }: ShareButtonProps) {
     );
   }
 
-  const toggle = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      const { data, error: err, response } = await api.PATCH("/api/v1/jobs/{job_id}", {
-        params: { path: { job_id: job.id } },
-        body: { shared: !shared },
-      });
-      if (data) {
-        setShared(data.shared);
-        onChange?.(data);
-      } else setError(errorMessage(err, `${response.status} ${response.statusText}`));
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  // the answer is the job as it is now: the run page shows it, the lists (their "shared" chips) read theirs again
+  const share = useMutation({
+    mutationFn: async (next: boolean) => {
+      const answer = await api.PATCH("/api/v1/jobs/{job_id}", { params: { path: { job_id: job.id } }, body: { shared: next } });
+      return dataOf(answer, `${answer.response.status} ${answer.response.statusText}`);
+    },
+    onSuccess: (data) => {
+      setShared(data.shared);
+      queryClient.setQueryData(queryKeys.job(data.id), data);
+      void queryClient.invalidateQueries({ queryKey: queryKeys.jobLists });
+      onChange?.(data);
+    },
+  });
+  const busy = share.isPending;
+  const error = share.error ? errorMessage(share.error) : null;
 
   const copyLink = async () => {
     try {
@@ -86,7 +84,7 @@ export function ShareButton({ job, user, onChange }: ShareButtonProps) {
           className="small"
           aria-pressed={shared}
           disabled={busy}
-          onClick={() => void toggle()}
+          onClick={() => share.mutate(!shared)}
           title={shared ? undefined : t("share.shareHelp")}
           data-testid="share-toggle"
         >

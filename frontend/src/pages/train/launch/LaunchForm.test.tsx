@@ -6,6 +6,7 @@ import i18n from "../../../i18n";
 import type { JobKind, WorkerInfo } from "../../../client/types";
 import { MLP_SCHEMA } from "../../../test/schemas";
 import { installFetch } from "../../../test/fakes";
+import { withQueryClient } from "../../../test/query";
 import { LaunchForm, processesBound } from "./LaunchForm";
 import { schemaFields, type JsonSchema } from "../../../lib/schemaForm";
 
@@ -45,7 +46,7 @@ describe("LaunchForm", () => {
   beforeEach(() => setCsrfToken("tok-123"));
 
   it("fills every field with its default, enums as selects", () => {
-    render(<LaunchForm admin kinds={kinds} />, { wrapper: MemoryRouter });
+    render(<LaunchForm admin kinds={kinds} />, { wrapper: withQueryClient(MemoryRouter) });
     expect((screen.getByLabelText("Lr") as HTMLInputElement).value).toBe("0.01");
     expect((screen.getByLabelText("Epochs") as HTMLInputElement).value).toBe("50");
     expect((screen.getByLabelText("Hidden") as HTMLInputElement).value).toBe("16, 16");
@@ -74,7 +75,7 @@ describe("LaunchForm", () => {
         },
       },
     ]);
-    render(<LaunchForm admin kinds={kinds} />, { wrapper: MemoryRouter });
+    render(<LaunchForm admin kinds={kinds} />, { wrapper: withQueryClient(MemoryRouter) });
     fireEvent.change(screen.getByLabelText("Lr"), { target: { value: "5" } });
     fireEvent.click(screen.getByTestId("launch-submit"));
 
@@ -95,7 +96,7 @@ describe("LaunchForm", () => {
     installFetch([
       { method: "POST", path: "/api/v1/jobs", status: 202, body: { id: "abcdef12-0000", kind: "lab.mlp", state: "queued" } },
     ]);
-    render(<LaunchForm admin kinds={kinds} />, { wrapper: MemoryRouter });
+    render(<LaunchForm admin kinds={kinds} />, { wrapper: withQueryClient(MemoryRouter) });
     fireEvent.click(screen.getByTestId("launch-submit"));
     await waitFor(() => expect(screen.getByTestId("launched").querySelector("a")!.getAttribute("href")).toBe("/train/abcdef12-0000"));
   });
@@ -105,7 +106,7 @@ describe("LaunchForm", () => {
       { method: "POST", path: "/api/v1/jobs", status: 202, body: { id: "abcdef12-0001", kind: "house", state: "queued" } },
     ]);
     const confirm = vi.spyOn(window, "confirm").mockReturnValue(false);
-    render(<LaunchForm admin kinds={kinds} />, { wrapper: MemoryRouter });
+    render(<LaunchForm admin kinds={kinds} />, { wrapper: withQueryClient(MemoryRouter) });
     fireEvent.change(screen.getByTestId("launch-kind"), { target: { value: "house" } });
     fireEvent.change(screen.getByLabelText("Output"), { target: { value: "house" } });
     fireEvent.click(screen.getByLabelText("Overwrite"));
@@ -126,7 +127,7 @@ describe("LaunchForm", () => {
       { method: "POST", path: "/api/v1/jobs", status: 202, body: { id: "abcdef12-0002", kind: "house", state: "queued" } },
     ]);
     const confirm = vi.spyOn(window, "confirm");
-    render(<LaunchForm admin kinds={kinds} />, { wrapper: MemoryRouter });
+    render(<LaunchForm admin kinds={kinds} />, { wrapper: withQueryClient(MemoryRouter) });
     fireEvent.change(screen.getByTestId("launch-kind"), { target: { value: "house" } });
     fireEvent.click(screen.getByTestId("launch-submit"));
     await waitFor(() => expect(calls).toHaveLength(1));
@@ -162,7 +163,7 @@ describe("LaunchForm", () => {
         type: "object",
       },
     };
-    render(<LaunchForm admin kinds={[lora, ...kinds]} />, { wrapper: MemoryRouter });
+    render(<LaunchForm admin kinds={[lora, ...kinds]} />, { wrapper: withQueryClient(MemoryRouter) });
     const input = screen.getByLabelText("Dataset") as HTMLInputElement;
     expect(input.tagName).toBe("INPUT");
     expect(input.value).toBe("shapes");
@@ -242,7 +243,7 @@ describe("LaunchForm: processes", () => {
       },
     ]);
     const workers = [worker("a", ["gpu"], 2), worker("b", ["gpu", "cpu"], 4), worker("c", ["cpu"], 16)];
-    const { rerender } = render(<LaunchForm admin kinds={[unet, ...kinds]} workers={workers} />, { wrapper: MemoryRouter });
+    const { rerender } = render(<LaunchForm admin kinds={[unet, ...kinds]} workers={workers} />, { wrapper: withQueryClient(MemoryRouter) });
     const processes = screen.getByLabelText("Processes") as HTMLInputElement;
     expect(processes.max).toBe("4");
     expect(within(field("processes")).getByTestId("field-hint").textContent).toBe("up to 4 on the workers serving the gpu queue");
@@ -267,7 +268,7 @@ describe("LaunchForm: processes", () => {
   });
 
   it("keeps the server's bound without a live worker for the queue, and shows no hint for other kinds", () => {
-    const { rerender } = render(<LaunchForm admin kinds={[unet, ...kinds]} workers={[worker("c", ["cpu"], 16)]} />, { wrapper: MemoryRouter });
+    const { rerender } = render(<LaunchForm admin kinds={[unet, ...kinds]} workers={[worker("c", ["cpu"], 16)]} />, { wrapper: withQueryClient(MemoryRouter) });
     expect((screen.getByLabelText("Processes") as HTMLInputElement).max).toBe("64");
     expect(within(field("processes")).getByTestId("field-hint").textContent).toBe("no live worker serves the gpu queue now");
 
@@ -301,7 +302,7 @@ describe("LaunchForm: who launches what", () => {
 
   it("offers a learner only the kinds that are not admin-only, and leaves overwrite out", () => {
     const learnerUnet: JobKind = { ...unet, admin_only: false, params_schema: kinds[1]!.params_schema };
-    render(<LaunchForm kinds={[...kinds, pca, learnerUnet]} />, { wrapper: MemoryRouter });
+    render(<LaunchForm kinds={[...kinds, pca, learnerUnet]} />, { wrapper: withQueryClient(MemoryRouter) });
     expect(options().map(([name]) => name)).toEqual(["diag.sleep", "lab.pca", "unet"]);
     fireEvent.change(screen.getByTestId("launch-kind"), { target: { value: "unet" } });
     expect(screen.getByLabelText("Output")).toBeTruthy();
@@ -309,7 +310,7 @@ describe("LaunchForm: who launches what", () => {
   });
 
   it("starts on the kind it is given and follows it when it changes", () => {
-    const { rerender } = render(<LaunchForm admin kinds={[...kinds, pca]} initialKind="lab.pca" />, { wrapper: MemoryRouter });
+    const { rerender } = render(<LaunchForm admin kinds={[...kinds, pca]} initialKind="lab.pca" />, { wrapper: withQueryClient(MemoryRouter) });
     expect((screen.getByTestId("launch-kind") as HTMLSelectElement).value).toBe("lab.pca");
     expect(screen.getByLabelText("N Components")).toBeTruthy();
     rerender(<LaunchForm admin kinds={[...kinds, pca]} initialKind="diag.sleep" />);
@@ -320,7 +321,7 @@ describe("LaunchForm: who launches what", () => {
   });
 
   it("names the kinds in Chinese where the API gives their Chinese title and description", async () => {
-    render(<LaunchForm kinds={[pca, kinds[2]!]} />, { wrapper: MemoryRouter });
+    render(<LaunchForm kinds={[pca, kinds[2]!]} />, { wrapper: withQueryClient(MemoryRouter) });
     expect(options()).toEqual([
       ["lab.pca", "PCA"],
       ["diag.sleep", "Sleep"],

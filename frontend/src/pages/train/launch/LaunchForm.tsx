@@ -5,14 +5,16 @@
  * (data-parallel training) is bounded by the largest `devices` among the live workers serving the
  * kind's queue (GET /workers, read by the admin page).
  */
+import { useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router-dom";
 import { api } from "../../../client";
 import { errorMessage, fieldErrors } from "../../../client/errors";
-import type { JobKind, JobPublic, WorkerInfo } from "../../../client/types";
+import type { DatasetInfo, JobKind, JobPublic, WorkerInfo } from "../../../client/types";
 import { SchemaFields } from "../../../components/SchemaForm";
+import { datasetsQuery } from "../../../lib/queries";
 import { defaultValues, parseValues, schemaFields, type FormField, type JsonSchema, type RawValues } from "../../../lib/schemaForm";
 import { kindDescription, kindTitle, launchableKinds } from "./kinds";
 import "./launch.css";
@@ -34,6 +36,8 @@ export function processesBound(
   const bound = Math.min(field.maximum ?? Infinity, most);
   return bound >= (field.minimum ?? 1) ? bound : null;
 }
+
+const imageDatasetNames = (all: readonly DatasetInfo[]) => all.filter((d) => d.kind === "images").map((d) => d.name);
 
 export interface LaunchFormProps {
   /** the job kinds (GET /job-kinds); the form offers those the user may launch */
@@ -64,21 +68,11 @@ export function LaunchForm({ kinds: allKinds, admin = false, initialKind = "", w
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
   const [launched, setLaunched] = useState<JobPublic | null>(null);
-  const [datasets, setDatasets] = useState<string[] | null>(null);
 
   // a training kind's `dataset` text field takes an image dataset's name (built in or uploaded)
-  // or "imagefolder": those are offered (GET /datasets, asked once, when such a field is shown)
+  // or "imagefolder": those are offered (GET /datasets, the cached list, when such a field is shown)
   const datasetField = kind?.category === "training" && fields.some((f) => f.name === "dataset" && f.kind === "string");
-  useEffect(() => {
-    if (!datasetField || datasets) return;
-    let cancelled = false;
-    void api.GET("/api/v1/datasets").then(({ data }) => {
-      if (!cancelled && data) setDatasets(data.filter((d) => d.kind === "images").map((d) => d.name));
-    });
-    return () => {
-      cancelled = true;
-    };
-  }, [datasetField, datasets]);
+  const datasets = useQuery({ ...datasetsQuery(), enabled: datasetField, select: imageDatasetNames }).data;
   const suggestions = useMemo(() => {
     const offered: Record<string, string[]> = {};
     if (datasetField) offered.dataset = [...(datasets ?? []).filter((d) => d !== "imagefolder"), "imagefolder"];
