@@ -69,3 +69,23 @@ def test_too_many_cells_or_a_bad_value_is_422_with_nothing_queued(gen_deployment
         assert r.status_code == 422, r.text
         assert where in r.json()["detail"][0]["loc"], r.json()
     assert api.get("/api/v1/jobs").json()["count"] == before
+
+
+@pytest.mark.timeout(300)
+def test_a_plot_finishes_for_a_user_whose_queue_cap_its_own_job_fills(tmp_path) -> None:
+    """With one queued-or-running job allowed per user, the plot is that job: its cells must
+    not wait on the cap it fills (they would wait forever), while a second submit is refused."""
+    from tests.integration.test_fast_path import tiny_deployment
+
+    with tiny_deployment(tmp_path, DIFFLAB_MAX_QUEUED_PER_USER="1") as dep:
+        api = dep.api()
+        r = api.post("/api/v1/jobs", json={"kind": "xyz", "params": {
+            "base": BASE, "x": {"field": "steps", "values": [2, 3]},
+        }})  # fmt: skip
+        assert r.status_code == 202, r.text
+        parent = r.json()["id"]
+        api.wait_state(parent, ("running",), timeout=120)
+        more = api.post("/api/v1/generations", json=BASE)
+        assert more.status_code == 429, more.text  # the cap still holds for the user's submits
+        done = api.wait_state(parent, ("succeeded", "failed", "cancelled"), timeout=240)
+        assert done["state"] == "succeeded" and done["result"]["failed"] == 0, done

@@ -88,9 +88,10 @@ def apply_env(env: dict[str, str]) -> None:
 def reset_caches() -> None:
     from difflab.config import get_settings
     from difflab.db import engine
-    from difflab.jobs import celery_app
+    from difflab.jobs import celery_app, notify
 
     get_settings.cache_clear()
+    notify.reset_publisher()  # else it keeps sending to an earlier deployment's registry
     with contextlib.suppress(Exception):
         engine.get_engine().dispose()
     engine.get_engine.cache_clear()

@@ -6,6 +6,10 @@ Three ways to sign in, each where it belongs:
   with it must also carry the session's CSRF token in `X-CSRF-Token`;
 - HTTP Basic, on the AUTOMATIC1111-compatible routes only (`BasicUser`), as A1111's
   --api-auth does; failed attempts count toward the sign-in limit like failed logins.
+
+The request's unit of work (db/unit_of_work.py) is committed here, once, when the endpoint
+returns (`DbRoute`, else `get_db`), and rolled back when it raises; routes never commit. Where
+the end of the endpoint is too late, a route says so with `end_transaction`.
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
 async def _end(session: Session, *, commit: bool) -> None:
     """End the request's transaction and close the session: at once when the endpoint ended
-    its transaction already (DbRoute), else in one hop to a teardown thread."""
+    its transaction already (DbRoute), else in one hop to a teardown thread. Commit runs the
+    transaction's after-commit effects; rollback drops them."""
     if not (session.in_transaction() or session.new or session.dirty or session.deleted):
         session.close()
         return
@@ -76,30 +81,77 @@ async def _end(session: Session, *, commit: bool) -> None:
 SessionDep = Annotated[Session, Depends(get_db)]
 
 
+def end_transaction(session: Session) -> None:
+    """Commit the request's unit of work now, before the endpoint returns, and run its
+    after-commit effects; what the endpoint does next is a new transaction, committed at the
+    end as usual. A failed commit rolls back and raises.
+
+    Only where the end of the endpoint is too late:
+    - writes that must stay although the request then ends in an error: a failed sign-in
+      counts toward the limit; a refused upload gives its dataset name back;
+    - a claim other requests must see before the work that relies on it: a dataset's name,
+      before its directory is moved into place;
+    - before a long wait or slow work with no writes, so that no lock is held meanwhile
+      (SQLite's write lock, or a read snapshot that keeps the WAL from being checkpointed):
+      an event stream, reading a dataset's files.
+    """
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def _commit_open(values: Any) -> None:
+    for value in values:
+        if isinstance(value, Session) and value.in_transaction():
+            value.commit()
+
+
 def _ending_transactions(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(endpoint):
+
+        @functools.wraps(endpoint)
+        async def ending(*args: Any, **kwargs: Any) -> Any:
+            result = await endpoint(*args, **kwargs)
+            if any(isinstance(v, Session) and v.in_transaction() for v in kwargs.values()):
+                loop = asyncio.get_running_loop()
+                done = loop.run_in_executor(_TEARDOWN, _commit_open, list(kwargs.values()))
+                try:
+                    await asyncio.shield(done)
+                except asyncio.CancelledError:
+                    # the commit goes on in its thread: get_db's rollback must wait for it
+                    await asyncio.wait([done])
+                    raise
+            return result
+
+        return ending
+
     @functools.wraps(endpoint)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         result = endpoint(*args, **kwargs)
-        for value in kwargs.values():
-            if isinstance(value, Session) and value.in_transaction():
-                value.commit()
+        _commit_open(kwargs.values())
         return result
 
     return wrapper
 
 
 class DbRoute(APIRoute):
-    """A route whose sync endpoint commits the request's session before it returns.
+    """A route whose endpoint commits the request's session when it returns, before the
+    response is sent: the request's one commit (an endpoint that raises commits nothing;
+    get_db rolls back).
 
     FastAPI validates a sync endpoint's response on the request threadpool. A transaction
     still open then holds SQLite's write lock while that validation waits for a thread, and
     under load every thread may be a request waiting for the lock (see `_TEARDOWN`). Ending
-    the transaction inside the endpoint's own thread removes the wait. Use it as
-    `APIRouter(route_class=DbRoute)`.
+    the transaction inside the endpoint's own thread removes the wait. An async endpoint's
+    transaction is committed on a teardown thread as it returns: get_db's own end comes only
+    after the response was sent, when the client may already have asked for what it wrote.
+    Use it as `APIRouter(route_class=DbRoute)`.
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        if not inspect.iscoroutinefunction(endpoint):
+        if not (inspect.isgeneratorfunction(endpoint) or inspect.isasyncgenfunction(endpoint)):
             endpoint = _ending_transactions(endpoint)
         super().__init__(path, endpoint, **kwargs)
 
@@ -151,7 +203,7 @@ def _basic_user(request: Request, session: Session, username: str, password: str
     if user is None:
         with writes_beside(session) as write:
             record_login_failure(write, username, address)
-        session.commit()  # the failure counts although the request ends in an error
+        end_transaction(session)  # the failure counts although the request ends in an error
         raise _unauthorized("invalid credentials", basic=True)
     return user
 
@@ -168,7 +220,7 @@ def check_csrf(request: Request, csrf_token: str) -> None:
 def _resolve(request: Request, session: Session, allow_basic: bool) -> User | None:
     user = _user_from_request(request, session, allow_basic=allow_basic)
     # end the auth transaction now: on SQLite it holds the write lock until committed
-    session.commit()
+    end_transaction(session)
     return user
 
 

@@ -11,7 +11,8 @@ from difflab.diffusion.generate import GenerateParams
 def record_generation(
     session: Session, job: Job, owner_id: int | None, params: GenerateParams
 ) -> Generation:
-    """The generation row of a new generate job (committed)."""
+    """The generation row of a new generate job, flushed; the caller's unit of work commits
+    it (the request's, or the worker's session_scope)."""
     gen = Generation(
         job_id=job.id,
         owner_id=owner_id,
@@ -24,5 +25,5 @@ def record_generation(
         height=params.height,
     )
     session.add(gen)
-    session.commit()
+    session.flush()
     return gen

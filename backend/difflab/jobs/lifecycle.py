@@ -2,6 +2,10 @@
 
 Every transition is one conditional UPDATE, so two workers (or a worker and the reconciler)
 can never both move a job: whoever's WHERE clause matches wins, the other sees rowcount 0.
+
+The functions that change a job's state own their commit (db/unit_of_work.py): each commits at
+the point its guarantee needs (a new job once the broker took its message, a claim before the
+work starts), along with whatever the caller's session holds; callers do not commit for them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqlalchemy.orm import Session, aliased
 from difflab.config import get_settings
 from difflab.db.engine import advisory_lock
 from difflab.db.models import TERMINAL_STATES, Job, User, utcnow
+from difflab.db.unit_of_work import after_commit
 from difflab.jobs import notify
 from difflab.jobs.events import append_event
 from difflab.jobs.publish import publish_job
@@ -67,12 +72,16 @@ def submit_job(
     idempotency_key: str | None = None,
     digest: str | None = None,
     wall_limit_s: int | None = None,
+    capped: bool = True,
 ) -> tuple[Job, bool]:
     """Create the job row and publish its id. Returns (job, created). `wall_limit_s` caps
-    each attempt's running time below the kind's own limit (a learner's job).
+    each attempt's running time below the kind's own limit (a learner's job). `capped=False`:
+    the queue caps (the owner's, the server's) do not apply, for the cells a running X/Y/Z plot
+    submits: the plot counted already, a plot holds a bounded number of cells queued at once,
+    and a plot whose cells waited on a cap its own job fills would wait forever.
 
-    The row is committed only once the broker took the message: with the broker down the
-    caller gets BrokerUnavailable and no row is left behind.
+    Owns its commit: the row is committed only once the broker took the message, so with the
+    broker down the caller gets BrokerUnavailable and no row is left behind.
     """
     settings = get_settings()
     owner_id = owner.id if owner is not None else None
@@ -82,7 +91,7 @@ def submit_job(
         )
         if existing is not None:
             return _same_request(existing, digest), False
-    if owner is not None:
+    if owner is not None and capped:
         advisory_lock(session, "submit", str(owner_id))  # one user's submits count in turn
         waiting = session.scalar(
             select(func.count())
@@ -94,7 +103,11 @@ def submit_job(
                 f"you already have {waiting} queued or running jobs (limit "
                 f"{settings.max_queued_per_user}); try again when one has ended"
             )
-    queued = session.scalar(select(func.count()).select_from(Job).where(Job.state == "queued"))
+    queued = (
+        session.scalar(select(func.count()).select_from(Job).where(Job.state == "queued"))
+        if capped
+        else 0
+    )
     if (queued or 0) >= settings.max_queued_total:
         raise ServerBusy(
             f"{queued} jobs are waiting (the server's limit is {settings.max_queued_total}); "
@@ -146,7 +159,8 @@ class Claim:
 
 
 def claim_job_if_cancelled(session: Session, job_id: str) -> bool:
-    """A queued job whose cancel was requested before any worker took it ends cancelled."""
+    """A queued job whose cancel was requested before any worker took it ends cancelled.
+    Commits."""
     res = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.state == "queued", Job.cancel_requested.is_(True))
@@ -186,7 +200,8 @@ def fair_next(session: Session, token_job_id: str) -> str | None:
 
 
 def claim_job(session: Session, job_id: str, worker: str) -> Claim | None:
-    """Move a queued job to running for this worker; None if someone else has it or it ended."""
+    """Move a queued job to running for this worker; None if someone else has it or it ended.
+    Commits the claim before the work starts."""
     now = utcnow()
     res = session.execute(
         update(Job)
@@ -221,7 +236,8 @@ def finish_job(
     result: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> bool:
-    """Record the end of this attempt; False if the job was taken away from it meanwhile."""
+    """Record the end of this attempt; False if the job was taken away from it meanwhile.
+    Commits (rolls back when it was taken away)."""
     assert state in TERMINAL_STATES
     values: dict[str, Any] = {
         "state": state,
@@ -248,9 +264,13 @@ def finish_job(
 
 
 def request_cancel(session: Session, job: Job) -> Job:
-    """Queued: cancelled at once. Running: flagged; the worker stops at its next step."""
+    """Queued: cancelled at once. Running: flagged; the worker stops at its next step.
+
+    Commits, with whatever else the session holds (an audit row); once committed, the job's
+    streams are notified, so a queued job's end reaches them without waiting for a poll."""
     if job.state in TERMINAL_STATES:
         return job
+    after_commit(session, notify.publish, job.id)
     if job.state == "queued":
         res = session.execute(
             update(Job)
@@ -270,7 +290,7 @@ def request_cancel(session: Session, job: Job) -> Job:
 
 
 def beat(session: Session, claim: Claim) -> bool:
-    """Heartbeat of a running attempt; False once the attempt no longer owns the job."""
+    """Heartbeat of a running attempt; False once the attempt no longer owns the job. Commits."""
     res = session.execute(
         update(Job)
         .where(Job.id == claim.job_id, Job.state == "running", Job.attempts == claim.attempt)

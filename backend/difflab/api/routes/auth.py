@@ -17,7 +17,14 @@ from difflab.accounts import (
     delete_web_session,
     web_session_for_token,
 )
-from difflab.api.deps import SESSION_COOKIE, CurrentUser, DbRoute, SessionDep, check_csrf
+from difflab.api.deps import (
+    SESSION_COOKIE,
+    CurrentUser,
+    DbRoute,
+    SessionDep,
+    check_csrf,
+    end_transaction,
+)
 from difflab.api.ratelimit import (
     client_address,
     login_throttled,
@@ -48,7 +55,7 @@ def login(
     user = authenticate(session, body.username, body.password)
     if user is None:
         record_login_failure(session, body.username, address)
-        session.commit()  # the failure counts although the request ends in a 401
+        end_transaction(session)  # the failure counts although the request ends in a 401
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="wrong username or password")
     settings = get_settings()
     old = request.cookies.get(SESSION_COOKIE)

@@ -24,13 +24,14 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from difflab.api.deps import CurrentUser, DbRoute, SessionDep
+from difflab.api.deps import CurrentUser, DbRoute, SessionDep, end_transaction
 from difflab.api.routes.datasets import TAKEN, DatasetPublic, claim, drop, public, store
 from difflab.api.submit import check_storage, field_error
 from difflab.config import get_settings
 from difflab.datasets import uploads
 from difflab.datasets.uploads import UPLOAD_CHUNK_BYTES
 from difflab.db.models import User
+from difflab.db.unit_of_work import after_commit
 
 router = APIRouter(prefix="/datasets/uploads", tags=["datasets"], route_class=DbRoute)
 
@@ -96,7 +97,7 @@ def _sweep() -> None:
 def start(session: SessionDep, user: CurrentUser) -> UploadState:
     """Start a resumable upload of a dataset .zip."""
     check_storage(session, user)
-    session.commit()
+    end_transaction(session)  # no write lock held while old uploads are swept
     _sweep()
     upload_id = uuid.uuid4().hex
     data, meta = _paths(upload_id)
@@ -184,9 +185,8 @@ def finish(
             _discard(upload_id)
             raise field_error(("body", "files"), str(exc)) from None
         raise
-    _discard(upload_id)
     row.images, row.bytes, row.ready = images, size, True
-    session.commit()
+    after_commit(session, _discard, upload_id)  # the upload goes once the dataset is stored
     return public(row, user.username)
 
 

@@ -5,6 +5,8 @@ edited in place, an image removed, stats, a sample grid."""
 from __future__ import annotations
 
 import io
+import logging
+import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from difflab.api.deps import CurrentUser, DbRoute, SessionDep
+from difflab.api.deps import CurrentUser, DbRoute, SessionDep, end_transaction
 from difflab.api.submit import check_storage, field_error
 from difflab.config import get_settings
 from difflab.datasets import uploads
@@ -28,6 +30,9 @@ from difflab.datasets.registry import BUILT_IN, folder_grid, list_datasets, samp
 from difflab.datasets.toy import CLASSIFICATION_SETS, REGRESSION_SETS
 from difflab.db.models import TERMINAL_STATES, Dataset, Job, User
 from difflab.db.models import utcnow as _utcnow
+from difflab.db.unit_of_work import after_commit
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=DbRoute)
 
@@ -135,7 +140,8 @@ def datasets(session: SessionDep, user: CurrentUser) -> list[DatasetPublic]:
 
 
 def claim(session: Session, name: str, user: User) -> Dataset:
-    """The row that claims the name (a stale unfinished upload's row is taken over)."""
+    """The row that claims the name (a stale unfinished upload's row is taken over),
+    committed at once: other uploads must see the claim before this one's directory moves."""
     old = session.scalar(select(Dataset).where(Dataset.name == name))
     if old is not None:
         stale = not old.ready and _utcnow() - _aware(old.created_at) > STALE_UPLOAD
@@ -146,9 +152,8 @@ def claim(session: Session, name: str, user: User) -> Dataset:
     row = Dataset(name=name, owner_id=user.id, images=0, bytes=0, ready=False)
     session.add(row)
     try:
-        session.commit()
+        end_transaction(session)
     except IntegrityError:
-        session.rollback()
         raise field_error(("body", "name"), f"a dataset named {name!r} exists", name) from None
     return row
 
@@ -234,17 +239,16 @@ async def upload(request: Request, session: SessionDep, user: CurrentUser) -> Da
                 loc = ("body", "name") if exc.where == "name" else ("body", "files")
                 raise field_error(loc, str(exc)) from None
             raise
-        row.images, row.bytes, row.ready = images, size, True
-        await run_in_threadpool(session.commit)
+        row.images, row.bytes, row.ready = images, size, True  # committed as the route returns
         return public(row, user.username)
     finally:
         await form.close()
 
 
 def drop(session: Session, row: Dataset) -> None:
-    session.rollback()
+    """Give up a claim: its row goes now, although the request then ends in an error."""
     session.execute(delete(Dataset).where(Dataset.id == row.id))
-    session.commit()
+    end_transaction(session)
 
 
 def _owned(session: Session, user: User, name: str) -> tuple[Dataset, str, Path]:
@@ -296,7 +300,7 @@ def detail(
 ) -> DatasetDetail:
     """An uploaded dataset: a page of its items (caption, size, image URL) and its stats."""
     row, owner, root = _owned(session, user, name)
-    session.commit()
+    end_transaction(session)  # no transaction held while files and the tokenizer are read
     items = uploads.read_items(root)
     page = [_item(name, root, it) for it in items[offset : offset + limit]]
     sizes: dict[str, int] = {}
@@ -315,7 +319,7 @@ def detail(
 def file(name: str, file_name: str, session: SessionDep, user: CurrentUser) -> FileResponse:
     """One image of an uploaded dataset, as uploaded."""
     _, _, root = _owned(session, user, name)
-    session.commit()
+    end_transaction(session)  # no transaction held while the file is sent
     try:
         path = uploads.item_path(root, file_name)
     except (KeyError, uploads.UploadError):
@@ -366,23 +370,27 @@ def remove_item(name: str, file_name: str, session: SessionDep, user: CurrentUse
     except uploads.UploadError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=exc.message) from None
     row.images = max(0, row.images - 1)
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def remove(name: str, session: SessionDep, user: CurrentUser) -> Response:
     """Delete an uploaded dataset (its owner or an admin; not while a job trains on it)."""
-    import shutil
-
     row, _, root = _owned(session, user, name)
     job = _in_use(session, name)
     if job:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {job} is training on it")
     session.delete(row)
-    session.commit()
-    shutil.rmtree(root, ignore_errors=True)
+    after_commit(session, _remove_files, name, root)  # only once the row is gone
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _remove_files(name: str, root: Path) -> None:
+    """A deleted dataset's directory. The dataset is gone already (its name is free): what
+    cannot be removed is logged for the operator, not answered to the user."""
+    shutil.rmtree(root, ignore_errors=True)
+    if root.exists():
+        log.warning("files of deleted dataset %r are left in %s", name, root)
 
 
 def _grid_png(name: str, n: int, seed: int) -> bytes:
@@ -408,7 +416,7 @@ def sample(
     """A grid of n images of a dataset (built in, or uploaded and visible to this user)."""
     if name not in BUILT_IN:
         _owned(session, user, name)
-    session.commit()
+    end_transaction(session)  # no transaction held while the grid is drawn
     png = _grid_png(name, n, seed)
     return Response(
         png,

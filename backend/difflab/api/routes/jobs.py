@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import shutil
 import threading
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from sse_starlette.sse import EventSourceResponse
 from difflab import i18n
 from difflab.accounts import audit
 from difflab.api.cache import Cached
-from difflab.api.deps import CurrentUser, DbRoute, SessionDep
+from difflab.api.deps import CurrentUser, DbRoute, SessionDep, end_transaction
 from difflab.api.feeds import EVENTS_PAGE, End, events_since, follow, sse_bytes
 from difflab.api.pages import (
     CursorParam,
@@ -48,10 +49,12 @@ from difflab.api.schemas import (
 from difflab.api.submit import check_role, kind_for, prepare_params, submit, validate_params
 from difflab.config import get_settings
 from difflab.db.models import TERMINAL_STATES, Job, User
-from difflab.jobs import notify
+from difflab.db.unit_of_work import after_commit
 from difflab.jobs.lifecycle import request_cancel
 from difflab.jobs.registry import all_kinds
 from difflab.runtime import KindSpec, check_artifact_name, mime_type
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["jobs"], route_class=DbRoute)
 
@@ -155,9 +158,7 @@ def cancel_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic
     job = visible_job(session, job_id, user, write=True)
     if job.state not in TERMINAL_STATES:
         _audit_if_others(session, user, job, "job.cancel")
-    job = request_cancel(session, job)
-    session.commit()
-    notify.publish(job.id)  # a queued job ended now: its streams need not wait for a poll
+    job = request_cancel(session, job)  # commits; the job's streams are told after the commit
     return job_public(session, job)
 
 
@@ -168,7 +169,6 @@ def update_job(job_id: str, body: JobUpdate, session: SessionDep, user: CurrentU
     if job.shared != body.shared:
         job.shared = body.shared
         _audit_if_others(session, user, job, "job.share" if body.shared else "job.unshare")
-        session.commit()
     return job_public(session, job)
 
 
@@ -186,13 +186,20 @@ def delete_job(job_id: str, session: SessionDep, user: CurrentUser) -> None:
         )
     _audit_if_others(session, user, job, "job.delete")
     session.delete(job)  # events and the generation row go with it (ON DELETE CASCADE)
-    session.commit()
+    after_commit(session, _remove_files, job_id)  # only once the row is gone
+
+
+def _remove_files(job_id: str) -> None:
+    """A deleted job's artifacts and checkpoints. The job is gone already: what cannot be
+    removed is logged for the operator, not answered to the user."""
     settings = get_settings()
     for root in (settings.artifacts_dir, settings.jobs_dir):
         base = root.resolve()
         target = (base / job_id).resolve()
         if target.parent == base and target.is_dir():  # job ids are uuids: one plain segment
             shutil.rmtree(target, ignore_errors=True)
+            if target.exists():
+                log.warning("files of deleted job %s are left in %s", job_id, target)
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED)
@@ -211,11 +218,11 @@ def retry_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic:
 
 def _check_visible(session: SessionDep, job_id: str, user: User) -> None:
     """404 unless the user may see the job; ends the transaction in the same thread, so no
-    lock is held while the stream waits (see deps.DbRoute)."""
+    lock is held while the stream waits (see deps.end_transaction)."""
     try:
         visible_job(session, job_id, user)
     finally:
-        session.commit()
+        end_transaction(session)
 
 
 @router.get(

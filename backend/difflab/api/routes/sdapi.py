@@ -642,11 +642,8 @@ def _interrupt(user_id: int) -> int:
             *s.scalars(_active(user_id, "generate")),
         ]
         for job in jobs:
-            request_cancel(s, job)
-        ids = [job.id for job in jobs]
-    for job_id in ids:
-        notify.publish(job_id)
-    return len(ids)
+            request_cancel(s, job)  # notifies each job's streams once committed
+        return len(jobs)
 
 
 @router.post("/interrupt")
@@ -757,7 +754,6 @@ def _set_options(user_id: int, body: dict[str, Any]) -> dict[str, Any]:
             s.add(row)
         row.options = {**row.options, **checked}
         row.updated_at = utcnow()
-        s.commit()
     return _options(user_id)
 
 

@@ -86,7 +86,6 @@ def save_style(
         style = PromptStyle(owner_id=user.id, name=name)
         session.add(style)
     style.prompt, style.negative_prompt = body.prompt, body.negative_prompt
-    session.commit()
     return _public(style)
 
 
@@ -98,4 +97,3 @@ def delete_style(session: SessionDep, user: CurrentUser, name: str = StyleName) 
     if style is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="style not found")
     session.delete(style)
-    session.commit()

@@ -7,7 +7,9 @@ it had already made. Cells are submitted a few ahead of the one the parent waits
 (LOOKAHEAD): idle GPU workers take those from the queue, and the parent claims and runs in its
 own process every cell still queued when its turn comes (jobs.runner.run_here_if_queued), so a
 plot never waits on a worker that is busy running the plot. A full queue (the owner's cap, the
-server's) is waited out, not failed. Cancelling the plot cancels its unfinished cells.
+server's) does not hold a running plot's cells back (the plot itself counted, and it keeps at
+most LOOKAHEAD + 1 cells queued); an absent broker is waited out, not failed. Cancelling the
+plot cancels its unfinished cells.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from difflab.db.models import TERMINAL_STATES, Job, User
 from difflab.diffusion.generate import GenerateParams
 from difflab.diffusion.infotext import png_with_parameters
 from difflab.diffusion.xyz import LABELS, XYZParams, cell_params, cells, draw_grid, prepare_xyz
-from difflab.jobs import notify
 from difflab.jobs.generations import record_generation
 from difflab.jobs.lifecycle import QueueFull, ServerBusy, request_cancel, submit_job
 from difflab.jobs.publish import BrokerUnavailable
@@ -43,7 +44,12 @@ def _submit_cell(parent_id: str, owner_id: int | None, k: int, cell: GeneratePar
             raise RuntimeError("an X/Y/Z plot needs an owner")
         try:
             job, created = submit_job(
-                s, get_kind("generate"), cell, user, idempotency_key=f"xyz:{parent_id}:{k}"
+                s,
+                get_kind("generate"),
+                cell,
+                user,
+                idempotency_key=f"xyz:{parent_id}:{k}",
+                capped=False,  # the plot counted against the caps; its cells are bounded
             )
         except (QueueFull, ServerBusy, BrokerUnavailable):
             return None
@@ -64,9 +70,7 @@ def _cancel(job_ids: list[str]) -> None:
         for job_id in job_ids:
             job = s.get(Job, job_id)
             if job is not None:
-                request_cancel(s, job)
-    for job_id in job_ids:
-        notify.publish(job_id)
+                request_cancel(s, job)  # notifies the cell's streams once committed
 
 
 def _owner_and_worker(job_id: str) -> tuple[int | None, str]:
