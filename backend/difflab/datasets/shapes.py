@@ -9,6 +9,10 @@ Caption forms that always occur (the canonical forms):
     a [small |large ]{color} {shape} {position}[ on a {background} background]
     a {color} {shape} on the left and a {color} {shape} on the right[ on a {background} background]
 plus a few paraphrases of each (a fraction `paraphrase_fraction` of the captions).
+
+With `holdout="compositions"` no sample holds an object of `HELD_OUT_COMPOSITIONS`: a scene
+that would is drawn again from the same stream, so the split keeps its size and every sample
+stays a pure function of (seed, split, index, holdout).
 """
 
 from __future__ import annotations
@@ -43,6 +47,36 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
 }
 TWO_OBJECT_POSITIONS = ("on the left", "on the right")
 Split = Literal["train", "val"]
+Holdout = Literal["none", "compositions"]
+HOLDOUTS: tuple[Holdout, ...] = ("none", "compositions")
+
+# (color, shape, position) triples that training with holdout="compositions" never shows; eval
+# asks for them to measure composition. Chosen by a rule, not by hand: k = 1..12 of the
+# diagonal k -> (COLORS[k % 6], SHAPES[k % 4], POSITIONS[k % 5]), 12 of the 120 triples (10%).
+# - 12 consecutive k give 12 distinct (color, shape) pairs (lcm(6, 4) = 12); triples sharing a
+#   color are 6 apart and those sharing a shape 4 or 8 apart, never a multiple of 5, so no two
+#   share a (color, position) or a (shape, position) pair either. Each pair of attributes
+#   therefore loses at most one of its 4 to 6 triples: every color, shape and position, and
+#   every pair of them, still occurs in training; only these exact triples are new.
+# - Each color is held out twice, each shape three times, each position two or three times;
+#   5 triples stand on the left or the right, so two-object scenes are held out too.
+# - k = 0 (a red circle on the left) is left out: it is the prompt of the examples and tests,
+#   and none of prompt_examples() is held out.
+HELD_OUT_COMPOSITIONS: tuple[tuple[str, str, str], ...] = (
+    ("orange", "square", "on the right"),
+    ("yellow", "triangle", "at the top"),
+    ("green", "diamond", "at the bottom"),
+    ("blue", "circle", "in the center"),
+    ("purple", "square", "on the left"),
+    ("red", "triangle", "on the right"),
+    ("orange", "diamond", "at the top"),
+    ("yellow", "circle", "at the bottom"),
+    ("green", "square", "in the center"),
+    ("blue", "triangle", "on the left"),
+    ("purple", "diamond", "on the right"),
+    ("red", "circle", "at the top"),
+)
+_HELD_OUT = frozenset(HELD_OUT_COMPOSITIONS)
 _RENDER_SCALE = 4  # draw at 4x and downsample with a box filter: anti-aliased edges
 
 
@@ -74,6 +108,15 @@ class Scene:
             ],
         }
 
+    def held_out(self) -> bool:
+        """Whether an object of the scene is one of HELD_OUT_COMPOSITIONS."""
+        return any(composition(o) in _HELD_OUT for o in self.objects)
+
+
+def composition(o: ShapeObject) -> tuple[str, str, str]:
+    """(color, shape, position) of an object."""
+    return (o.color, o.shape, o.position)
+
 
 @dataclass(frozen=True)
 class ShapesSample:
@@ -83,9 +126,22 @@ class ShapesSample:
 
 
 def sample_scene(
-    rng: random.Random, two_objects: bool, resolution: int = 64, jitter: float = 2.0
+    rng: random.Random,
+    two_objects: bool,
+    resolution: int = 64,
+    jitter: float = 2.0,
+    holdout: Holdout = "none",
 ) -> Scene:
-    """Draw a scene: uniform colors, shapes, positions, sizes and backgrounds."""
+    """Draw a scene: uniform colors, shapes, positions, sizes and backgrounds. With
+    holdout="compositions", scenes holding a held-out composition are drawn again (from `rng`,
+    so uniform over the others)."""
+    scene = _draw_scene(rng, two_objects, resolution, jitter)
+    while holdout == "compositions" and scene.held_out():
+        scene = _draw_scene(rng, two_objects, resolution, jitter)
+    return scene
+
+
+def _draw_scene(rng: random.Random, two_objects: bool, resolution: int, jitter: float) -> Scene:
     scale = resolution / 64.0
     background = rng.choice(list(BACKGROUNDS))
     positions = TWO_OBJECT_POSITIONS if two_objects else (rng.choice(list(POSITIONS)),)
@@ -173,7 +229,9 @@ def caption(scene: Scene, rng: random.Random, paraphrase_fraction: float = 0.15)
 
 
 class ShapesDataset:
-    """`num_samples` captioned images; sample i of a split depends on (seed, split, i) only."""
+    """`num_samples` captioned images; sample i of a split depends on (seed, split, i) only
+    (and `holdout`: with "compositions", no scene holds a HELD_OUT_COMPOSITIONS triple; the
+    number of objects is drawn first and kept, so two_object_fraction holds as well)."""
 
     name = "shapes"
     description = (
@@ -189,9 +247,13 @@ class ShapesDataset:
         resolution: int = 64,
         two_object_fraction: float = 0.4,
         paraphrase_fraction: float = 0.15,
+        holdout: Holdout = "none",
     ) -> None:
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', not {split!r}")
+        if holdout not in HOLDOUTS:
+            raise ValueError(f"holdout must be one of {', '.join(HOLDOUTS)}, not {holdout!r}")
+        self.holdout = holdout
         self.num_samples = num_samples
         self.split = split
         self.seed = seed
@@ -211,7 +273,7 @@ class ShapesDataset:
             raise IndexError(index)
         rng = self.rng(index)
         two = rng.random() < self.two_object_fraction
-        return sample_scene(rng, two, self.resolution), rng
+        return sample_scene(rng, two, self.resolution, holdout=self.holdout), rng
 
     def __getitem__(self, index: int) -> ShapesSample:
         scene, rng = self.scene(index)
@@ -247,7 +309,9 @@ def prompt_examples() -> list[str]:
 
 
 def vocabulary_sentences() -> list[str]:
-    """Every word of the grammar at least once, in each canonical form."""
+    """Every word of the grammar at least once, in each canonical form (the tokenizer's extra
+    corpus: it names held-out compositions too, but only teaches word pieces; no image is
+    paired with these sentences)."""
     out = []
     for color in COLORS:
         for shape in SHAPES:

@@ -6,12 +6,16 @@ images the color and shape of the left and of the right object. Each head is a s
 classifier trained with cross-entropy on the images where it applies. It is trained once
 and cached as safetensors; its accuracy on held-out real images is the ceiling of what a
 generated image can score.
+
+Composition is measured on a second prompt set made only of `HELD_OUT_COMPOSITIONS` (the
+color x shape x position triples a model trained with holdout="compositions" never saw):
+`held_out_prompt_set` and `held_out_score`.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +28,16 @@ from torch import nn
 
 from difflab.datasets.shapes import (
     COLORS,
+    HELD_OUT_COMPOSITIONS,
     POSITIONS,
     SHAPES,
+    TWO_OBJECT_POSITIONS,
+    Holdout,
     Scene,
     ShapeObject,
     ShapesDataset,
     canonical_caption,
+    composition,
     sample_scene,
 )
 from difflab.diffusion.train_common import pil_to_tensor, step_generator
@@ -54,32 +62,81 @@ class Prompt:
     seed: int
 
 
-def prompt_set(n_one: int, n_two: int, seeds_per_prompt: int = 1, seed: int = 1234) -> list[Prompt]:
+def _one_object(rng: random.Random, c: str, s: str, pos: str) -> tuple[Scene, str]:
+    """A one-object scene of (c, s, pos) (size, background and jitter drawn) and its caption."""
+    base = sample_scene(rng, two_objects=False)
+    o = base.objects[0]
+    (fx, fy), (ox, oy) = POSITIONS[pos], POSITIONS[o.position]
+    cx, cy = o.cx + 64 * (fx - ox), o.cy + 64 * (fy - oy)  # move it to the asked place
+    obj = ShapeObject(color=c, shape=s, position=pos, size=o.size, cx=cx, cy=cy)
+    scene = Scene(objects=(obj,), background=base.background)
+    text = canonical_caption(scene, size_word=rng.random() < 0.5, background=rng.random() < 0.5)
+    return scene, text
+
+
+def prompt_set(
+    n_one: int,
+    n_two: int,
+    seeds_per_prompt: int = 1,
+    seed: int = 1234,
+    holdout: Holdout = "none",
+) -> list[Prompt]:
     """A fixed set of canonical prompts: one-object prompts cycle through every
-    (color, shape, position) triple in a shuffled order; two-object prompts are random."""
+    (color, shape, position) triple in a shuffled order; two-object prompts are random.
+    With holdout="compositions" the held-out compositions are left out: the in-distribution
+    set of a model trained without them."""
     rng = random.Random(f"prompt-set/{seed}")
     triples = [(c, s, p) for c in COLOR_NAMES for s in SHAPE_NAMES for p in POSITION_NAMES]
     rng.shuffle(triples)
+    if holdout == "compositions":
+        triples = [t for t in triples if t not in HELD_OUT_COMPOSITIONS]
     prompts: list[Prompt] = []
     for i in range(n_one):
-        c, s, pos = triples[i % len(triples)]
-        base = sample_scene(rng, two_objects=False)
-        o = base.objects[0]
-        (fx, fy), (ox, oy) = POSITIONS[pos], POSITIONS[o.position]
-        cx, cy = o.cx + 64 * (fx - ox), o.cy + 64 * (fy - oy)  # move it to the asked place
-        obj = ShapeObject(color=c, shape=s, position=pos, size=o.size, cx=cx, cy=cy)
-        scene = Scene(objects=(obj,), background=base.background)
-        text = canonical_caption(scene, size_word=rng.random() < 0.5, background=rng.random() < 0.5)
+        scene, text = _one_object(rng, *triples[i % len(triples)])
         prompts += [
             Prompt(text, scene, seed * 1000 + i * seeds_per_prompt + k)
             for k in range(seeds_per_prompt)
         ]
     for i in range(n_two):
-        scene = sample_scene(rng, two_objects=True)
+        scene = sample_scene(rng, two_objects=True, holdout=holdout)
         text = canonical_caption(scene, background=rng.random() < 0.5)
         prompts += [
             Prompt(text, scene, seed * 1000 + 500_000 + i * seeds_per_prompt + k)
             for k in range(seeds_per_prompt)
+        ]
+    return prompts
+
+
+def held_out_prompt_set(
+    n_one: int, n_two: int, seeds_per_prompt: int = 1, seed: int = 1234
+) -> list[Prompt]:
+    """A fixed set of canonical prompts of the held-out compositions only: one-object prompts
+    cycle through all of them in a shuffled order; each two-object prompt puts one of those on
+    the left or the right (cycling through the ones whose position is a side) beside an object
+    that is not held out."""
+    rng = random.Random(f"held-out-set/{seed}")
+    one = list(HELD_OUT_COMPOSITIONS)
+    rng.shuffle(one)
+    prompts: list[Prompt] = []
+    for i in range(n_one):
+        scene, text = _one_object(rng, *one[i % len(one)])
+        prompts += [
+            Prompt(text, scene, seed * 1000 + 700_000 + i * seeds_per_prompt + k)
+            for k in range(seeds_per_prompt)
+        ]
+    sides = [t for t in HELD_OUT_COMPOSITIONS if t[2] in TWO_OBJECT_POSITIONS]
+    rng.shuffle(sides)
+    for i in range(n_two):
+        c, s, pos = sides[i % len(sides)]
+        base = sample_scene(rng, two_objects=True, holdout="compositions")
+        k = TWO_OBJECT_POSITIONS.index(pos)
+        objects = list(base.objects)
+        objects[k] = replace(objects[k], color=c, shape=s)
+        scene = Scene(objects=tuple(objects), background=base.background)
+        text = canonical_caption(scene, background=rng.random() < 0.5)
+        prompts += [
+            Prompt(text, scene, seed * 1000 + 800_000 + i * seeds_per_prompt + j)
+            for j in range(seeds_per_prompt)
         ]
     return prompts
 
@@ -226,3 +283,33 @@ def score(
         out["two/both"] = sum(all(right(k, i) for k in heads) for i in two) / len(two)
     out["predictions"] = preds
     return out
+
+
+def held_out_score(
+    classifier: AttributeClassifier, images: list[Image.Image], scenes: list[Scene]
+) -> dict[str, Any]:
+    """`score` plus, over every held-out object of the scenes: its color right, its shape
+    right, and `composition/all`, both attributes right at the asked position (one object: the
+    position head also right; two objects: the head of its side read both right)."""
+    out = score(classifier, images, scenes)
+    preds, t = out.pop("predictions"), targets(scenes)
+    rows: list[tuple[bool, bool, bool]] = []
+    for i, sc in enumerate(scenes):
+        for o, (c, s, where) in zip(sc.objects, _heads_of(len(sc.objects)), strict=True):
+            if composition(o) not in HELD_OUT_COMPOSITIONS:
+                continue
+            right = {h: preds[h][i] == int(t[h][i]) for h in (c, s, where) if h}
+            rows.append((right[c], right[s], all(right.values())))
+    out["n_held_out_objects"] = len(rows)
+    if rows:
+        for j, k in enumerate(("color", "shape", "all")):
+            out[f"composition/{k}"] = sum(r[j] for r in rows) / len(rows)
+    return out
+
+
+def _heads_of(n_objects: int) -> list[tuple[str, str, str]]:
+    """The (color, shape, position) heads reading each object of an n-object scene; a side
+    object's position is the side its heads read ("")."""
+    if n_objects == 1:
+        return [("color", "shape", "position")]
+    return [("left_color", "left_shape", ""), ("right_color", "right_shape", "")]

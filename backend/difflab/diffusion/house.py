@@ -4,6 +4,10 @@ clip -> tokenizer/, text_encoder/, clip/; vae -> vae/; unet -> unet/, scheduler/
 model_index.json. The result is a StableDiffusionPipeline directory. Each stage keeps its
 own checkpoint in the job's work dir, so a resumed house run skips finished stages' steps.
 Stage metrics and artifacts are prefixed with the stage name (`unet/train/loss`).
+
+The data fields (DataParams) are the job's, given to every stage alike; `holdout` among them
+keeps the held-out compositions (shapes.HELD_OUT_COMPOSITIONS) out of every stage's data, and
+training.json records it, so `eval` can say whether its composition figure is held out.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ STAGES = ("clip", "vae", "unet")
 # The recipe of the shipped models/house: the defaults of a house job. Stage fields given to
 # a job are merged over it, so {"unet": {"steps": 100}} changes that field alone. Its measured
 # cost and results are in the model card (models/house/README.md) and docs/house-model.md.
+# The data fields keep DataParams' defaults, holdout "none" among them: the shipped model was
+# trained on every composition, and a house job with no parameters reproduces it.
 RECIPE: dict[str, dict[str, Any]] = {
     "clip": {
         "steps": 300,
@@ -151,18 +157,28 @@ def recipe_of(p: Params) -> dict[str, Any]:
     return recipe
 
 
+def stage_params_of(p: Params) -> dict[str, Any]:
+    """Each stage's parameters as it runs them: its own fields with the job's data fields
+    (dataset, sizes, seed, holdout, ...), output and resume."""
+    fixed = {**{k: getattr(p, k) for k in _SHARED}, "output": p.output, "resume": p.resume}
+    return {
+        "clip": p.clip.model_copy(update=fixed),
+        "vae": p.vae.model_copy(update=fixed),
+        "unet": p.unet.model_copy(update={**fixed, "model": p.output}),
+    }
+
+
 def train_into(params: Params, sink: Sink, ctx: RunContext, out_dir: Path) -> dict[str, Any]:
     """The three stages in order, each writing its parts into `out_dir`."""
     p = params
-    shared = {k: getattr(p, k) for k in _SHARED}
-    fixed = {**shared, "output": p.output, "resume": p.resume}
+    run_with = stage_params_of(p)
     stages: list[tuple[str, Callable[..., dict[str, Any]], Any, dict[str, Any]]] = [
-        ("clip", train_clip.train_into, p.clip.model_copy(update=fixed), {}),
-        ("vae", train_vae.train_into, p.vae.model_copy(update=fixed), {}),
+        ("clip", train_clip.train_into, run_with["clip"], {}),
+        ("vae", train_vae.train_into, run_with["vae"], {}),
         (
             "unet",
             train_unet.train_into,
-            p.unet.model_copy(update={**fixed, "model": p.output}),
+            run_with["unet"],
             {"src": out_dir},  # the text encoder and VAE the stages before just wrote
         ),
     ]

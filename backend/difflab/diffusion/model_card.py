@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from safetensors import safe_open
 
+from difflab.datasets.shapes import HELD_OUT_COMPOSITIONS
 from difflab.runtime import write_atomic
 
 TRAINING_FILE = "training.json"
@@ -35,8 +36,7 @@ map to byte pieces the model never saw.
 Out of scope, by the grammar: counts ("two red circles": two objects always stand one on the \
 left and one on the right, each named once) and relations between objects ("a circle above a \
 square", "next to", "bigger than"). Such prompts are not refused, but nothing in training \
-taught them and eval does not score them. Held-out compositions (color x shape x position \
-combinations kept out of training) are not measured for this model yet."""
+taught them and eval does not score them."""
 
 
 def hardware(device: torch.device) -> dict[str, Any]:
@@ -117,6 +117,44 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+_HELD_OUT_LIST = ", ".join(" ".join(t) for t in HELD_OUT_COMPOSITIONS)
+
+
+def _holdout_text(tr: dict[str, Any] | None, ev: dict[str, Any] | None) -> str:
+    """What the card says about composition: which triples were kept out of training (from
+    training.json) and, when eval measured them, the figure."""
+    comp = (ev or {}).get("compositions", {})
+    figure = comp.get("adherence", {}).get("composition/all")
+    if tr is None:
+        return (
+            "Held-out compositions: not recorded (no training.json), so figures on the "
+            "held-out set are not known to be held out."
+        )
+    if tr.get("recipe", {}).get("holdout", "none") != "compositions":
+        text = (
+            "Held-out compositions: none. This model was trained on every color x shape x "
+            "position combination (`holdout: none`), so composition to unseen combinations is "
+            "not measured for it"
+        )
+        if figure is not None:
+            text += f"; its {_pct(figure)} on the held-out set is a figure seen in training"
+        return text + (
+            ". `difflab train house --set holdout=compositions` trains a model without the "
+            "12 triples of `difflab.datasets.shapes.HELD_OUT_COMPOSITIONS`."
+        )
+    text = (
+        "Held-out compositions: 12 color x shape x position triples never appear in a "
+        f"training image or caption (`holdout: compositions`): {_HELD_OUT_LIST}. Every "
+        "color, shape and position, and every pair of them, was seen in other combinations."
+    )
+    if figure is None:
+        return text + " Eval has not measured them yet."
+    return text + (
+        f" Asked for them, the model draws the held-out object with both attributes right at "
+        f"its position in {_pct(figure)} of images (Evaluation below)."
+    )
+
+
 def _eval_section(ev: dict[str, Any]) -> list[str]:
     adh, real = ev.get("adherence", {}), ev.get("classifier_on_real", {})
     thr, met = ev.get("targets", {}).get("thresholds", {}), ev.get("targets", {}).get("met", {})
@@ -163,6 +201,8 @@ def _eval_section(ev: dict[str, Any]) -> list[str]:
             f"| CLIP score ({cs.get('encoder', 'own CLIP')}) | {cs['generated']:.1f} | "
             f"{cs['real']:.1f} | | |"
         )
+    if comp := ev.get("compositions"):
+        lines += ["", *_compositions_rows(comp, thr, met)]
     wall = ev.get("wall_s", {}).get("total")
     all_met = ev.get("targets", {}).get("all_met")
     if hw := ev.get("hardware"):
@@ -184,6 +224,53 @@ def _eval_section(ev: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _compositions_rows(comp: dict[str, Any], thr: dict[str, Any], met: dict[str, Any]) -> list[str]:
+    """The held-out set's table, labelled by whether the model saw those compositions."""
+    adh, real, status = (
+        comp.get("adherence", {}),
+        comp.get("classifier_on_real", {}),
+        comp["status"],
+    )
+    if status == "held out":
+        intro = (
+            "Held-out compositions (never in a training image or caption; the prompt set "
+            "above leaves them out too): "
+        )
+    elif status == "seen in training":
+        intro = (
+            "The held-out composition set, **seen in training**: this model was trained on "
+            "these compositions, so the figures below are not held out: "
+        )
+    else:
+        intro = f"The held-out composition set (held out or not is unknown: {comp.get('why')}): "
+    lines = [
+        f"{intro}{comp.get('n_images')} images ({adh.get('n_one')} one-object prompts of "
+        f"the 12 triples, {adh.get('n_two')} two-object prompts with one of them beside an "
+        "object that is not).",
+        "",
+        f"| {status} | this model | real images | target | |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    names = {
+        "composition/all": "held-out object: both attributes right at its position",
+        "composition/color": "held-out object: color",
+        "composition/shape": "held-out object: shape",
+        "one/position": "one object: position",
+        "two/both": "two objects: both right",
+    }
+    for key, label in names.items():
+        if key not in adh:
+            continue
+        target, verdict = "", ""
+        if key == "composition/all" and "held_out" in thr:
+            target = f">= {_pct(thr['held_out'])}"
+            verdict = "met" if met.get("held_out") else "NOT met"
+        lines.append(
+            f"| {label} | {_pct(adh[key])} | {_pct(real.get(key, 0))} | {target} | {verdict} |"
+        )
+    return lines
+
+
 def _training_section(tr: dict[str, Any]) -> list[str]:
     hw, recipe, stages = tr.get("hardware", {}), tr.get("recipe", {}), tr.get("stages", {})
     lines = [
@@ -193,7 +280,12 @@ def _training_section(tr: dict[str, Any]) -> list[str]:
         + (f", GPU {hw['gpu']}" if hw.get("gpu") else ", no GPU")
         + f"; device {hw.get('device')}, {hw.get('torch_threads')} torch threads, "
         f"PyTorch {hw.get('torch')}. Data: `{recipe.get('dataset')}`, "
-        f"{recipe.get('train_samples')} training samples, seed {recipe.get('seed')}."
+        f"{recipe.get('train_samples')} training samples, seed {recipe.get('seed')}"
+        + (
+            ", the held-out compositions kept out (`holdout: compositions`)."
+            if recipe.get("holdout") == "compositions"
+            else "."
+        )
         + (f" Finished {tr['finished_at']}." if tr.get("finished_at") else ""),
         "",
         "| stage | steps | batch | peak lr (warm-up) | wall time |",
@@ -266,7 +358,7 @@ def write_card(model: Path) -> Path:
         "",
     ]
     if dataset == "shapes":
-        lines += [_GRAMMAR, ""]
+        lines += [_GRAMMAR, "", _holdout_text(tr, ev), ""]
     if ev:
         lines += [*_eval_section(ev), ""]
     if tr:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from difflab.datasets import uploads
 from difflab.datasets.imagefolder import DatasetError, ImageFolderDataset
-from difflab.datasets.shapes import ShapesDataset
+from difflab.datasets.shapes import Holdout, ShapesDataset
 from difflab.diffusion.checkpoint import load_checkpoint
 from difflab.runtime import ParamError, RunContext, Sink, SubmitContext
 
@@ -56,6 +56,12 @@ class DataParams(BaseModel):
         description="Your images (imagefolder, uploaded): after the shorter side is resized "
         "to the resolution, the centre square or one at a random place (drawn per image from "
         "the seed).",
+    )
+    holdout: Holdout = Field(
+        "none",
+        description="shapes only: 'compositions' keeps every scene holding one of the 12 "
+        "held-out color x shape x position triples (shapes.HELD_OUT_COMPOSITIONS) out of both "
+        "splits, for eval to measure composition; 'none' trains on them all.",
     )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of data order, init and noise.")
     cpu_threads: int = Field(
@@ -95,6 +101,8 @@ def check_data(p: D, ctx: SubmitContext) -> D:
         if p.crop != "center":
             raise ParamError("crop", "shapes are drawn at the resolution: nothing to crop")
         return p
+    if p.holdout != "none":
+        raise ParamError("holdout", "applies to dataset 'shapes' only")
     if p.dataset != "imagefolder":
         if p.data_path:
             raise ParamError("data_path", "applies to dataset 'imagefolder' only")
@@ -152,7 +160,9 @@ def open_dataset(p: DataParams, split: Literal["train", "val"], data_dir: Path) 
     root = dataset_root(p, data_dir)
     if root is None:
         n = p.train_samples if split == "train" else p.val_samples
-        return ShapesDataset(n, split=split, seed=p.seed, resolution=p.resolution)
+        return ShapesDataset(
+            n, split=split, seed=p.seed, resolution=p.resolution, holdout=p.holdout
+        )
     if not str(root):
         raise ValueError("data_path: required when dataset is 'imagefolder'")
     base = ImageFolderDataset(root, resolution=p.resolution, crop=p.crop, seed=p.seed)

@@ -367,7 +367,9 @@ class Trainer:
         """Samples of the fixed probe set with the EMA weights; adherence on shapes."""
         p, step = self.p, self.step
         if p.dataset == "shapes":
-            prompts = prompt_set(p.probe_size * 5 // 8, p.probe_size - p.probe_size * 5 // 8)
+            prompts = prompt_set(
+                p.probe_size * 5 // 8, p.probe_size - p.probe_size * 5 // 8, holdout=p.holdout
+            )
             texts, seeds = [q.text for q in prompts], [q.seed for q in prompts]
         else:
             val = open_dataset(p, "val", self.ctx.data_dir)

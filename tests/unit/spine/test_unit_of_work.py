@@ -49,11 +49,7 @@ def _ending_calls(source: str, name: str) -> list[str]:
 def test_routes_never_commit_or_roll_back() -> None:
     modules = sorted(ROUTES.glob("*.py"))
     assert len(modules) > 10, modules
-    found = [
-        hit
-        for path in modules
-        for hit in _ending_calls(path.read_text(), path.name)
-    ]
+    found = [hit for path in modules for hit in _ending_calls(path.read_text(), path.name)]
     assert found == [], (
         "a route ends its request's transaction itself; DbRoute commits when the endpoint "
         "returns, deps.end_transaction where that is too late, after_commit for what follows"
