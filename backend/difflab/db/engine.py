@@ -16,7 +16,13 @@ from difflab.config import get_settings
 READ_ONLY = "difflab_read_only"  # an execution option: this session only reads
 
 
-def make_engine(url: str) -> Engine:
+PG_CONNECTIONS = 40  # PostgreSQL connections the API processes of one `serve` hold at most
+
+
+def make_engine(url: str, processes: int = 1) -> Engine:
+    """`processes`: how many API processes share the database's connection budget (on
+    PostgreSQL each gets an equal share of PG_CONNECTIONS, so API_PROCESSES=4 stays within a
+    default server's 100 connections beside the workers)."""
     if url.startswith("sqlite"):
         # a pool as large as the request threadpool (anyio's 40): a connection made per
         # request past the pool would run the pragmas below every time
@@ -47,7 +53,8 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+    share = max(2, PG_CONNECTIONS // (2 * max(1, processes)))
+    return create_engine(url, pool_pre_ping=True, pool_size=share, max_overflow=share)
 
 
 @lru_cache
@@ -55,7 +62,7 @@ def get_engine() -> Engine:
     settings = get_settings()
     if settings.sqlalchemy_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return make_engine(settings.sqlalchemy_url)
+    return make_engine(settings.sqlalchemy_url, settings.api_processes)
 
 
 @lru_cache
