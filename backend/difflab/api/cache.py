@@ -8,6 +8,7 @@ directory, each model's directory and its config files, a few stat calls).
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,19 +33,31 @@ class Cached:
 
 
 class KeyedCache:
-    """One Cached per key; a new key replaces the old (the key is a fingerprint)."""
+    """One Cached per key; a new key replaces the old (the key is a fingerprint). One build at a
+    time: the requests that arrive while it runs wait for it and share its answer (fifty
+    first requests after a start used to build it fifty times at once, each slowing the
+    others)."""
 
     def __init__(self, build: Callable[[], bytes]) -> None:
         self.build = build
         self._key: object = None
         self._value: Cached | None = None
+        self._lock = threading.Lock()
 
     def get(self, key: object) -> Cached:
         value = self._value
-        if value is None or key != self._key:
-            value = Cached(self.build())
-            self._key, self._value = key, value
-        return value
+        if value is not None and key == self._key:
+            return value
+        with self._lock:
+            if self._value is None or key != self._key:
+                self._value, self._key = Cached(self.build()), key
+            return self._value
+
+
+def built_once(build: Callable[[], bytes]) -> Callable[[], Cached]:
+    """A Cached built by its first caller while later ones wait for it (never rebuilt)."""
+    cache = KeyedCache(build)
+    return lambda: cache.get(None)
 
 
 def models_fingerprint(models_dir: Path) -> tuple[tuple[str, int], ...]:

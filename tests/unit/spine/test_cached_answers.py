@@ -33,3 +33,35 @@ def test_the_model_list_changes_its_etag_when_a_model_arrives(make_client: MakeC
     after = c.get("/api/v1/models", headers={**alice, "if-none-match": etag})
     assert after.status_code == 200 and after.headers["etag"] != etag
     assert "newcomer" in {m["name"] for m in after.json()}
+
+
+def test_concurrent_first_requests_build_the_answer_once() -> None:
+    """Fifty requests arriving before the answer exists wait for one build and share it."""
+    import threading
+    import time
+
+    from difflab.api.cache import KeyedCache
+
+    builds = []
+
+    def build() -> bytes:
+        builds.append(1)
+        time.sleep(0.05)  # long enough that every caller arrives while it runs
+        return b"[]"
+
+    cache = KeyedCache(build)
+    start = threading.Barrier(50)
+    got = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(cache.get("k"))
+
+    threads = [threading.Thread(target=ask) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and len(got) == 50 and all(g is got[0] for g in got)
+    cache.get("k2")  # a new fingerprint builds again, once
+    assert len(builds) == 2

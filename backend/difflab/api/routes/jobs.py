@@ -7,7 +7,6 @@ training or evaluation kind needs an admin.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import shutil
@@ -24,7 +23,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from difflab import i18n
 from difflab.accounts import audit
-from difflab.api.cache import Cached
+from difflab.api.cache import built_once
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep, end_transaction
 from difflab.api.feeds import EVENTS_PAGE, End, events_since, follow, sse_bytes
 from difflab.api.pages import (
@@ -59,8 +58,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["jobs"], route_class=DbRoute)
 
 
-@functools.cache
-def _kinds() -> Cached:
+def _kinds_body() -> bytes:
     kinds = [
         JobKindPublic(
             name=s.name,
@@ -75,7 +73,10 @@ def _kinds() -> Cached:
         ).model_dump(mode="json")
         for s in all_kinds().values()
     ]
-    return Cached(json.dumps(kinds, separators=(",", ":")).encode())
+    return json.dumps(kinds, separators=(",", ":")).encode()
+
+
+_kinds = built_once(_kinds_body)
 
 
 @router.get("/job-kinds", response_model=list[JobKindPublic])
