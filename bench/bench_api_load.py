@@ -57,7 +57,8 @@ BARE_APP = textwrap.dedent(
     from fastapi import FastAPI, Header, HTTPException
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(os.environ["BARE_DB"], pool_size=40, max_overflow=0)
+    engine = create_engine(os.environ["BARE_DB"], pool_size=int(os.environ["BARE_POOL"]),
+                           max_overflow=0)  # fmt: skip
     app = FastAPI()
 
     def user_for(authorization: str | None):
@@ -181,7 +182,9 @@ def services(backend: str, root: Path, processes: int = 1, **extra: str
         bare = Proc(
             [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bare_port),
              "--log-level", "warning", "--workers", str(processes)],
-            {**os.environ, "BARE_DB": db, "PYTHONPATH": str(root)}, root / "bare.log",
+            # difflab's connection budget, shared by the workers as difflab's by its processes
+            {**os.environ, "BARE_DB": db, "BARE_POOL": str(max(2, 40 // processes)),
+             "PYTHONPATH": str(root)}, root / "bare.log",
         )  # fmt: skip
         try:
             bare_base = f"http://127.0.0.1:{bare_port}"
