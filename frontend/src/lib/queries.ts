@@ -88,12 +88,17 @@ export const samplersQuery = () =>
     gcTime: Infinity,
   });
 
-// A model appears when a training run ends: minutes, not seconds.
+// Models, LoRAs and datasets appear when a run ends, which may be while another page is open:
+// a page that shows them reads them again when it opens (the cached list is shown meanwhile;
+// the model list answers 304 while unchanged), and a run page that sees its job end marks
+// them stale (RunPage). No timer reads them.
+const REVALIDATE_ON_OPEN = 0;
+
 export const modelsQuery = () =>
   queryOptions({
     queryKey: queryKeys.models,
     queryFn: async () => dataOf(await api.GET("/api/v1/models")),
-    staleTime: 5 * MINUTE,
+    staleTime: REVALIDATE_ON_OPEN,
   });
 
 export const scheduleQuery = (model: string) =>
@@ -110,7 +115,7 @@ export const lorasQuery = () =>
       const answer = await api.GET("/api/v1/loras");
       return dataOf(answer, `${answer.response.status}`);
     },
-    staleTime: MINUTE,
+    staleTime: REVALIDATE_ON_OPEN,
   });
 
 /** The signed-in user's prompt styles; saving or deleting one writes the cache (useStyles). */
@@ -132,7 +137,7 @@ export const datasetsQuery = () =>
       const answer = await api.GET("/api/v1/datasets");
       return dataOf(answer, `${answer.response.status}`);
     },
-    staleTime: MINUTE,
+    staleTime: REVALIDATE_ON_OPEN,
   });
 
 /** A page of an uploaded dataset's items and its stats; null: no uploaded dataset by that name. */

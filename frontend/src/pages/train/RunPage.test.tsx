@@ -5,7 +5,9 @@ import { AuthProvider } from "../../auth/AuthContext";
 import type { JobEvent } from "../../client/events";
 import type { JobPublic } from "../../client/types";
 import { FakeEventSource, installFakeEventSource, installFetch, type FetchCall, type Route as FakeRoute } from "../../test/fakes";
-import { withQueryClient } from "../../test/query";
+import { testQueryClient, withQueryClient } from "../../test/query";
+import { queryKeys } from "../../lib/queries";
+import type { QueryClient } from "@tanstack/react-query";
 import { LossPanel } from "../learn/LossPanel";
 import { RunPage } from "./RunPage";
 
@@ -112,7 +114,7 @@ describe("run page: live state from the event stream", () => {
   ];
 
   /** The page on a running job, on fake timers; `jobRoute.body` is what GET /jobs/j1 answers next. */
-  function openRunning() {
+  function openRunning(client: QueryClient = testQueryClient()) {
     vi.useFakeTimers();
     installFakeEventSource();
     const jobRoute: FakeRoute = { path: "/api/v1/jobs/j1", body: running() };
@@ -130,7 +132,7 @@ describe("run page: live state from the event stream", () => {
           </Routes>
         </MemoryRouter>
       </AuthProvider>,
-      { wrapper: withQueryClient() },
+      { wrapper: withQueryClient(undefined, client) },
     );
     return { calls, jobRoute };
   }
@@ -170,6 +172,20 @@ describe("run page: live state from the event stream", () => {
     expect(FakeEventSource.latest().readyState).toBe(2); // closed: an ended job's stream is not reopened
     await wait(60_000);
     expect(jobGets(calls)).toBe(2);
+  });
+
+  it("marks the model, LoRA and dataset lists stale when its job ends (a run may have made one)", async () => {
+    const client = testQueryClient();
+    for (const key of [queryKeys.models, queryKeys.loras, queryKeys.datasets]) client.setQueryData(key, []);
+    const stale = () =>
+      [queryKeys.models, queryKeys.loras, queryKeys.datasets].map((k) => client.getQueryState(k)?.isInvalidated);
+    const { jobRoute } = openRunning(client);
+    await wait(100);
+    expect(stale()).toEqual([false, false, false]);
+    jobRoute.body = running({ state: "succeeded", progress: 1, finished_at: at, last_seq: 3 });
+    act(() => FakeEventSource.latest().emit("state", { seq: 3, type: "state", created_at: at, payload: { state: "succeeded" } }, 3));
+    await wait(200);
+    expect(stale()).toEqual([true, true, true]);
   });
 
   it("reads the job again when the stream ends without a state event", async () => {

@@ -83,6 +83,14 @@ export function RunPage() {
     done.end ||= ended;
     void queryClient.invalidateQueries({ queryKey: queryKeys.job(id), exact: true });
   }, [job, id, eventsOf, newestState, ended, queryClient]);
+  // what a run that ended may have made (a model, a LoRA, a dataset): lists shown now read again
+  const endedState = job && job.id === id && isTerminal(job.state) ? job.state : null;
+  useEffect(() => {
+    if (!endedState) return;
+    for (const key of [queryKeys.models, queryKeys.loras, queryKeys.datasets]) {
+      void queryClient.invalidateQueries({ queryKey: key });
+    }
+  }, [endedState, queryClient]);
   // the job is not read again while its stream is open, so its heartbeat_at ages: the newest event
   // says the worker is alive as well as a heartbeat does
   const lastEventAt = events.length ? events[events.length - 1]!.created_at : null;
