@@ -39,6 +39,7 @@ from difflab.diffusion.train_common import (
 )
 from difflab.diffusion.train_plots import heatmap_image
 from difflab.runtime import KindSpec, RunContext, Sink
+from difflab.train_loop import run_loop
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 
@@ -204,8 +205,9 @@ def train_into(params: Params, sink: Sink, ctx: RunContext, out_dir: Path) -> di
 
     metrics: dict[str, Any] = {}
     log = TrainLog(sink, p.log_every, p.steps)
-    for step in range(start, p.steps):
-        sink.check()
+
+    def train_step(done: int) -> None:
+        step = done - 1
         g = step_generator(p.seed, step)
         idx = torch.randint(len(train), (p.batch_size,), generator=g).tolist()
         x, caps = batch(train, idx)
@@ -221,41 +223,51 @@ def train_into(params: Params, sink: Sink, ctx: RunContext, out_dir: Path) -> di
         out.loss.backward()
         gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
         opt.step()
-        done = step + 1
         log.update(done, float(out.loss.detach()), lr, gnorm, len(idx))
-        if done % p.eval_every == 0 or done == p.steps:
-            ev = evaluate(model, tok, val_x, val_caps, device)
-            best = min(best, ev["loss"])
-            metrics = {
-                "val/loss": ev["loss"],
-                "val/retrieval_i2t": ev["i2t"],
-                "val/retrieval_t2i": ev["t2i"],
-            }
-            sink.metric(done, metrics)
-            k = min(16, n_val)
-            sub = ev["sims"][:k, :k]
-            heat = {
-                "matrix": sub.tolist(),
-                "x_labels": val_caps[:k],
-                "y_labels": [f"image {i}" for i in range(k)],
-                "title": f"image-text similarity, step {done}",
-            }
-            sink.artifact(
-                f"similarity/step_{done:06d}.json",
-                heat,
-                kind="json",
-                step=done,
-                meta={"view": "heatmap"},
-            )
-            sink.artifact(
-                f"similarity/step_{done:06d}.png",
-                heatmap_image(sub.numpy()),
-                step=done,
-                meta={"view": "image"},
-            )
-        if done % p.checkpoint_every == 0 or done == p.steps:
-            checkpoint(done)
-        sink.progress(done, p.steps, "clip")
+
+    def validate(done: int) -> None:
+        nonlocal metrics, best
+        ev = evaluate(model, tok, val_x, val_caps, device)
+        best = min(best, ev["loss"])
+        metrics = {
+            "val/loss": ev["loss"],
+            "val/retrieval_i2t": ev["i2t"],
+            "val/retrieval_t2i": ev["t2i"],
+        }
+        sink.metric(done, metrics)
+        k = min(16, n_val)
+        sub = ev["sims"][:k, :k]
+        heat = {
+            "matrix": sub.tolist(),
+            "x_labels": val_caps[:k],
+            "y_labels": [f"image {i}" for i in range(k)],
+            "title": f"image-text similarity, step {done}",
+        }
+        sink.artifact(
+            f"similarity/step_{done:06d}.json",
+            heat,
+            kind="json",
+            step=done,
+            meta={"view": "heatmap"},
+        )
+        sink.artifact(
+            f"similarity/step_{done:06d}.png",
+            heatmap_image(sub.numpy()),
+            step=done,
+            meta={"view": "image"},
+        )
+
+    run_loop(
+        sink,
+        p.steps,
+        train_step,
+        start=start,
+        label="clip",
+        evaluate=validate,
+        evaluate_every=p.eval_every,
+        checkpoint=checkpoint,
+        checkpoint_every=p.checkpoint_every,
+    )
 
     save_clip(model, tok, out_dir)
     return {"best_val_loss": best, **metrics}

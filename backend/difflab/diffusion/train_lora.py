@@ -65,6 +65,7 @@ from difflab.diffusion.train_common import (
 )
 from difflab.diffusion.train_unet import encode_dataset
 from difflab.runtime import KindSpec, ParamError, RunContext, Sink, SubmitContext
+from difflab.train_loop import run_loop, together
 
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
@@ -405,46 +406,50 @@ def train(p: Params, sink: Sink, ctx: RunContext, acc: Any = None) -> dict[str, 
     """The training loop; with `acc`, one rank of several (rank 0 validates and writes)."""
     name = p.output
     main = acc is None or acc.is_main_process
-
-    def together() -> None:
-        if acc is not None:
-            acc.wait_for_everyone()
-
     tr = LoraTrainer(p, ctx, sink, acc)
     if p.resume:
         tr.resume()
     tr.load_data()
     prompts = tr.prompts() if main else []
     rows = [tr.validate(prompts)] if main and not tr.step else []
-    together()
+    together(acc)
     log = TrainLog(sink, p.log_every, p.steps)
     last = float("nan")
     t0 = time.perf_counter()
-    while tr.step < p.steps:
-        sink.check()
+
+    def step(done: int) -> None:
+        nonlocal last
         loss, lr, gnorm = tr.train_step()
         last = loss
-        log.update(tr.step, loss, lr, gnorm, p.batch_size)
-        if tr.step % p.sample_every == 0 or tr.step == p.steps:
-            if main:
-                rows.append(tr.validate(prompts))
-            together()
-            log.restart_clock()
-        if tr.step % p.checkpoint_every == 0 or tr.step == p.steps:
-            if main:
-                tr.checkpoint()
-            together()
-        if main and p.save_every and tr.step % p.save_every == 0 and tr.step < p.steps:
-            kept = f"{name}-step{tr.step:06d}"  # published with the final one, on success
+        log.update(done, loss, lr, gnorm, p.batch_size)
+
+    def keep(done: int) -> None:
+        """A copy of the LoRA every save_every steps, published with the final one on success."""
+        if main and p.save_every and done % p.save_every == 0 and done < p.steps:
+            kept = f"{name}-step{done:06d}"
             tr.save_weights(ctx.work_dir / "lora-steps", kept)
             tr.save_card(ctx.work_dir / "lora-steps", kept, {"checkpoint_of": name})
-        sink.progress(tr.step, p.steps, "lora")
+
+    run_loop(
+        sink,
+        p.steps,
+        step,
+        start=tr.step,
+        label="lora",
+        evaluate=lambda done: rows.append(tr.validate(prompts)),
+        evaluate_every=p.sample_every,
+        after_evaluate=log.restart_clock,  # sampling time is not training throughput
+        checkpoint=lambda done: tr.checkpoint(),
+        checkpoint_every=p.checkpoint_every,
+        end=keep,
+        acc=acc,
+    )
     summary = {"final_loss": last, "train_seconds": round(time.perf_counter() - t0, 2),
                "samples_seen": tr.step * p.batch_size, "processes": tr.world}  # fmt: skip
     if main:
         write_lora(tr, ctx, name, rows, summary)
         sink.log(f"LoRA written: models/loras/{name}.safetensors")
-    together()
+    together(acc)
     return {"lora": name, "base_model": tr.src.name, "steps": tr.step, **summary}
 
 

@@ -56,6 +56,7 @@ from difflab.diffusion.train_common import (
     step_generator,
 )
 from difflab.runtime import KindSpec, ParamError, RunContext, Sink, SubmitContext
+from difflab.train_loop import run_loop, together
 
 
 class Params(DataParams, OutputParams):
@@ -493,11 +494,6 @@ def train_loop(
     several (rank 0 evaluates and writes)."""
     p = params
     main = acc is None or acc.is_main_process
-
-    def together() -> None:
-        if acc is not None:
-            acc.wait_for_everyone()
-
     tr = trainer(p, ctx, sink, out_dir, src, acc)
     if p.resume:
         tr.resume()
@@ -505,30 +501,37 @@ def train_loop(
     metrics: dict[str, float] = {}
     if main and tr.step == 0:  # the probe from step 0: what the model draws before training
         metrics = tr.probe()
-    together()
+    together(acc)
     log = TrainLog(sink, p.log_every, p.steps)
-    while tr.step < p.steps:
-        sink.check()
+
+    def step(done: int) -> None:
         loss, lr, gnorm = tr.train_step()
-        done = tr.step
         log.update(done, loss, lr, gnorm, p.batch_size)
-        if done % p.sample_every == 0 or done == p.steps:
-            if main:
-                vl = tr.val_loss()
-                tr.best = min(tr.best, vl)
-                sink.metric(done, {"val/loss": vl})
-                metrics = {"val/loss": vl, **tr.probe()}
-            together()
-            log.restart_clock()  # sampling time is not training throughput
-        if done % p.checkpoint_every == 0 or done == p.steps:
-            if main:
-                tr.checkpoint()
-            together()
-        sink.progress(done, p.steps, trainer.stage)
+
+    def evaluate(done: int) -> None:
+        nonlocal metrics
+        vl = tr.val_loss()
+        tr.best = min(tr.best, vl)
+        sink.metric(done, {"val/loss": vl})
+        metrics = {"val/loss": vl, **tr.probe()}
+
+    run_loop(
+        sink,
+        p.steps,
+        step,
+        start=tr.step,
+        label=trainer.stage,
+        evaluate=evaluate,
+        evaluate_every=p.sample_every,
+        after_evaluate=log.restart_clock,  # sampling time is not training throughput
+        checkpoint=lambda done: tr.checkpoint(),
+        checkpoint_every=p.checkpoint_every,
+        acc=acc,
+    )
     if main:
         tr.probe_sheet()
         tr.save()
-    together()
+    together(acc)
     return {"steps": tr.step, "best_val_loss": tr.best, "samples_seen": tr.step * p.batch_size,
             "processes": tr.world, **metrics}  # fmt: skip
 

@@ -37,6 +37,7 @@ from difflab.diffusion.train_common import (
     tensor_to_pil,
 )
 from difflab.runtime import KindSpec, RunContext, Sink
+from difflab.train_loop import run_loop
 
 
 class Params(DataParams, OutputParams):
@@ -226,8 +227,9 @@ def train_into(params: Params, sink: Sink, ctx: RunContext, out_dir: Path) -> di
     metrics: dict[str, Any] = {}
     total = p.steps + p.decoder_steps
     log = TrainLog(sink, p.log_every, total)
-    for step in range(start, total):
-        sink.check()
+
+    def train_step(done: int) -> None:
+        step = done - 1
         decoder_only = step >= p.steps
         if decoder_only:  # freeze q(z|x): the latents the U-Net will see no longer move
             vae.encoder.requires_grad_(False)
@@ -251,24 +253,37 @@ def train_into(params: Params, sink: Sink, ctx: RunContext, out_dir: Path) -> di
         loss.backward()
         gnorm = float(torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0))
         opt.step()
-        done = step + 1
         log.update(done, float(loss.detach()), lr, gnorm, len(idx))
-        if done % p.eval_every == 0 or done == total:
-            metrics = validate(vae, val_x, p, device, sink, done)
-            best = min(best, metrics["val/loss"])
-        if done % p.checkpoint_every == 0 or done == total:
-            save_checkpoint(
-                ckpt_path,
-                {
-                    "model": vae.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "step": done,
-                    "best": best,
-                    "rng": torch.get_rng_state(),
-                    "params": p.model_dump(),
-                },
-            )
-        sink.progress(done, total, "vae")
+
+    def evaluate(done: int) -> None:
+        nonlocal metrics, best
+        metrics = validate(vae, val_x, p, device, sink, done)
+        best = min(best, metrics["val/loss"])
+
+    def checkpoint(done: int) -> None:
+        save_checkpoint(
+            ckpt_path,
+            {
+                "model": vae.state_dict(),
+                "optimizer": opt.state_dict(),
+                "step": done,
+                "best": best,
+                "rng": torch.get_rng_state(),
+                "params": p.model_dump(),
+            },
+        )
+
+    run_loop(
+        sink,
+        total,
+        train_step,
+        start=start,
+        label="vae",
+        evaluate=evaluate,
+        evaluate_every=p.eval_every,
+        checkpoint=checkpoint,
+        checkpoint_every=p.checkpoint_every,
+    )
 
     n_scale = min(p.scaling_samples, len(train))
     scale_batches = [batch(train, ix)[0] for ix in chunks(n_scale, 128)]

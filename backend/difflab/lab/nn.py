@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from difflab.runtime import Sink
+from difflab.train_loop import run_loop
 
 OptimizerName = Literal[
     "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw"
@@ -266,7 +267,8 @@ def fit(
     on_epoch: Callable[[int, int], None] | None = None,
     device: str | torch.device = "cpu",
 ) -> FitResult:
-    """The epoch loop the supervised and reconstruction kinds share.
+    """The epoch loop the supervised and reconstruction kinds share (train_loop.run_loop with an
+    epoch as its unit, evaluated every epoch).
 
     Per epoch: shuffle the n_train training indices into batches (seeded by `common.seed`);
     per batch `batch_loss(indices)` gives the loss (or (loss, {name: value}) for extra training
@@ -279,13 +281,15 @@ def fit(
     generator = torch.Generator().manual_seed(common.seed)
     stopper = EarlyStopping(common.patience, mode=mode)
     step = 0
-    epoch = 0
-    stopped = False
+    sums: dict[str, float] = {}  # this epoch's training metrics, summed over its batches
+    batches = 0
+    norms: dict[str, float] = {}  # of the epoch's last batch
     metrics: dict[str, float] = {}
-    for epoch in range(1, common.epochs + 1):
+
+    def train_epoch(epoch: int) -> None:
+        nonlocal step, sums, batches, norms
         model.train()
-        sums: dict[str, float] = {}
-        batches = 0
+        sums, batches = {}, 0
         for idx in minibatches(n_train, common.batch_size, generator):
             sink.check()
             out = batch_loss(idx.to(device))
@@ -298,6 +302,9 @@ def fit(
             batches += 1
             step += 1
         norms = grad_norms_per_layer(model)
+
+    def validate(epoch: int) -> None:
+        nonlocal metrics
         model.eval()
         with torch.no_grad():
             val = evaluate()
@@ -309,26 +316,36 @@ def fit(
         metrics["grad_norm"] = math.sqrt(sum(v * v for v in norms.values()))
         metrics.update({f"grad_norm/{k}": v for k, v in norms.items()})
         sink.metric(step, metrics, epoch=epoch)
-        sink.progress(epoch, common.epochs, f"epoch {epoch}/{common.epochs}")
+
+    def end_epoch(epoch: int) -> bool:
         if on_epoch is not None:
             with torch.no_grad():
                 on_epoch(epoch, step)
-        if stopper.update(metrics[monitor], model):
-            stopped = True
-            sink.log(
-                f"early stopping at epoch {epoch}: {monitor} has not improved for "
-                f"{common.patience} epochs; best {stopper.best:.4g} "
-                f"at epoch {stopper.best_epoch + 1}"
-            )
-            sink.progress(common.epochs, common.epochs, f"stopped early at epoch {epoch}")
-            break
+        if not stopper.update(metrics[monitor], model):
+            return False
+        sink.log(
+            f"early stopping at epoch {epoch}: {monitor} has not improved for "
+            f"{common.patience} epochs; best {stopper.best:.4g} "
+            f"at epoch {stopper.best_epoch + 1}"
+        )
+        sink.progress(common.epochs, common.epochs, f"stopped early at epoch {epoch}")
+        return True
+
+    end = run_loop(
+        sink,
+        common.epochs,
+        train_epoch,
+        label=lambda epoch: f"epoch {epoch}/{common.epochs}",
+        evaluate=validate,
+        end=end_epoch,
+    )
     if common.patience > 0:
         stopper.restore(model)
     model.eval()
     return FitResult(
-        epochs=epoch,
+        epochs=end.units,
         steps=step,
-        stopped_early=stopped,
+        stopped_early=end.stopped,
         best=stopper.best,
         best_epoch=stopper.best_epoch + 1,
         last=metrics,
