@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         description="API processes `serve` starts on the one port (the kernel spreads "
         "connections over them); duties such as the reconciler run in one of them",
     )
+    api_threads: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="threads per API process for blocking work (database reads and writes, "
+        "files); more than a few per core mostly wait for Python's GIL and starve the event "
+        "loop that sends event streams (Starlette's default is 40)",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses of reverse proxies whose X-Forwarded-Host and X-Forwarded-For "

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -67,6 +68,8 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
             thread = DutyThread(lease, reconcile_once, settings.reconcile_every_s)
             thread.start()
         notify.start_listener(settings)
+        # the request threadpool (sync routes and dependencies, run_in_threadpool)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         yield
         notify.stop_listener()
         if thread is not None:

@@ -8,6 +8,12 @@ the job; each stream hands on what it has not sent yet. A stream that starts beh
 holds (a reconnect with an old Last-Event-ID, a new page opened late) or falls behind it (a slow
 client) reads the missing events from the database itself, so nothing is ever skipped, and the
 database stays the only source: the feed holds copies of stored rows.
+
+A stream is handed everything it has not sent yet at once, and sends it as one write: a
+stream that opens on a running job has its whole catch-up to send, and five hundred of them
+opening together, one write per event each, kept the event loop busy for seconds after the
+last had connected (bench/bench_api_load.py). Live, a wake-up usually brings one event or a
+step's few, so the batch changes nothing there.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import logging
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from fastapi.concurrency import run_in_threadpool
@@ -36,6 +43,10 @@ log = logging.getLogger(__name__)
 
 EVENTS_PAGE = 1000  # events read at once (a JSON page, a feed's or a stream's catch-up read)
 KEEP = 4096  # events a feed keeps for streams that are a little behind
+# The feeds' reads run on threads of their own: on the request threadpool they queued behind
+# every request waiting there (five hundred streams opening at once, each authenticating),
+# and every stream of every job waited with them.
+_READER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feed-read")
 
 
 def events_since(
@@ -94,8 +105,8 @@ class JobFeed:
         try:
             async with notify.listener().watch(self.job_id) as news:
                 while True:
-                    events, state, _ = await run_in_threadpool(
-                        events_since, self.job_id, self.read_to
+                    events, state, _ = await asyncio.get_running_loop().run_in_executor(
+                        _READER, events_since, self.job_id, self.read_to
                     )
                     if events:
                         self.kept.extend(events)
@@ -150,8 +161,9 @@ async def feed_of(job_id: str) -> AsyncIterator[JobFeed]:
             feed.stop()
 
 
-async def follow(job_id: str, after: int) -> AsyncIterator[EventPublic | End]:
-    """Every event of the job after `after`, in order, as they are stored; then its End."""
+async def follow(job_id: str, after: int) -> AsyncIterator[list[EventPublic] | End]:
+    """Every event of the job after `after`, in order, as they are stored, in batches (what is
+    there to send at each wake-up, never empty); then its End."""
     last = after
     async with feed_of(job_id) as feed:
         while not feed.failed:
@@ -159,13 +171,13 @@ async def follow(job_id: str, after: int) -> AsyncIterator[EventPublic | End]:
             kept = feed.after(last)
             if kept is None:  # behind what the feed keeps: a page from the database
                 events, _, _ = await run_in_threadpool(events_since, job_id, last)
-                for e in events:
-                    last = e.seq
-                    yield e
+                if events:
+                    last = events[-1].seq
+                    yield events
                 continue
-            for e in kept:
-                last = e.seq
-                yield e
+            if kept:
+                last = kept[-1].seq
+                yield kept
             if feed.done and last >= feed.read_to:
                 yield End(feed.state, last)
                 return
@@ -175,9 +187,9 @@ async def follow(job_id: str, after: int) -> AsyncIterator[EventPublic | End]:
     async with notify.listener().watch(job_id) as news:
         while True:
             events, state, _ = await run_in_threadpool(events_since, job_id, last)
-            for e in events:
-                last = e.seq
-                yield e
+            if events:
+                last = events[-1].seq
+                yield events
             if not events and state in TERMINAL_STATES:
                 yield End(state, last)
                 return

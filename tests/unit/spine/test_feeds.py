@@ -43,7 +43,8 @@ async def _collect(job_id: str, after: int) -> tuple[list[int], feeds.End]:
     async for item in feeds.follow(job_id, after):
         if isinstance(item, feeds.End):
             return seqs, item
-        seqs.append(item.seq)
+        assert item, "an empty batch"
+        seqs += [e.seq for e in item]
     raise AssertionError("the stream ended without an End")
 
 
@@ -117,3 +118,34 @@ def test_an_ended_job_streams_its_events_and_ends_at_once(client: TestClient) ->
     with session_scope() as s:
         last = s.get(Job, job["id"]).last_seq
     assert seqs == list(range(3, last + 1)) and end == feeds.End("cancelled", last)
+
+
+def test_a_stream_opening_on_a_running_job_gets_its_catch_up_in_one_batch(
+    client: TestClient,
+) -> None:
+    """What a stream has not sent yet is handed over at once (one write to the client), so
+    hundreds of streams opening on a long run do not send its history one event at a time."""
+    job = submit_sleep(client, api_key(client, ALICE), steps=1)
+    _append(job["id"], 40)
+
+    async def scenario() -> list[list[int]]:
+        batches: list[list[int]] = []
+
+        async def first_batches() -> None:
+            async for item in feeds.follow(job["id"], 0):
+                if isinstance(item, feeds.End):
+                    return
+                batches.append([e.seq for e in item])
+
+        task = asyncio.create_task(first_batches())
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(_append, job["id"], 1, "succeeded")
+        await asyncio.wait_for(task, 10)
+        return batches
+
+    batches = _run(scenario())
+    with session_scope() as s:
+        last = s.get(Job, job["id"]).last_seq
+    assert [seq for b in batches for seq in b] == list(range(1, last + 1))
+    assert len(batches[0]) >= 40, batches  # the history in one batch
+    assert len(batches) <= 3, batches  # then what the end wrote

@@ -279,7 +279,8 @@ async def job_events(
                     end = {"state": item.state, "last_seq": item.last_seq}
                     yield {"event": "end", "data": json.dumps(end)}
                     return
-                yield sse_bytes(job_id, item)  # encoded once for every stream of the job
+                # each event encoded once for every stream of the job; a batch in one write
+                yield b"".join(sse_bytes(job_id, e) for e in item)
         finally:
             STREAMS.release(user.id)
 
