@@ -184,9 +184,7 @@ def _eval_section(ev: dict[str, Any]) -> list[str]:
             continue
         target = f">= {_pct(thr[key])}" if key in thr else ""
         verdict = ("met" if met.get(key) else "NOT met") if key in met else ""
-        lines.append(
-            f"| {label} | {_pct(adh[key])} | {_pct(real.get(key, 0))} | {target} | {verdict} |"
-        )
+        lines.append(_adherence_row(label, adh[key], real.get(key, 0), target, verdict))
     if fid := ev.get("fid"):
         verdict = "met" if met.get("fid_ratio") else "NOT met"
         lines.append(
@@ -265,10 +263,13 @@ def _compositions_rows(comp: dict[str, Any], thr: dict[str, Any], met: dict[str,
         if key == "composition/all" and "held_out" in thr:
             target = f">= {_pct(thr['held_out'])}"
             verdict = "met" if met.get("held_out") else "NOT met"
-        lines.append(
-            f"| {label} | {_pct(adh[key])} | {_pct(real.get(key, 0))} | {target} | {verdict} |"
-        )
+        lines.append(_adherence_row(label, adh[key], real.get(key, 0), target, verdict))
     return lines
+
+
+def _adherence_row(label: str, ours: float, real: float, target: str, verdict: str) -> str:
+    """One row of an adherence table: the model's figure beside the real images' ceiling."""
+    return f"| {label} | {_pct(ours)} | {_pct(real)} | {target} | {verdict} |"
 
 
 def _training_section(tr: dict[str, Any]) -> list[str]:

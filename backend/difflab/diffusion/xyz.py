@@ -34,6 +34,9 @@ LABELS = {
     "prompt_sr": "Prompt S/R", "clip_skip": "Clip skip", "subseed_strength": "Var. strength",
     "hr_strength": "Hires denoising", "eta": "Eta", "lora": "LoRA", "lora_weight": "LoRA weight",
 }  # fmt: skip
+# axes whose grid labels are the value alone, as A1111 draws them (its format_value, and the
+# checkpoint's file name); the others read "Label: value"
+VALUE_ONLY = frozenset({"prompt_sr", "sampler", "model"})
 
 
 class Axis(BaseModel):
@@ -169,9 +172,10 @@ def prepare_xyz(params: XYZParams, ctx: SubmitContext) -> XYZParams:
 # --- the grid ------------------------------------------------------------------------------
 
 
-def _label(axis: Axis, i: int) -> str:
+def axis_label(axis: Axis, i: int) -> str:
+    """The grid label of the axis's i-th value: "Steps: 20", or the value alone ("Euler a")."""
     value = axis.values[i]
-    if axis.field == "prompt_sr":
+    if axis.field in VALUE_ONLY:
         return str(value)
     return f"{LABELS[axis.field]}: {value}"
 
@@ -192,11 +196,11 @@ def draw_grid(params: XYZParams, images: list[Image.Image | None]) -> Image.Imag
     legend = params.draw_legend
     # a column label that does not fit its cell is shown as the value alone, under a line
     # naming the axis once
-    fits = all(draw_width(font, _label(params.x, i)) <= w - 4 for i in range(nx))
+    fits = all(draw_width(font, axis_label(params.x, i)) <= w - 4 for i in range(nx))
     top = (18 if fits else 32) if legend else 0
     left = 0
     if legend and params.y:
-        left = min(200, 8 + 6 * max(len(_label(params.y, i)) for i in range(ny)))
+        left = min(200, 8 + 6 * max(len(axis_label(params.y, i)) for i in range(ny)))
     ztop = 18 if legend and params.z else 0
     block_w, block_h = left + nx * w, ztop + top + ny * h
     grid = Image.new("RGB", (nz * block_w + (nz - 1) * 8, block_h), "white")
@@ -213,24 +217,26 @@ def draw_grid(params: XYZParams, images: list[Image.Image | None]) -> Image.Imag
         for iz in range(nz):
             bx = iz * (block_w + 8)
             if params.z:
-                draw.text((bx + left, 2), _label(params.z, iz), fill="black", font=font)
+                draw.text((bx + left, 2), axis_label(params.z, iz), fill="black", font=font)
             line = ztop + 2
-            if not fits and params.x.field != "prompt_sr":
+            if not fits and params.x.field not in VALUE_ONLY:
                 draw.text((bx + left + 2, line), f"{LABELS[params.x.field]}:", fill="black",
                           font=font)  # fmt: skip
                 line += 14
             for ix in range(nx):
-                text = _label(params.x, ix) if fits else str(params.x.values[ix])
+                text = axis_label(params.x, ix) if fits else str(params.x.values[ix])
                 draw.text((bx + left + ix * w + 2, line), text, fill="black", font=font)
             if params.y:
                 for iy in range(ny):
-                    draw.text((bx + 2, ztop + top + iy * h + h // 2 - 6), _label(params.y, iy),
+                    draw.text((bx + 2, ztop + top + iy * h + h // 2 - 6), axis_label(params.y, iy),
                               fill="black", font=font)  # fmt: skip
     return grid
 
 
 __all__ = [
     "LABELS",
+    "VALUE_ONLY",
+    "axis_label",
     "MAX_CELLS",
     "Axis",
     "XYZParams",

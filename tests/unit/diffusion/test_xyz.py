@@ -10,7 +10,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from difflab.diffusion.loras import LoraWeight
-from difflab.diffusion.xyz import XYZParams, cells, draw_grid, prepare_xyz
+from difflab.diffusion.xyz import Axis, XYZParams, axis_label, cells, draw_grid, prepare_xyz
 from difflab.runtime import ParamError, SubmitContext
 
 BASE = {"prompt": "a red circle", "model": "tiny", "steps": 2, "width": 32, "height": 32}
@@ -87,3 +87,24 @@ def test_lora_axes_vary_the_first_lora_of_the_base() -> None:
     got = [(f["loras"][0]["name"], f["loras"][0]["weight"], f["loras"][1]["name"])
            for _, f in cells(plot)]  # fmt: skip
     assert got == [(name, w, "paper") for name in ("ink", "ink-v2") for w in (0, 0.5, 1)]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "label"),
+    [
+        ("seed", 7, "Seed: 7"),
+        ("steps", 20, "Steps: 20"),
+        ("guidance_scale", 4.5, "CFG Scale: 4.5"),
+        ("scheduler", "karras", "Schedule type: karras"),
+        ("strength", 0.5, "Denoising: 0.5"),
+        ("sampler", "Euler a", "Euler a"),
+        ("model", "house", "house"),
+        ("prompt_sr", "blue", "blue"),
+    ],
+)
+def test_grid_labels_are_written_as_a1111_writes_them(
+    field: str, value: object, label: str
+) -> None:
+    """A1111 labels seed, steps, CFG... as "Label: value" and shows a sampler, a checkpoint
+    and a Prompt S/R value alone."""
+    assert axis_label(Axis(field=field, values=[value]), 0) == label

@@ -74,7 +74,7 @@ async def upload(
 ) -> ImagePublic:
     """Upload a PNG, JPEG or WebP (at most 4096x4096 pixels) to start an img2img or inpainting
     generation from; `kind=mask` stores it as a grayscale mask (white = repaint)."""
-    check_storage(session, user)
+    await run_in_threadpool(check_storage, session, user)  # a disk probe and a query
     blob = await file.read()
     return public(await run_in_threadpool(store_image, blob, "file", kind))
 
