@@ -10,10 +10,10 @@ client) reads the missing events from the database itself, so nothing is ever sk
 database stays the only source: the feed holds copies of stored rows.
 
 A stream is handed everything it has not sent yet at once, and sends it as one write: a
-stream that opens on a running job has its whole catch-up to send, and five hundred of them
-opening together, one write per event each, kept the event loop busy for seconds after the
-last had connected (bench/bench_api_load.py). Live, a wake-up usually brings one event or a
-step's few, so the batch changes nothing there.
+stream that opens on a running job has its whole catch-up to send, and hundreds of streams
+opening together, one write per event each, hold the event loop that every other stream's
+live events wait for. Live, a wake-up usually brings one event or a step's few, so the batch
+changes nothing there.
 """
 
 from __future__ import annotations
