@@ -197,6 +197,19 @@ class RateEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class StreamLease(Base):
+    """One open event stream of a user, held by the API process that serves it.
+
+    The per-user stream cap counts these rows, so it holds across API processes. The process
+    renews its leases while their streams are open and deletes each as its stream closes; a
+    lease no one renews (its process died) stops counting at `expires_at`."""
+
+    __tablename__ = "stream_leases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class PromptStyle(Base):
     """A saved prompt style (A1111's): its prompt and negative prompt are merged into a
     request's, at `{prompt}` when they hold it, else appended after a comma."""
