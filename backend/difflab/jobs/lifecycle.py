@@ -168,6 +168,7 @@ def claim_job_if_cancelled(session: Session, job_id: str) -> bool:
     )
     if res.rowcount:  # type: ignore[attr-defined]
         append_event(session, job_id, "state", {"state": "cancelled"})
+        after_commit(session, notify.publish, job_id, True)
     session.commit()
     return bool(res.rowcount)  # type: ignore[attr-defined]
 
@@ -270,7 +271,7 @@ def request_cancel(session: Session, job: Job) -> Job:
     streams are notified, so a queued job's end reaches them without waiting for a poll."""
     if job.state in TERMINAL_STATES:
         return job
-    after_commit(session, notify.publish, job.id)
+    after_commit(session, notify.publish, job.id, True)  # a queued job ends here and now
     if job.state == "queued":
         res = session.execute(
             update(Job)

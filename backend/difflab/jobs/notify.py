@@ -1,10 +1,12 @@
 """Pushing "job X has something new" from workers to API processes.
 
-The database stays the source of truth: a notification carries nothing but a job id, and an
-API process that gets one reads the job's events and state from the database, as it would on
-a poll. A notification that is lost (the listener reconnecting, a datagram dropped) costs
-latency only: every waiter also wakes after EVENT_POLL_S, and after DEGRADED_POLL_S while its
-process's listener is down.
+The database stays the source of truth: a notification carries nothing but a job id (and
+`END_MARK` when the job may have ended), and an API process that gets one reads the job's
+events and state from the database, as it would on a poll. Event streams wake on every
+notification; a waiter that wants only the job's end (the A1111 routes) wakes on marked ones,
+so a generation's step events do not make it read the job row each step. A notification
+that is lost (the listener reconnecting, a datagram dropped) costs latency only: every waiter
+also wakes after EVENT_POLL_S, and after DEGRADED_POLL_S while its process's listener is down.
 
 Transports, chosen by the broker:
 - Redis (production): PUBLISH on one channel; each API process keeps one subscription.
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "difflab:jobs"
 DEGRADED_POLL_S = 0.1  # how often a waiter re-reads while its listener is down
+END_MARK = " end"  # appended to the job id: its state may have become terminal
 _REFRESH_S = 1.0  # how often a publisher re-reads the registered API ports
 
 
@@ -108,9 +111,9 @@ _publisher: Any = None
 _publisher_lock = threading.Lock()
 
 
-def publish(job_id: str) -> None:
-    """Tell every API process that job_id has new events or a new state. Never raises: a
-    failed notification degrades to the API's poll."""
+def publish(job_id: str, ended: bool = False) -> None:
+    """Tell every API process that job_id has new events or a new state; `ended` when that
+    state may be terminal. Never raises: a failed notification degrades to the API's poll."""
     global _publisher
     try:
         with _publisher_lock:
@@ -122,7 +125,7 @@ def publish(job_id: str) -> None:
                     else _UdpPublisher(_registry(settings), "[0-9]*.port")
                 )
             publisher = _publisher
-        publisher.send(job_id)
+        publisher.send(job_id + END_MARK if ended else job_id)
     except Exception as exc:
         log.debug("notification for %s not sent: %s", job_id, exc)
 
@@ -194,10 +197,11 @@ class Doorbell:
 
 class Watch:
     """One waiter's interest in one job: `wait` returns when a notification came for it since
-    the last wait, or after the poll period."""
+    the last wait (with `ends_only`, one that says the job may have ended), or after the poll
+    period."""
 
-    def __init__(self, hub: Listener, job_id: str) -> None:
-        self.hub, self.job_id = hub, job_id
+    def __init__(self, hub: Listener, job_id: str, ends_only: bool = False) -> None:
+        self.hub, self.job_id, self.ends_only = hub, job_id, ends_only
         self.flag = asyncio.Event()
 
     async def wait(self) -> bool:
@@ -229,9 +233,10 @@ class Listener:
 
     # the event loop side
     @contextlib.asynccontextmanager
-    async def watch(self, job_id: str) -> AsyncIterator[Watch]:
-        """Register before reading the database, so nothing sent after the read is missed."""
-        w = Watch(self, job_id)
+    async def watch(self, job_id: str, ends_only: bool = False) -> AsyncIterator[Watch]:
+        """Register before reading the database, so nothing sent after the read is missed.
+        With `ends_only`, only notifications that the job may have ended wake it."""
+        w = Watch(self, job_id, ends_only)
         self._watches.setdefault(job_id, set()).add(w)
         try:
             yield w
@@ -242,16 +247,19 @@ class Listener:
                 if not group:
                     del self._watches[job_id]
 
-    def _wake(self, job_id: str) -> None:
+    def _wake(self, job_id: str, ended: bool) -> None:
         self.received += 1
         for w in self._watches.get(job_id, ()):
-            w.flag.set()
+            if ended or not w.ends_only:
+                w.flag.set()
 
-    def _deliver(self, job_id: str) -> None:
+    def _deliver(self, message: str) -> None:
+        ended = message.endswith(END_MARK)
+        job_id = message[: -len(END_MARK)] if ended else message
         loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(self._wake, job_id)
+                loop.call_soon_threadsafe(self._wake, job_id, ended)
 
     # lifetime
     def start(self) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, delete, select, update
 from difflab.config import get_settings
 from difflab.db.engine import session_scope
 from difflab.db.models import Job, Worker, utcnow
+from difflab.db.unit_of_work import after_commit
 from difflab.jobs import notify
 from difflab.jobs.events import append_event
 from difflab.jobs.lifecycle import as_utc
@@ -107,6 +108,7 @@ def _requeue_or_fail(
             )
             if res.rowcount:  # type: ignore[attr-defined]
                 append_event(s, job_id, "state", {"state": "failed", "error": reason})
+                after_commit(s, notify.publish, job_id, True)
                 report.failed.append(job_id)
 
 

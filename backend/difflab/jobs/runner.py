@@ -348,7 +348,7 @@ def _run_claimed(claim: Claim, device: str, heartbeat_s: float) -> str:
     def finish(state: str, **kw: Any) -> str:
         with session_scope() as s:
             finish_job(s, claim, state, **kw)
-        notify.publish(claim.job_id)
+        notify.publish(claim.job_id, ended=True)
         return state
 
     # beat from the moment the job is ours: resolving the kind may import heavy modules

@@ -356,7 +356,8 @@ def _b64(job_id: str, name: str) -> str:
 async def _ended(job_id: str) -> Job:
     """The job once it ended (woken by the worker's notifications); 504 past the time limit."""
     deadline = time.monotonic() + get_settings().job_time_limit_s
-    async with notify.listener().watch(job_id) as news:  # the worker says when it ends
+    # woken when the worker says the job ended, not by each of its events
+    async with notify.listener().watch(job_id, ends_only=True) as news:
         while True:
             job = await run_in_threadpool(_job, job_id)
             if job is not None and job.state in TERMINAL_STATES:

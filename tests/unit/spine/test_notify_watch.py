@@ -1,0 +1,28 @@
+"""Who a notification wakes (jobs/notify.py): a job's event streams wake on each of its
+notifications; a waiter for the job's end only on those that say it may have ended."""
+
+from __future__ import annotations
+
+import asyncio
+
+from difflab.config import get_settings
+from difflab.jobs.notify import END_MARK, Listener
+
+
+def test_an_end_waiter_sleeps_through_step_events_and_wakes_at_the_end(embedded_env) -> None:
+    async def run() -> tuple[list[bool], list[bool]]:
+        hub = Listener(get_settings(), poll_s=0.3)
+        hub.healthy = True
+        hub._loop = asyncio.get_running_loop()  # as start() records it, without the thread
+        async with hub.watch("j1") as stream, hub.watch("j1", ends_only=True) as end:
+            woken: tuple[list[bool], list[bool]] = ([], [])
+            for message in ("j1", "j2" + END_MARK, "j1" + END_MARK):
+                hub._deliver(message)  # as the listener thread hands one over
+                woken[0].append(await stream.wait())
+                woken[1].append(await end.wait())
+            return woken
+
+    stream, end = asyncio.run(run())
+    # a step event of j1, j2's end, j1's end; a False is the 0.3 s poll timing out
+    assert stream == [True, False, True]
+    assert end == [False, False, True]
