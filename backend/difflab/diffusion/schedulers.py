@@ -13,7 +13,9 @@ AUTOMATIC1111 (since 1.6) splits a sampler from its schedule type (`scheduler`: 
 
 from __future__ import annotations
 
+import copy
 import inspect
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -177,8 +179,38 @@ def list_samplers() -> list[dict[str, Any]]:
     return out
 
 
-def _init_params(cls: type[Any]) -> set[str]:
-    return set(inspect.signature(cls.__init__).parameters)
+_INIT_PARAMS: dict[Any, frozenset[str]] = {}
+
+
+def _init_params(cls: Any) -> frozenset[str]:
+    found = _INIT_PARAMS.get(cls)
+    if found is None:
+        found = _INIT_PARAMS[cls] = frozenset(inspect.signature(cls.__init__).parameters)
+    return found
+
+
+# Fresh schedulers are copies of one built per (class, config): diffusers' from_config inspects
+# signatures and rebuilds the noise schedule each time, a few milliseconds of every request.
+# A template is never stepped, so its copy is the scheduler from_config would make.
+_TEMPLATES: dict[tuple[Any, ...], Scheduler] = {}
+_TEMPLATES_MAX = 64
+_templates_lock = threading.Lock()
+
+
+def _from_config(cls: Any, base: dict[str, Any], overrides: dict[str, Any]) -> Scheduler:
+    try:
+        key = (cls, tuple(sorted((k, repr(v)) for k, v in {**base, **overrides}.items())))
+    except TypeError:  # a value without an order-free repr: build it afresh
+        return cls.from_config(base, **overrides)  # type: ignore[no-any-return]
+    with _templates_lock:
+        template = _TEMPLATES.get(key)
+    if template is None:
+        template = cls.from_config(base, **overrides)
+        with _templates_lock:
+            if len(_TEMPLATES) >= _TEMPLATES_MAX:
+                _TEMPLATES.clear()
+            _TEMPLATES[key] = template
+    return copy.deepcopy(template)
 
 
 def effective_schedule(name: str, schedule: str | None = "Automatic") -> ScheduleType:
@@ -214,7 +246,7 @@ def make_scheduler(
     if "noise_sampler_seed" in accepted and seeds:
         overrides["noise_sampler_seed"] = list(seeds) if len(seeds) > 1 else int(seeds[0])
     base = {k: v for k, v in dict(config).items() if not k.startswith("_") and k in accepted}
-    return spec.cls.from_config(base, **overrides)
+    return _from_config(spec.cls, base, overrides)
 
 
 def step_kwargs(scheduler: Scheduler, *, eta: float, generator: Any) -> dict[str, Any]:

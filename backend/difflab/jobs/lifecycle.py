@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from difflab.config import get_settings
 from difflab.db.engine import advisory_lock
-from difflab.db.models import TERMINAL_STATES, Job, User, utcnow
+from difflab.db.models import TERMINAL_STATES, Job, User, Worker, utcnow
 from difflab.db.unit_of_work import after_commit
 from difflab.jobs import notify
 from difflab.jobs.events import append_event
@@ -200,9 +200,12 @@ def fair_next(session: Session, token_job_id: str) -> str | None:
     )
 
 
-def claim_job(session: Session, job_id: str, worker: str) -> Claim | None:
+def claim_job(
+    session: Session, job_id: str, worker: str, *, on_worker_row: bool = False
+) -> Claim | None:
     """Move a queued job to running for this worker; None if someone else has it or it ended.
-    Commits the claim before the work starts."""
+    Commits the claim before the work starts; with `on_worker_row`, the worker's row names the
+    job from the same commit."""
     now = utcnow()
     res = session.execute(
         update(Job)
@@ -225,6 +228,8 @@ def claim_job(session: Session, job_id: str, worker: str) -> Claim | None:
     append_event(
         session, job_id, "state", {"state": "running", "attempt": attempt, "worker": worker}
     )
+    if on_worker_row:
+        session.execute(update(Worker).where(Worker.name == worker).values(running_job_id=job_id))
     session.commit()
     return Claim(job_id, int(attempt), kind, dict(params), wall_limit_s)
 
@@ -236,9 +241,11 @@ def finish_job(
     *,
     result: dict[str, Any] | None = None,
     error: str | None = None,
+    worker_row: str | None = None,
 ) -> bool:
     """Record the end of this attempt; False if the job was taken away from it meanwhile.
-    Commits (rolls back when it was taken away)."""
+    Commits (rolls back when it was taken away). `worker_row`: the worker whose row stops
+    naming the job in the same commit."""
     assert state in TERMINAL_STATES
     values: dict[str, Any] = {
         "state": state,
@@ -260,6 +267,8 @@ def finish_job(
     if error:
         payload["error"] = error
     append_event(session, claim.job_id, "state", payload)
+    if worker_row is not None:
+        session.execute(update(Worker).where(Worker.name == worker_row).values(running_job_id=None))
     session.commit()
     return True
 

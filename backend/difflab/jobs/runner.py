@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from difflab.config import get_settings
-from difflab.db.engine import session_scope
+from difflab.db.engine import read_scope, session_scope
 from difflab.db.models import Job, Worker, utcnow
 from difflab.event_types import check_payload
 from difflab.jobs import notify
@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 
 
 PROGRESS_EVERY_S = 0.1
+# what DbSink.check reads: whether this attempt still owns the job, and whether a cancel came
+_OWNERSHIP = select(Job.state, Job.attempts, Job.cancel_requested).where(
+    Job.id == bindparam("job_id")
+)
 
 
 # an absolute path: "/" and segments, up to a character that cannot be in an unquoted path
@@ -174,12 +178,10 @@ class DbSink:
         if now - self._last_check < self.check_every_s:
             return
         self._last_check = now
-        with session_scope() as s:
-            row = s.execute(
-                select(Job.state, Job.attempts, Job.cancel_requested).where(
-                    Job.id == self.claim.job_id
-                )
-            ).first()
+        # a reading session: it never queues for SQLite's write lock behind this job's own
+        # event writer, and the statement is built once (this runs on the sampling thread)
+        with read_scope() as s:
+            row = s.execute(_OWNERSHIP, {"job_id": self.claim.job_id}).first()
         if row is None:
             raise Superseded("the job was deleted")
         state, attempts, cancel_requested = row
@@ -294,7 +296,7 @@ def _claim_with_wait(job_id: str, worker: str, wait_s: float = 10.0) -> Claim | 
     deadline = time.monotonic() + wait_s
     pause = 0.005  # Redis delivers at once: the commit is usually a few ms behind
     while True:
-        with session_scope() as s:
+        with read_scope() as s:  # reading: no turn at SQLite's write lock
             row = s.execute(select(Job.state, Job.cancel_requested).where(Job.id == job_id)).first()
         if row is not None:
             break
@@ -311,7 +313,7 @@ def _claim_with_wait(job_id: str, worker: str, wait_s: float = 10.0) -> Claim | 
             chosen = fair_next(s, job_id)
             if chosen is None:
                 return None
-            claim = claim_job(s, chosen, worker)
+            claim = claim_job(s, chosen, worker, on_worker_row=True)
         if claim is not None:
             return claim
     return None
@@ -320,14 +322,16 @@ def _claim_with_wait(job_id: str, worker: str, wait_s: float = 10.0) -> Claim | 
 def execute_job(job_id: str, worker: str, device: str) -> str:
     """Run one attempt of a job; returns the state it ended in (or 'skipped')."""
     settings = get_settings()
-    claim = _claim_with_wait(job_id, worker)
+    claim = _claim_with_wait(job_id, worker)  # also names the job on the worker's row
     if claim is None:
         return "skipped"
-    _set_worker_job(worker, job_id)
+    state = None
     try:
-        return _run_claimed(claim, device, settings.heartbeat_s)
+        state = _run_claimed(claim, device, settings.heartbeat_s, worker)
+        return state
     finally:
-        _set_worker_job(worker, None)
+        if state is None or state == "superseded":  # else the end's transaction cleared it
+            _set_worker_job(worker, None)
 
 
 def run_here_if_queued(job_id: str, worker: str, device: str) -> str | None:
@@ -342,12 +346,16 @@ def run_here_if_queued(job_id: str, worker: str, device: str) -> str | None:
     return _run_claimed(claim, device, get_settings().heartbeat_s)
 
 
-def _run_claimed(claim: Claim, device: str, heartbeat_s: float) -> str:
+def _run_claimed(claim: Claim, device: str, heartbeat_s: float, worker: str | None = None) -> str:
+    """Run a claimed attempt to its end. `worker`: the worker whose row names the job, cleared
+    in the transaction that stores the end."""
     settings = get_settings()
 
     def finish(state: str, **kw: Any) -> str:
         with session_scope() as s:
-            finish_job(s, claim, state, **kw)
+            ended = finish_job(s, claim, state, worker_row=worker, **kw)
+        if not ended and worker is not None:  # taken away: its rollback kept the worker's row
+            _set_worker_job(worker, None)
         notify.publish(claim.job_id, ended=True)
         return state
 

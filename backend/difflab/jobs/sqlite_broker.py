@@ -6,6 +6,13 @@ there). Polling often keeps a job's start latency low but costs an idle worker a
 core. This subclass sleeps on a doorbell instead (jobs/notify.py: a UDP port the API rings
 after committing a job), so a job starts within milliseconds of its commit, and still polls
 every POLL_S in case a ring is lost. Registered as `dlsqla+sqlite://`.
+
+Its database file (DATA_DIR/broker.sqlite) is opened as the main one is: write-ahead log and
+synchronous=NORMAL. kombu's engine would take SQLite's defaults (a rollback journal, fsync on
+every commit), so each publish and each delivery waited on the disk, several fsyncs at a time,
+on the path from submit to a running job. NORMAL in WAL mode never corrupts the file; a power
+cut may forget the last messages, and the reconciler publishes again any job queued longer
+than REQUEUE_AFTER_S whose message is gone (jobs/reconciler.py), as after any lost message.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ from time import monotonic
 from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES
+from kombu.transport.sqlalchemy import Channel as SQLAlchemyChannel
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 from kombu.utils.objects import cached_property
+from sqlalchemy import Engine, event
 
 from difflab.config import get_settings
 from difflab.jobs.notify import Doorbell
@@ -25,7 +34,24 @@ SCHEME = "dlsqla"
 POLL_S = 1.0
 
 
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class Channel(SQLAlchemyChannel):  # type: ignore[misc]
+    def _engine_from_config(self) -> Engine:
+        engine: Engine = super()._engine_from_config()
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+
+
 class Transport(SQLAlchemyTransport):  # type: ignore[misc]
+    Channel = Channel
     polling_interval = POLL_S
 
     @cached_property

@@ -13,6 +13,7 @@ from difflab.diffusion.schedulers import (
     make_scheduler,
     resolve_sampler,
     resolve_schedule,
+    step_kwargs,
     takes_eta,
 )
 
@@ -105,3 +106,33 @@ def test_every_sampler_runs_a_few_steps(tiny_pipe: Any, name: str) -> None:
     assert seen == list(range(expected))
     pixels = np.asarray(out.images[0])
     assert pixels.shape == (32, 32, 3) and pixels.std() > 0
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_a_scheduler_copied_from_its_template_steps_as_a_fresh_one(
+    tiny_pipe: Any, name: str
+) -> None:
+    """make_scheduler hands out copies of one template per config; each copy must be the
+    scheduler from_config builds, and a copy that stepped must leave the next one fresh."""
+    import torch
+
+    def _gen() -> torch.Generator:
+        return torch.Generator().manual_seed(0)
+
+    config = tiny_pipe.scheduler.config
+    used = make_scheduler(name, config, seeds=[3])
+    used.set_timesteps(4)
+    used.step(torch.zeros(1, 4, 8, 8), used.timesteps[0], torch.ones(1, 4, 8, 8))
+    fresh_cls = SAMPLERS[resolve_sampler(name)].cls
+    copied = make_scheduler(name, config, seeds=[3])
+    built = fresh_cls.from_config(copied.config)
+    for s in (copied, built):
+        s.set_timesteps(6)
+    assert torch.equal(copied.timesteps, built.timesteps)
+    sample, out = torch.linspace(-1, 1, 256).view(1, 4, 8, 8), torch.full((1, 4, 8, 8), 0.1)
+    for t in copied.timesteps[:3]:
+        a, b = (
+            s.step(out, t, sample, **step_kwargs(s, eta=0.0, generator=_gen())).prev_sample
+            for s in (copied, built)
+        )
+        assert torch.equal(a, b), name
