@@ -88,6 +88,8 @@ class Job(Base):
         Index("ix_jobs_kind_created", "kind", "created_at", "id"),
         Index("ix_jobs_state_created", "state", "created_at", "id"),
         Index("ix_jobs_category_created", "category", "created_at", "id"),
+        # when each owner was last served, read by every claim (lifecycle.fair_next, 0012)
+        Index("ix_jobs_owner_started", "owner_id", "started_at"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(64))

@@ -128,3 +128,32 @@ def test_a_long_wait_republishes_nothing_only_lost_messages_are_sent_again(embed
     assert queue_depths()["cpu"] == 3
     age()
     assert reconcile_once().republished == []
+
+
+def test_a_claim_finds_when_each_owner_was_last_served_by_an_index_seek(embedded_env) -> None:
+    """fair_next orders queued jobs by their owner's last start: with the (owner_id,
+    started_at) index that is one seek per owner, not a walk through the owner's history
+    (EXPLAIN QUERY PLAN on SQLite)."""
+    from sqlalchemy import event
+
+    from difflab.db.engine import get_engine
+    from difflab.jobs.lifecycle import fair_next
+
+    job_id = _submit(steps=1)
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, *args) -> None:  # noqa: ANN001
+        if "ORDER BY" in statement and "max(" in statement:
+            seen.append((statement, parameters))
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with session_scope() as s:
+            assert fair_next(s, job_id) == job_id
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    ((statement, parameters),) = seen
+    with engine.connect() as conn:
+        plan = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+    assert any("COVERING INDEX ix_jobs_owner_started (owner_id=?)" in line for line in plan), plan
