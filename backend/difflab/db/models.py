@@ -88,7 +88,7 @@ class Job(Base):
         Index("ix_jobs_kind_created", "kind", "created_at", "id"),
         Index("ix_jobs_state_created", "state", "created_at", "id"),
         Index("ix_jobs_category_created", "category", "created_at", "id"),
-        # when each owner was last served, read by every claim (lifecycle.fair_next, 0012)
+        # when each owner was last served, read by every claim (lifecycle.fair_next, 0011)
         Index("ix_jobs_owner_started", "owner_id", "started_at"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -197,19 +197,6 @@ class RateEvent(Base):
     bucket: Mapped[str] = mapped_column(String(32))  # "generation", "login"
     key: Mapped[str] = mapped_column(String(255))  # "user:7", "ip:10.0.0.3", "name:alice"
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class StreamLease(Base):
-    """One open event stream of a user, held by the API process that serves it.
-
-    The per-user stream cap counts these rows, so it holds across API processes. The process
-    renews its leases while their streams are open and deletes each as its stream closes; a
-    lease no one renews (its process died) stops counting at `expires_at`."""
-
-    __tablename__ = "stream_leases"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class PromptStyle(Base):

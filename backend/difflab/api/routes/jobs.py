@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,7 +45,6 @@ from difflab.api.schemas import (
     JobUpdate,
     PagePublic,
 )
-from difflab.api.streams import LEASES, open_streams
 from difflab.api.submit import check_role, kind_for, prepare_params, submit, validate_params
 from difflab.config import get_settings
 from difflab.db.models import TERMINAL_STATES, Job, User
@@ -217,13 +217,11 @@ def retry_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic:
     return job_public(session, job)
 
 
-def _check_visible(session: SessionDep, job_id: str, user: User, count_streams: bool) -> int:
-    """404 unless the user may see the job; with count_streams, the user's open event streams
-    (else 0). Ends the transaction in the same thread, so no lock is held while the stream
-    waits (see deps.end_transaction)."""
+def _check_visible(session: SessionDep, job_id: str, user: User) -> None:
+    """404 unless the user may see the job; ends the transaction in the same thread, so no
+    lock is held while the stream waits (see deps.end_transaction)."""
     try:
         visible_job(session, job_id, user)
-        return open_streams(session, user.id) if count_streams else 0
     finally:
         end_transaction(session)
 
@@ -247,12 +245,11 @@ async def job_events(
     application/json, a page of at most `limit` events after `after`. A page that does not
     reach the job's last event carries `Link: <...?after=SEQ>; rel="next"`; X-Last-Seq is the
     job's last event so far."""
-    pages = bool(accept and "application/json" in accept and "text/event-stream" not in accept)
-    streams = await run_in_threadpool(_check_visible, session, job_id, user, not pages)
+    await run_in_threadpool(_check_visible, session, job_id, user)
     start = after
     if last_event_id and last_event_id.isdigit():
         start = max(start, int(last_event_id))
-    if pages:
+    if accept and "application/json" in accept and "text/event-stream" not in accept:
         events, _, last_seq = await run_in_threadpool(events_since, job_id, start, limit)
         headers = {"X-Last-Seq": str(last_seq)}
         if events and events[-1].seq < last_seq:
@@ -261,8 +258,9 @@ async def job_events(
         return JSONResponse(
             [e.model_dump(mode="json", exclude_none=True) for e in events], headers=headers
         )
-    cap = get_settings().max_streams_per_user
-    if streams >= cap:
+    settings = get_settings()
+    cap = settings.max_streams_per_user
+    if STREAMS.count(user.id) >= cap:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             detail=f"you have {cap} event streams open (the limit); close one, or read "
@@ -271,8 +269,7 @@ async def job_events(
         )
 
     async def stream() -> AsyncIterator[dict[str, str] | bytes]:
-        lease = await LEASES.acquire_async(user.id, cap)  # counted in every API process
-        if lease is None:  # lost a race for the last slot
+        if not STREAMS.acquire(user.id, cap):  # lost a race for the last slot
             yield {"event": "error", "data": json.dumps({"detail": "too many event streams"})}
             return
         try:
@@ -285,9 +282,39 @@ async def job_events(
                 # each event encoded once for every stream of the job; a batch in one write
                 yield b"".join(sse_bytes(job_id, e) for e in item)
         finally:
-            LEASES.release(lease)
+            STREAMS.release(user.id)
 
     return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
+
+
+class StreamCounter:
+    """Open event streams per user in this process (each API process counts its own)."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def count(self, user_id: int) -> int:
+        with self._lock:
+            return self._open.get(user_id, 0)
+
+    def acquire(self, user_id: int, cap: int) -> bool:
+        with self._lock:
+            if self._open.get(user_id, 0) >= cap:
+                return False
+            self._open[user_id] = self._open.get(user_id, 0) + 1
+            return True
+
+    def release(self, user_id: int) -> None:
+        with self._lock:
+            left = self._open.get(user_id, 0) - 1
+            if left > 0:
+                self._open[user_id] = left
+            else:
+                self._open.pop(user_id, None)
+
+
+STREAMS = StreamCounter()
 
 
 def artifact_path(job_id: str, name: str) -> Path:
