@@ -4,6 +4,7 @@ notifications; a waiter for the job's end only on those that say it may have end
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from difflab.config import get_settings
 from difflab.jobs.notify import END_MARK, Listener
@@ -22,7 +23,8 @@ def test_an_end_waiter_sleeps_through_step_events_and_wakes_at_the_end(embedded_
                 woken[1].append(await end.wait())
             return woken
 
-    stream, end = asyncio.run(run())
+    with ThreadPoolExecutor(1) as pool:  # a loop of its own: the suite's thread may hold one
+        stream, end = pool.submit(asyncio.run, run()).result()
     # a step event of j1, j2's end, j1's end; a False is the 0.3 s poll timing out
     assert stream == [True, False, True]
     assert end == [False, False, True]
