@@ -200,6 +200,11 @@ def fair_next(session: Session, token_job_id: str) -> str | None:
     )
 
 
+def name_worker_job(session: Session, worker: str, job_id: str | None) -> None:
+    """The job the worker's row says it runs (None: none), in the session's transaction."""
+    session.execute(update(Worker).where(Worker.name == worker).values(running_job_id=job_id))
+
+
 def claim_job(
     session: Session, job_id: str, worker: str, *, on_worker_row: bool = False
 ) -> Claim | None:
@@ -229,7 +234,7 @@ def claim_job(
         session, job_id, "state", {"state": "running", "attempt": attempt, "worker": worker}
     )
     if on_worker_row:
-        session.execute(update(Worker).where(Worker.name == worker).values(running_job_id=job_id))
+        name_worker_job(session, worker, job_id)
     session.commit()
     return Claim(job_id, int(attempt), kind, dict(params), wall_limit_s)
 
@@ -268,7 +273,7 @@ def finish_job(
         payload["error"] = error
     append_event(session, claim.job_id, "state", payload)
     if worker_row is not None:
-        session.execute(update(Worker).where(Worker.name == worker_row).values(running_job_id=None))
+        name_worker_job(session, worker_row, None)
     session.commit()
     return True
 

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 
 from difflab.config import get_settings
 from difflab.db.engine import read_scope, session_scope
-from difflab.db.models import Job, Worker, utcnow
+from difflab.db.models import Job, utcnow
 from difflab.event_types import check_payload
 from difflab.jobs import notify
 from difflab.jobs.events import append_checked
@@ -33,6 +33,7 @@ from difflab.jobs.lifecycle import (
     claim_job_if_cancelled,
     fair_next,
     finish_job,
+    name_worker_job,
 )
 from difflab.jobs.registry import UnknownKind, get_kind
 from difflab.runtime import (
@@ -286,7 +287,7 @@ class Heartbeat:
 
 def _set_worker_job(worker: str, job_id: str | None) -> None:
     with session_scope() as s:
-        s.execute(update(Worker).where(Worker.name == worker).values(running_job_id=job_id))
+        name_worker_job(s, worker, job_id)
 
 
 def _claim_with_wait(job_id: str, worker: str, wait_s: float = 10.0) -> Claim | None:

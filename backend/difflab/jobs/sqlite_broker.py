@@ -28,25 +28,18 @@ from kombu.utils.objects import cached_property
 from sqlalchemy import Engine, event
 
 from difflab.config import get_settings
+from difflab.db.engine import sqlite_wal
 from difflab.jobs.notify import Doorbell
 
 SCHEME = "dlsqla"
 POLL_S = 1.0
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
-
-
 class Channel(SQLAlchemyChannel):  # type: ignore[misc]
     def _engine_from_config(self) -> Engine:
         engine: Engine = super()._engine_from_config()
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", lambda conn, _record: sqlite_wal(conn))
         return engine
 
 
