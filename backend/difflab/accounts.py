@@ -173,7 +173,7 @@ def user_for_api_key(session: Session, key: str) -> User | None:
     found = session.execute(
         select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == key[:12])
     )  # the key and its user in one query
-    for row, user in found.tuples():
+    for row, user in found:
         if secrets.compare_digest(row.key_hash, digest):
             now = utcnow()
             last = row.last_used_at

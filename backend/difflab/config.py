@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         "files); more than a few per core mostly wait for Python's GIL and starve the event "
         "loop that sends event streams (Starlette's default is 40)",
     )
+    access_log: bool = Field(
+        default=False,
+        description="log one line per HTTP request (uvicorn's access log); off by default: "
+        "open pages poll and stream, so it is mostly noise, and writing it costs each request",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses of reverse proxies whose X-Forwarded-Host and X-Forwarded-For "

@@ -90,6 +90,7 @@ def test_sigterm_stops_serve_and_its_worker_in_time_and_requeues_the_job(tmp_pat
         took = time.monotonic() - started
         assert code == 0, serve.output()[-2000:]
         assert took < 10, f"serve took {took:.1f} s to stop"
+        assert "GET /api/v1/health" not in serve.output()  # no access log by default
         assert _group(worker) == [], "a process of the embedded worker outlived serve"
         # the job it held went back to the queue, not on to success headless
         again, base2 = _serve(env, tmp_path / "serve2.log")
@@ -255,7 +256,9 @@ def test_several_api_processes_share_the_port_the_streams_and_one_runs_the_dutie
     tmp_path,
 ) -> None:
     data = tmp_path / "var"
-    env = service_env(data, DIFFLAB_API_PROCESSES="2", DIFFLAB_STOP_GRACE_S="2")
+    env = service_env(
+        data, DIFFLAB_API_PROCESSES="2", DIFFLAB_STOP_GRACE_S="2", DIFFLAB_ACCESS_LOG="true"
+    )
     serve, base = _serve(env, tmp_path / "serve.log")
     try:
         api = _wait_healthy(serve, base)
@@ -300,6 +303,7 @@ def test_several_api_processes_share_the_port_the_streams_and_one_runs_the_dutie
         assert pid_alive(successor)
         wait_for(lambda: len(_api_processes(data)) == 2, timeout=60, what="a new API process")
         assert api.get("/api/v1/auth/me").status_code == 200
+        assert '"GET /api/v1/auth/me HTTP/1.1" 200' in serve.output()  # ACCESS_LOG asked
 
         serve.popen.send_signal(signal.SIGTERM)
         assert serve.popen.wait(timeout=20) == 0, serve.output()[-2000:]

@@ -21,6 +21,7 @@ from difflab.api.deps import CurrentUser
 from difflab.api.middleware import BodyLimit, SameOrigin, SecurityHeaders, StrictJson
 from difflab.config import Settings, get_settings
 from difflab.datasets.uploads import UPLOAD_CHUNK_BYTES
+from difflab.heap import freeze_at_start
 from difflab.jobs import notify
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
         notify.start_listener(settings)
         # the request threadpool (sync routes and dependencies, run_in_threadpool)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        freeze_at_start()  # the app, its routes and the libraries: never scanned again
         yield
         notify.stop_listener()
         if thread is not None:

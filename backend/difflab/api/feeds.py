@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from sse_starlette import ServerSentEvent
 
 from difflab.api.presenters import event_public
@@ -54,9 +55,16 @@ def events_since(
 ) -> tuple[list[EventPublic], str, int]:
     """A page of events after `after`, the job's state and its last event's seq."""
     with read_scope() as s:
-        rows = events_after(s, job_id, after, limit)
-        state, last = s.execute(select(Job.state, Job.last_seq).where(Job.id == job_id)).one()
-        return [event_public(e) for e in rows], state or "failed", int(last or 0)
+        return events_page(s, job_id, after, limit)
+
+
+def events_page(
+    session: Session, job_id: str, after: int, limit: int = EVENTS_PAGE
+) -> tuple[list[EventPublic], str, int]:
+    """events_since, read in `session`'s transaction."""
+    rows = events_after(session, job_id, after, limit)
+    state, last = session.execute(select(Job.state, Job.last_seq).where(Job.id == job_id)).one()
+    return [event_public(e) for e in rows], state or "failed", int(last or 0)
 
 
 def _last_seq(job_id: str) -> int:

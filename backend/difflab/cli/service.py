@@ -134,6 +134,7 @@ def serve(
                 host=host,
                 port=port,
                 log_level="info",
+                access_log=settings.access_log,
                 timeout_graceful_shutdown=max(1, round(settings.stop_grace_s)),
             )
         else:
@@ -142,6 +143,7 @@ def serve(
                 host=host,
                 port=port,
                 log_level="info",
+                access_log=settings.access_log,
                 timeout_graceful_shutdown=max(1, round(settings.stop_grace_s)),
             )
     finally:

@@ -25,7 +25,7 @@ from difflab import i18n
 from difflab.accounts import audit
 from difflab.api.cache import built_once
 from difflab.api.deps import CurrentUser, DbRoute, SessionDep, end_transaction
-from difflab.api.feeds import EVENTS_PAGE, End, events_since, follow, sse_bytes
+from difflab.api.feeds import EVENTS_PAGE, End, events_page, follow, sse_bytes
 from difflab.api.pages import (
     CursorParam,
     OffsetParam,
@@ -226,6 +226,17 @@ def _check_visible(session: SessionDep, job_id: str, user: User) -> None:
         end_transaction(session)
 
 
+def _visible_page(
+    session: SessionDep, job_id: str, user: User, after: int, limit: int
+) -> tuple[list[EventPublic], str, int]:
+    """A page of the job's events (feeds.events_page) if the user may see the job, else 404."""
+    try:
+        visible_job(session, job_id, user)
+        return events_page(session, job_id, after, limit)
+    finally:
+        end_transaction(session)
+
+
 @router.get(
     "/jobs/{job_id}/events",
     response_model=list[EventPublic],
@@ -245,12 +256,14 @@ async def job_events(
     application/json, a page of at most `limit` events after `after`. A page that does not
     reach the job's last event carries `Link: <...?after=SEQ>; rel="next"`; X-Last-Seq is the
     job's last event so far."""
-    await run_in_threadpool(_check_visible, session, job_id, user)
     start = after
     if last_event_id and last_event_id.isdigit():
         start = max(start, int(last_event_id))
     if accept and "application/json" in accept and "text/event-stream" not in accept:
-        events, _, last_seq = await run_in_threadpool(events_since, job_id, start, limit)
+        # the check and the page in one transaction, in one hop to a thread
+        events, _, last_seq = await run_in_threadpool(
+            _visible_page, session, job_id, user, start, limit
+        )
         headers = {"X-Last-Seq": str(last_seq)}
         if events and events[-1].seq < last_seq:
             next_url = request.url.include_query_params(after=events[-1].seq)
@@ -258,6 +271,7 @@ async def job_events(
         return JSONResponse(
             [e.model_dump(mode="json", exclude_none=True) for e in events], headers=headers
         )
+    await run_in_threadpool(_check_visible, session, job_id, user)
     settings = get_settings()
     cap = settings.max_streams_per_user
     if STREAMS.count(user.id) >= cap:
