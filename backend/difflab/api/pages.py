@@ -113,6 +113,23 @@ def keyset_page(
     return rows[:limit], encode_cursor(last.created_at, last.id)
 
 
+def page_count(
+    session: Session,
+    query: Select[Row],
+    model: type[Row],
+    rows: list[Row],
+    *,
+    after: Cursor | None,
+    offset: int | None,
+    next_cursor: str | None,
+) -> tuple[int, bool]:
+    """capped_count for the page keyset_page gave: a first page that is also the last holds
+    every match, so its length is the count, with no statement."""
+    if after is None and not offset and next_cursor is None:
+        return len(rows), False
+    return capped_count(session, query, model)
+
+
 def capped_count(session: Session, query: Select[Row], model: type[Row]) -> tuple[int, bool]:
     """(matching rows up to COUNT_CAP, whether more match): counts over the ids of at most
     COUNT_CAP + 1 rows, which an index on the filtered columns answers alone."""

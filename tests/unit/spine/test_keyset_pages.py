@@ -277,6 +277,30 @@ def test_count_stops_at_the_cap_and_says_so(seeded) -> None:
     }  # fmt: skip
 
 
+def test_a_first_page_that_is_also_the_last_is_its_own_count(seeded) -> None:
+    c, who = seeded
+    seed_jobs(40)
+    seed_generations(25)
+    with session_scope() as s:  # a generation has its job
+        totals = {JOBS: len(s.scalars(select(Job.id)).all()),
+                  GENERATIONS: len(s.scalars(select(Generation.id)).all())}  # fmt: skip
+    assert totals == {JOBS: 65, GENERATIONS: 25}
+    for path, total in totals.items():
+        with Statements(get_engine()) as seen:  # every match on one page: no count statement
+            whole = c.get(path, params={"limit": total}, headers=who["admin"]).json()
+        assert (len(whole["data"]), whole["count"], whole["count_capped"]) == (total, total, False)
+        assert whole["next"] is None
+        assert not [q for q, _ in seen.seen if "count(*)" in q], seen.seen
+        # a first page with more after it, and a later page that is the last: counted
+        first = c.get(path, params={"limit": total - 1}, headers=who["admin"]).json()
+        assert (first["count"], first["next"] is not None) == (total, True)
+        last = c.get(path, params={"limit": total - 1, "cursor": first["next"]},
+                     headers=who["admin"]).json()  # fmt: skip
+        assert (len(last["data"]), last["count"], last["next"]) == (1, total, None)
+        by_offset = c.get(path, params={"limit": total, "offset": 1}, headers=who["admin"])
+        assert by_offset.json()["count"] == total
+
+
 # --- the page queries read an index in order -------------------------------------------------
 
 LISTS = [  # (who, path, params)

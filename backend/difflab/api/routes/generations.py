@@ -27,9 +27,9 @@ from difflab.api.generation_service import (
 from difflab.api.pages import (
     CursorParam,
     OffsetParam,
-    capped_count,
     keyset_page,
     next_link,
+    page_count,
     start_of,
 )
 from difflab.api.ratelimit import GenerationLimit
@@ -168,7 +168,9 @@ def gallery(
     rows, next_cursor = keyset_page(
         session, query, Generation, after=after, offset=offset, limit=limit
     )
-    count, capped = capped_count(session, query, Generation)
+    count, capped = page_count(
+        session, query, Generation, rows, after=after, offset=offset, next_cursor=next_cursor
+    )
     if next_cursor is not None:
         response.headers["Link"] = next_link(request, next_cursor)
     return PagePublic[GenerationPublic](

@@ -29,9 +29,9 @@ from difflab.api.feeds import EVENTS_PAGE, End, events_page, follow, sse_bytes
 from difflab.api.pages import (
     CursorParam,
     OffsetParam,
-    capped_count,
     keyset_page,
     next_link,
+    page_count,
     start_of,
 )
 from difflab.api.presenters import job_public, jobs_public, visible_job
@@ -141,7 +141,9 @@ def list_jobs(
     if owner:  # one owner_id (usernames are unique), so the owner's index serves the page
         q = q.where(Job.owner_id == select(User.id).where(User.username == owner).scalar_subquery())
     rows, next_cursor = keyset_page(session, q, Job, after=after, offset=offset, limit=limit)
-    count, capped = capped_count(session, q, Job)
+    count, capped = page_count(
+        session, q, Job, rows, after=after, offset=offset, next_cursor=next_cursor
+    )
     if next_cursor is not None:
         response.headers["Link"] = next_link(request, next_cursor)
     return PagePublic[JobPublic](
