@@ -126,12 +126,15 @@ def generation_public(
     )
 
 
-def generations_public(session: Session, gens: Sequence[Generation]) -> list[GenerationPublic]:
-    """A page of generations in three queries, whatever its length."""
+def generations_public(
+    session: Session, gens: Sequence[Generation], viewer: User | None = None
+) -> list[GenerationPublic]:
+    """A page of generations in three queries at most, whatever its length (two when every
+    row is the viewer's)."""
     jobs = {
         j.id: j for j in session.scalars(select(Job).where(Job.id.in_([g.job_id for g in gens])))
     }
-    names = owner_names(session, (g.owner_id for g in gens))
+    names = owner_names(session, (g.owner_id for g in gens), viewer)
     return [generation_public(session, g, jobs.get(g.job_id), names) for g in gens]
 
 

@@ -21,13 +21,20 @@ def artifact_url(job_id: str, name: str) -> str:
     return f"/api/v1/jobs/{job_id}/artifacts/{name}"
 
 
-def owner_names(session: Session, owner_ids: Iterable[int | None]) -> dict[int, str]:
-    """Usernames of these users, in one query (a list page must not ask once per row)."""
+def owner_names(
+    session: Session, owner_ids: Iterable[int | None], viewer: User | None = None
+) -> dict[int, str]:
+    """Usernames of these users, in one query (a list page must not ask once per row); the
+    viewer's own name is known already (a learner's pages hold only their own rows: no query)."""
     wanted = {i for i in owner_ids if i is not None}
-    if not wanted:
-        return {}
-    rows = session.execute(select(User.id, User.username).where(User.id.in_(wanted)))
-    return {int(i): str(name) for i, name in rows}
+    names: dict[int, str] = {}
+    if viewer is not None and viewer.id in wanted:
+        names[viewer.id] = viewer.username
+        wanted.discard(viewer.id)
+    if wanted:
+        rows = session.execute(select(User.id, User.username).where(User.id.in_(wanted)))
+        names.update((int(i), str(name)) for i, name in rows)
+    return names
 
 
 def job_public(session: Session, job: Job, names: Mapping[int, str] | None = None) -> JobPublic:
@@ -40,8 +47,10 @@ def job_public(session: Session, job: Job, names: Mapping[int, str] | None = Non
     return out
 
 
-def jobs_public(session: Session, jobs: Sequence[Job]) -> list[JobPublic]:
-    names = owner_names(session, (j.owner_id for j in jobs))
+def jobs_public(
+    session: Session, jobs: Sequence[Job], viewer: User | None = None
+) -> list[JobPublic]:
+    names = owner_names(session, (j.owner_id for j in jobs), viewer)
     return [job_public(session, j, names) for j in jobs]
 
 

@@ -299,6 +299,13 @@ def test_a_first_page_that_is_also_the_last_is_its_own_count(seeded) -> None:
         assert (len(last["data"]), last["count"], last["next"]) == (1, total, None)
         by_offset = c.get(path, params={"limit": total, "offset": 1}, headers=who["admin"])
         assert by_offset.json()["count"] == total
+        # owners' names: an admin's page names everyone's; a learner's own need no query
+        owners = {r["owner"] for r in whole["data"]}
+        assert {"alice", "bob"} <= owners, owners
+        with Statements(get_engine()) as seen:
+            mine = c.get(path, params={"limit": 100}, headers=who["alice"]).json()["data"]
+        assert mine and {r["owner"] for r in mine} == {"alice"}
+        assert not [q for q, _ in seen.seen if "FROM users" in q and " IN " in q], seen.seen
 
 
 # --- the page queries read an index in order -------------------------------------------------

@@ -174,7 +174,10 @@ def gallery(
     if next_cursor is not None:
         response.headers["Link"] = next_link(request, next_cursor)
     return PagePublic[GenerationPublic](
-        data=generations_public(session, rows), count=count, count_capped=capped, next=next_cursor
+        data=generations_public(session, rows, user),
+        count=count,
+        count_capped=capped,
+        next=next_cursor,
     )
 
 

@@ -147,7 +147,7 @@ def list_jobs(
     if next_cursor is not None:
         response.headers["Link"] = next_link(request, next_cursor)
     return PagePublic[JobPublic](
-        data=jobs_public(session, rows), count=count, count_capped=capped, next=next_cursor
+        data=jobs_public(session, rows, user), count=count, count_capped=capped, next=next_cursor
     )
 
 
