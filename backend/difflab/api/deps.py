@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from difflab.accounts import authenticate_repeated, user_for_api_key, web_session_for_token
-from difflab.db.engine import is_read_session, new_session, read_session, writes_beside
+from difflab.db.engine import new_session, read_session, writes_beside
 from difflab.db.models import User
 
 SESSION_COOKIE = "difflab_session"
@@ -219,11 +219,11 @@ def check_csrf(request: Request, csrf_token: str) -> None:
 
 def _resolve(request: Request, session: Session, allow_basic: bool) -> User | None:
     user = _user_from_request(request, session, allow_basic=allow_basic)
-    # A writing session ends the auth transaction now: on SQLite it holds the write lock
-    # until committed. A reading one holds no lock (its few writes went beside it), so the
-    # endpoint's reads go on in the same transaction: no second BEGIN and COMMIT.
-    if not is_read_session(session):
-        end_transaction(session)
+    # End the auth transaction now, in this thread: a writing session holds SQLite's write
+    # lock until committed, and any session holds a pooled connection. Kept open until the
+    # endpoint's own hop to a thread, many requests at once (500 streams opening) each hold a
+    # connection while waiting for a thread, and every thread waits for a connection.
+    end_transaction(session)
     return user
 
 
