@@ -30,13 +30,14 @@ from dataclasses import dataclass
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 from sse_starlette import ServerSentEvent
 
-from difflab.api.presenters import event_public
+from difflab.api.presenters import event_public, job_not_found, may_see
 from difflab.api.schemas import EventPublic
 from difflab.db.engine import read_scope
-from difflab.db.models import TERMINAL_STATES, Job
+from difflab.db.models import TERMINAL_STATES, Job, User
 from difflab.jobs import notify
 from difflab.jobs.events import events_after
 
@@ -59,12 +60,23 @@ def events_since(
 
 
 def events_page(
-    session: Session, job_id: str, after: int, limit: int = EVENTS_PAGE
+    session: Session,
+    job_id: str,
+    after: int,
+    limit: int = EVENTS_PAGE,
+    viewer: User | None = None,
 ) -> tuple[list[EventPublic], str, int]:
-    """events_since, read in `session`'s transaction."""
+    """events_since, read in `session`'s transaction; with a `viewer`, a 404 (HTTPException)
+    unless they may see the job, checked on the same row read as the state (one statement)."""
     rows = events_after(session, job_id, after, limit)
-    state, last = session.execute(select(Job.state, Job.last_seq).where(Job.id == job_id)).one()
-    return [event_public(e) for e in rows], state or "failed", int(last or 0)
+    head = session.execute(
+        select(Job.state, Job.last_seq, Job.owner_id, Job.shared).where(Job.id == job_id)
+    ).first()
+    if viewer is not None and (head is None or not may_see(viewer, head.owner_id, head.shared)):
+        raise job_not_found()
+    if head is None:
+        raise NoResultFound(f"no job {job_id}")
+    return [event_public(e) for e in rows], head.state or "failed", int(head.last_seq or 0)
 
 
 def _last_seq(job_id: str) -> int:

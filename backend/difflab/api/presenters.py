@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import HTTPException, status
 from pydantic import TypeAdapter
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from difflab.api.schemas import EventPublic, JobPublic
@@ -54,7 +54,8 @@ def jobs_public(
     return [job_public(session, j, names) for j in jobs]
 
 
-def event_public(ev: JobEvent) -> EventPublic:
+def event_public(ev: JobEvent | Row[Any]) -> EventPublic:
+    """An event (an entity, or a row of events_after's columns) with its artifacts' URLs."""
     payload: dict[str, Any] = dict(ev.payload)
     if ev.type == "artifact" and "name" in payload:
         payload["url"] = artifact_url(ev.job_id, payload["name"])
@@ -68,14 +69,22 @@ def event_public(ev: JobEvent) -> EventPublic:
 _EVENT: TypeAdapter[EventPublic] = TypeAdapter(EventPublic)
 
 
+def job_not_found() -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail="job not found")
+
+
+def may_see(user: User, owner_id: int | None, shared: bool) -> bool:
+    """Whether `user` may see a job with this owner: its owner, an admin, or anyone signed in
+    when it is shared."""
+    return user.role == "admin" or owner_id == user.id or shared
+
+
 def visible_job(session: Session, job_id: str, user: User, *, write: bool = False) -> Job:
-    """The job if this user may see it (owner, admin, or anyone signed in when it is shared);
-    404 otherwise, so ids don't leak. `write`: the user must also be allowed to change it (403
-    for a shared job of someone else's)."""
+    """The job if this user may see it (may_see); 404 otherwise, so ids don't leak. `write`:
+    the user must also be allowed to change it (403 for a shared job of someone else's)."""
     job = session.get(Job, job_id)
-    mine = job is not None and (user.role == "admin" or job.owner_id == user.id)
-    if job is None or not (mine or job.shared):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="job not found")
-    if write and not mine:
+    if job is None or not may_see(user, job.owner_id, job.shared):
+        raise job_not_found()
+    if write and not may_see(user, job.owner_id, shared=False):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="this run is shared read-only")
     return job

@@ -104,14 +104,19 @@ def test_a_shared_run_is_readable_by_link_and_never_writable(client: TestClient)
     execute_job(job["id"], "w", "cpu")
     url = f"/api/v1/jobs/{job['id']}"
     reads = [url, f"{url}/events", f"{url}/artifacts/summary.json"]
+    page = {"accept": "application/json"}  # the events as a JSON page, not a stream
     for path in reads:
         assert client.get(path, headers=bob).status_code == 404  # not shared yet
+    assert client.get(f"{url}/events", headers={**bob, **page}).status_code == 404
+    assert client.get(f"{url}/events", headers={**alice, **page}).json()  # its owner's
     # only the owner (or an admin) shares it
     assert client.patch(url, json={"shared": True}, headers=bob).status_code == 404
     r = client.patch(url, json={"shared": True}, headers=alice)
     assert r.status_code == 200 and r.json()["shared"] is True
     for path in reads:
         assert client.get(path, headers=bob).status_code == 200, path
+    shown = client.get(f"{url}/events", headers={**bob, **page})
+    assert shown.status_code == 200 and shown.json()[-1]["type"] == "state"
     # read-only: bob may not cancel, delete or unshare it
     assert client.post(f"{url}/cancel", headers=bob).status_code == 403
     assert client.delete(url, headers=bob).status_code == 403

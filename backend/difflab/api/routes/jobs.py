@@ -233,8 +233,7 @@ def _visible_page(
 ) -> tuple[list[EventPublic], str, int]:
     """A page of the job's events (feeds.events_page) if the user may see the job, else 404."""
     try:
-        visible_job(session, job_id, user)
-        return events_page(session, job_id, after, limit)
+        return events_page(session, job_id, after, limit, viewer=user)
     finally:
         end_transaction(session)
 
