@@ -3,14 +3,14 @@
 An API process holds over half a million long-lived objects (the imported libraries, torch
 among them through the job kinds' parameters, the app and its routes). Under load, objects
 of requests in flight survive the young generations, and once enough have, CPython's full
-collection walks every object the process holds: about 0.3 s stop-the-world on a 2-core
-machine, paid by every request in flight at that moment and showing as the p99
-(bench/bench_api_load.py). `freeze_at_start` collects once, then moves everything alive into
-the permanent generation (`gc.freeze`), so later collections walk only what the process made
-since; reference counting frees everything as before.
+collection walks every object the process holds, stopping every request in flight at that
+moment; it shows as the p99 (bench/bench_api_load.py), and bench/bench_api_heap.py prints what
+one such collection costs before and after the freeze. `freeze_at_start` collects once, then
+moves everything alive into the permanent generation (`gc.freeze`), so later collections walk
+only what the process made since; reference counting frees everything as before.
 
-Workers need none of this: a generation makes no full collection (measured with gc.callbacks
-over 25 jobs of the house model).
+Workers do not call it: a generation allocates few objects that outlive it, so full
+collections are rare there.
 """
 
 from __future__ import annotations

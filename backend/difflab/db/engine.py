@@ -113,17 +113,12 @@ def session_scope() -> Iterator[Session]:
         session.close()
 
 
-def is_read_session(session: Session) -> bool:
-    """Whether `session` came from read_session (its transactions never take the write lock)."""
-    return bool(session.get_bind().get_execution_options().get(READ_ONLY, False))
-
-
 @contextmanager
 def writes_beside(session: Session) -> Iterator[Session]:
     """Where a small write made while serving `session` goes: into `session` itself when it is
     a writing session (it holds SQLite's write lock already: a second session would wait for
     it forever), else into a short transaction of its own, committed at once."""
-    if not is_read_session(session):
+    if not session.get_bind().get_execution_options().get(READ_ONLY, False):
         yield session
         return
     with session_scope() as write:
