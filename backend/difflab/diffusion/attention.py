@@ -43,18 +43,34 @@ class AttentionRecorder:
         self.latent_size = latent_size
         self.cond = cond
         self.active = False  # True between begin_step() and end_step()
-        self._sum: torch.Tensor | None = None
+        self._sums: dict[int, torch.Tensor] = {}  # positions N -> (B, N, T) summed over layers
         self._layers = 0
+        # per layer: the context its keys came from, that tensor's version and K^T * scale,
+        # (B, heads, d, T). The prompt's context is the same tensor every step (another where
+        # prompt editing switches it), so a layer projects its keys once per run, not per step.
+        self._keys: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = {}
 
     def begin_step(self) -> None:
-        self.active, self._sum, self._layers = True, None, 0
+        self.active, self._sums, self._layers = True, {}, 0
 
     def end_step(self) -> torch.Tensor | None:
-        """(B, T, h, w) mean over heads and layers; each pixel's T probabilities sum to 1."""
+        """(B, T, h, w) mean over heads and layers; each pixel's T probabilities sum to 1.
+
+        Layers of one resolution are summed first and each sum is brought to the latent grid
+        once: bilinear interpolation is linear, so the mean is the same as interpolating every
+        layer's map."""
         self.active = False
-        if self._sum is None:
+        total: torch.Tensor | None = None
+        for n, summed in self._sums.items():
+            gh, gw = self._grid(n)
+            amap = summed.transpose(1, 2).reshape(summed.shape[0], -1, gh, gw)  # (B, T, gh, gw)
+            if (gh, gw) != self.latent_size:
+                amap = F.interpolate(amap, size=self.latent_size, mode="bilinear",
+                                     align_corners=False)  # fmt: skip
+            total = amap if total is None else total + amap
+        if total is None:
             return None
-        return self._sum / self._layers
+        return total / self._layers
 
     def _grid(self, n: int) -> tuple[int, int]:
         """The (h, w) of a layer with n positions: the latent grid halved k times (ceil)."""
@@ -65,33 +81,41 @@ class AttentionRecorder:
             raise ValueError(f"cannot place {n} attention positions on a {self.latent_size} grid")
         return h, w
 
+    def _scaled_keys(self, attn: Attention, context: torch.Tensor) -> torch.Tensor:
+        """K^T * scale of the conditional rows, (B, heads, d, T), computed once per context."""
+        cached = self._keys.get(id(attn))
+        if cached is not None and cached[0] is context and cached[1] == context._version:
+            return cached[2]
+        rows = context[self.cond]
+        if attn.norm_cross:
+            rows = attn.norm_encoder_hidden_states(rows)
+        k = attn.to_k(rows)  # (B, T, heads*d)
+        b, t, inner = k.shape
+        k = k.view(b, t, attn.heads, inner // attn.heads).transpose(1, 2)  # (B, heads, T, d)
+        if attn.norm_k is not None:
+            k = attn.norm_k(k)
+        scaled = (k.float() * attn.scale).transpose(-1, -2)
+        self._keys[id(attn)] = (context, context._version, scaled)  # context kept: ids unique
+        return scaled
+
     @torch.no_grad()
     def observe(self, attn: Attention, hidden: torch.Tensor, context: torch.Tensor) -> None:
         """Compute A = softmax(Q K^T * scale) for the conditional rows of one layer call."""
-        hidden, context = hidden[self.cond], context[self.cond]
+        keys = self._scaled_keys(attn, context)
+        hidden = hidden[self.cond]
         if hidden.ndim == 4:  # (B, C, H, W) -> (B, HW, C), as the processors do
             b, c, hh, ww = hidden.shape
             hidden = hidden.view(b, c, hh * ww).transpose(1, 2)
         if attn.group_norm is not None:
             hidden = attn.group_norm(hidden.transpose(1, 2)).transpose(1, 2)
-        if attn.norm_cross:
-            context = attn.norm_encoder_hidden_states(context)
-        q, k = attn.to_q(hidden), attn.to_k(context)  # (B, N, heads*d), (B, T, heads*d)
+        q = attn.to_q(hidden)  # (B, N, heads*d)
         b, n, inner = q.shape
-        d = inner // attn.heads
-        q = q.view(b, n, attn.heads, d).transpose(1, 2)  # (B, heads, N, d)
-        k = k.view(b, -1, attn.heads, d).transpose(1, 2)  # (B, heads, T, d)
+        q = q.view(b, n, attn.heads, inner // attn.heads).transpose(1, 2)  # (B, heads, N, d)
         if attn.norm_q is not None:
             q = attn.norm_q(q)
-        if attn.norm_k is not None:
-            k = attn.norm_k(k)
-        probs = (q.float() @ k.float().transpose(-1, -2) * attn.scale).softmax(dim=-1)
-        amap = probs.mean(dim=1)  # (B, N, T): average over heads
-        gh, gw = self._grid(n)
-        amap = amap.transpose(1, 2).reshape(b, -1, gh, gw)  # (B, T, gh, gw)
-        if (gh, gw) != self.latent_size:
-            amap = F.interpolate(amap, size=self.latent_size, mode="bilinear", align_corners=False)
-        self._sum = amap if self._sum is None else self._sum + amap
+        amap = (q.float() @ keys).softmax(dim=-1).mean(dim=1)  # (B, N, T): mean over heads
+        summed = self._sums.get(n)
+        self._sums[n] = amap if summed is None else summed + amap
         self._layers += 1
 
 
@@ -142,17 +166,15 @@ def recording(unet: torch.nn.Module, recorder: AttentionRecorder) -> Iterator[At
         _ACTIVE.reset(token)
 
 
-def token_maps(
-    step_map: torch.Tensor, positions: list[int], size: tuple[int, int]
-) -> list[np.ndarray]:
-    """Heat maps for one image: (T, h, w) probabilities -> a uint8 (H, W) map per position.
+def token_maps(step_map: torch.Tensor, positions: list[int]) -> list[np.ndarray]:
+    """Heat maps for one image: (T, h, w) probabilities -> a uint8 (h, w) map per position.
 
-    Each map is upsampled bilinearly to the image size and divided by its own maximum (as DAAM
-    displays them), so every token's map uses the full grey range.
-    """
+    The maps stay on the latent grid they were measured on (the finest U-Net resolution: an
+    eighth of the image's side for SD-1.x); a viewer scales them over the image. Each map is
+    divided by its own maximum (as DAAM displays them), so every token's map uses the full
+    grey range."""
     if not positions:
         return []
-    maps = step_map[positions].float().unsqueeze(0)  # (1, n, h, w)
-    maps = F.interpolate(maps, size=size, mode="bilinear", align_corners=False)[0]
+    maps = step_map[positions].float()  # (n, h, w)
     peak = maps.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
     return list((maps / peak * 255.0).round().clamp(0, 255).to(torch.uint8).cpu().numpy())

@@ -3,7 +3,8 @@
 Artifacts (names as the API contract fixes them):
   final/image_{i}.png                    the images, with A1111 "parameters" and "difflab" chunks
   steps/xt_{step:03d}.png, x0_, eps_     previews of x_t, x̂0 and ε (a batch side by side)
-  attention/step_{step:03d}_tok_{tok:02d}.png + attention/index.json   image 0's token maps
+  attention/step_{step:03d}_tok_{tok:02d}.png + attention/index.json   image 0's token maps,
+                                         on the latent grid (index.json's "grid": [h, w])
   sweep/scale_{k:02d}.png + sweep/index.json                           the guidance sweep
 Events: `denoise` {step, total, timestep, xt, x0, eps} (artifact names) per previewed step,
 `progress` per U-Net evaluation (sweep runs included).
@@ -559,10 +560,11 @@ class _StepWriter:
     """Turns each watched step into preview artifacts, attention maps and a denoise event."""
 
     def __init__(
-        self, sink: Sink, params: GenerateParams, size: tuple[int, int],
+        self, sink: Sink, params: GenerateParams,
         to_rgb: Callable[[torch.Tensor], torch.Tensor] | None,
     ) -> None:  # fmt: skip
-        self.sink, self.params, self.size, self.to_rgb = sink, params, size, to_rgb
+        self.sink, self.params, self.to_rgb = sink, params, to_rgb
+        self.grid: list[int] = []  # (h, w) of the attention maps: the latent grid
         self.tokens: list[str] = []
         self.positions: list[int] = []  # each token's place in the conditioning
         self.phase: str | None = None  # "hires" during hires fix's second pass
@@ -593,7 +595,8 @@ class _StepWriter:
             )
         final = self.prompt_at is None or self.prompt_at(s.index) == self.prompt_at(10**9)
         if s.attention is not None and final:  # maps of the tokens the last text has
-            for j, heat in enumerate(token_maps(s.attention[0], self.positions, self.size)):
+            self.grid = list(s.attention.shape[-2:])
+            for j, heat in enumerate(token_maps(s.attention[0], self.positions)):
                 self.sink.artifact(
                     f"attention/step_{s.index:03d}_tok_{j:02d}.png",
                     functools.partial(png_bytes, heat),
@@ -622,9 +625,9 @@ class _StepWriter:
         self.sink.artifact(
             "attention/index.json",
             {"tokens": self.tokens, "steps": self.attention_steps,
-             "pattern": "attention/step_{step:03d}_tok_{tok:02d}.png",
+             "pattern": "attention/step_{step:03d}_tok_{tok:02d}.png", "grid": self.grid,
              "aggregation": "mean over heads and cross-attention layers, conditional branch, "
-                            "image 0; each map divided by its maximum"},
+                            "image 0, on the latent grid; each map divided by its maximum"},
             kind="json", meta={"role": "index"},
         )  # fmt: skip
 
@@ -819,7 +822,7 @@ def _run(
         to_rgb = latent_rgb_for_model(model_dir, pipe.vae, cache).apply
     elif params.preview == "full":
         to_rgb = functools.partial(decode_full, pipe.vae)
-    writer = _StepWriter(sink, params, (height, width), to_rgb)
+    writer = _StepWriter(sink, params, to_rgb)
     watching = to_rgb is not None or params.attention
     every = params.preview_every
 

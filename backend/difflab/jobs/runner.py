@@ -90,7 +90,8 @@ class DbSink:
     Calls return at once: the job's own thread (the sampling loop) only queues what it
     reports. A writer thread encodes artifacts, writes their files and commits the queued
     events in batches (one transaction for all that queued up meanwhile), in call order, then
-    notifies the API processes (jobs/notify.py). `close()` waits until everything is stored;
+    notifies the API processes (jobs/notify.py). An event after a quiet spell is stored at
+    once; a burst, at most once per INTERVAL_S. `close()` waits until everything is stored;
     the runner calls it before the job's end state is written, so a stream that sees the end
     has seen every event. A writer error is raised by the next call (or by close).
 
@@ -100,7 +101,8 @@ class DbSink:
 
     MAX_PENDING = 512  # calls queued before the job's thread waits for the writer
     MAX_BATCH = 256
-    LINGER_S = 0.015  # a batch waits this long for more (event latency stays far below 50 ms)
+    LINGER_S = 0.003  # a batch waits this long for more: what one step reports goes together
+    INTERVAL_S = 0.04  # and starts at least this long after the previous batch's commit
 
     def __init__(self, claim: Claim, artifact_dir: Path, check_every_s: float = 0.25) -> None:
         self.claim = claim
@@ -193,10 +195,13 @@ class DbSink:
 
     # the writer thread
     def _write_loop(self) -> None:
+        committed = -1.0  # monotonic time of the last commit
         while True:
             batch = [self._queue.get()]
-            # linger a moment: what a step reports together is stored in one transaction
-            until = time.monotonic() + self.LINGER_S
+            # A burst (a generation's steps) is stored once per INTERVAL_S, an event after a
+            # quiet spell at once: each commit wakes every stream of the job (notify.py), whose
+            # work competes with the job for the CPU.
+            until = max(time.monotonic() + self.LINGER_S, committed + self.INTERVAL_S)
             while len(batch) < self.MAX_BATCH and batch[-1] is not None:
                 try:
                     batch.append(self._queue.get(timeout=max(until - time.monotonic(), 1e-4)))
@@ -209,6 +214,7 @@ class DbSink:
             except BaseException as exc:  # raised to the job by its next call
                 log.exception("job %s: storing events failed", self.claim.job_id)
                 self._error = exc
+            committed = time.monotonic()
             if batch[-1] is None:
                 return
 

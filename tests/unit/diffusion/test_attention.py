@@ -56,6 +56,39 @@ def test_recorder_matches_diffusers_attention_scores(tiny_pipe: Any) -> None:
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_keys_are_projected_once_per_context(tiny_pipe: Any) -> None:
+    """A layer's keys come from its context, so they are computed once while the context is
+    the same tensor and again for another one (prompt editing) or after it changed in place;
+    every step's maps equal those of a recorder that starts afresh."""
+    layer = next(
+        m for m in tiny_pipe.unet.modules() if isinstance(m, Attention) and m.is_cross_attention
+    )
+    g = torch.Generator().manual_seed(1)
+    hidden = torch.randn(2, 16, layer.to_q.in_features, generator=g)
+    contexts = [torch.randn(2, 16, layer.to_k.in_features, generator=g) for _ in range(2)]
+    calls: list[int] = []
+    hook = layer.to_k.register_forward_hook(lambda *_: calls.append(1))
+    recorder = AttentionRecorder((4, 4), cond=slice(1, 2))
+    try:
+        with torch.no_grad():
+            for context in [contexts[0], contexts[0], contexts[1], contexts[1]]:
+                recorder.begin_step()
+                recorder.observe(layer, hidden, context)
+                got = recorder.end_step()
+                fresh = AttentionRecorder((4, 4), cond=slice(1, 2))
+                fresh.begin_step()
+                fresh.observe(layer, hidden, context)
+                torch.testing.assert_close(got, fresh.end_step())
+            assert len(calls) == 2 + 4  # the recorder's two contexts, the fresh ones' four
+            contexts[1].mul_(2.0)  # the same tensor, other values
+            recorder.begin_step()
+            recorder.observe(layer, hidden, contexts[1])
+            recorder.end_step()
+            assert len(calls) == 7
+    finally:
+        hook.remove()
+
+
 def test_recording_does_not_change_the_image(tiny_pipe: Any) -> None:
     plain = _generate(tiny_pipe, attention=False)
     recorded = _generate(tiny_pipe, attention=True, on_step=lambda _: None)
@@ -85,9 +118,11 @@ def test_odd_latent_sizes_map_to_the_unet_grids(tiny_pipe: Any) -> None:
     assert AttentionRecorder((9, 5), slice(0, 1))._grid(15) == (5, 3)
 
 
-def test_token_maps_are_image_sized_and_normalised() -> None:
-    maps = torch.rand(16, 4, 4)
-    heat = token_maps(maps, [1, 2, 3], (32, 48))
+def test_token_maps_stay_on_the_latent_grid_and_are_normalised() -> None:
+    maps = torch.rand(16, 4, 6)
+    heat = token_maps(maps, [1, 2, 3])
     assert len(heat) == 3
-    assert all(h.shape == (32, 48) and h.dtype == np.uint8 and h.max() == 255 for h in heat)
-    assert token_maps(maps, [], (32, 32)) == []
+    assert all(h.shape == (4, 6) and h.dtype == np.uint8 and h.max() == 255 for h in heat)
+    expected = (maps[2] / maps[2].max() * 255).round().to(torch.uint8).numpy()
+    np.testing.assert_array_equal(heat[1], expected)
+    assert token_maps(maps, []) == []

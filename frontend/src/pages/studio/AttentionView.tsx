@@ -11,6 +11,8 @@ export interface AttentionIndex {
   tokens: string[];
   steps: number[];
   pattern: string;
+  /** [h, w] of the maps: the U-Net's latent grid (absent in older generations, whose maps are image-sized) */
+  grid?: number[];
 }
 
 /** Tokens worth offering: CLIP's start/end/padding tokens carry no word. */
@@ -86,11 +88,15 @@ export function AttentionView({
       </div>
       <div className="overlay-stack">
         {baseImage && <img className="pixelated" src={baseImage} alt="" />}
-        <img className="pixelated overlay-stack__top" src={overlay} alt={data.tokens[tok] ?? ""} style={{ opacity }} />
+        {/* the map is measured on the latent grid: scaled smoothly over the picture */}
+        <img className="overlay-stack__top" src={overlay} alt={data.tokens[tok] ?? ""} style={{ opacity }} />
       </div>
       <figure className="attention__raw">
         <img className="pixelated" src={overlay} alt="" />
-        <figcaption>{t("studio.attentionRaw")}</figcaption>
+        <figcaption>
+          {t("studio.attentionRaw")}
+          {data.grid && data.grid.length === 2 ? ` (${data.grid[1]}×${data.grid[0]})` : ""}
+        </figcaption>
       </figure>
     </div>
   );
