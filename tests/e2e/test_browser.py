@@ -45,6 +45,25 @@ def test_generate_streams_frames_then_the_image_and_replays(page) -> None:
     last = page.get_by_test_id("replay-x0").get_attribute("src") or ""
     assert re.search(r"x0_000\.png$", first) and re.search(r"x0_005\.png$", last)
     assert page.get_by_test_id("gallery").get_by_test_id("gallery-item").count() >= 1
+    # the attention view: one picture per step holds every token's map; a token's map fills
+    # the overlay, cropped out of that row
+    page.get_by_test_id("tab-attention").click()
+    tokens = page.get_by_test_id("attention-token")
+    expect(tokens).to_have_count(6)  # a, red, circle, on, the, left
+    tokens.nth(1).click()
+    overlay = page.locator(".overlay-stack").get_by_test_id("attention-map")
+    assert re.search(r"attention/step_005\.png$", overlay.get_attribute("src") or "")
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
+                           arg=overlay.element_handle())  # fmt: skip
+    natural = overlay.evaluate("(img) => [img.naturalWidth, img.naturalHeight]")
+    grid, pad = natural[1], 1  # a square latent grid, STRIP_PAD columns either side of a map
+    assert natural[0] == 6 * (grid + 2 * pad)
+    box = page.locator(".overlay-stack .token-crop").bounding_box()
+    img = overlay.bounding_box()
+    assert box is not None and img is not None
+    scale = box["width"] / grid  # screen pixels per map column
+    assert img["width"] == pytest.approx(natural[0] * scale, abs=1.5)
+    assert img["x"] - box["x"] == pytest.approx(-(1 * (grid + 2 * pad) + pad) * scale, abs=1.5)
 
 
 def test_a_script_prompt_is_shown_as_text(page) -> None:

@@ -166,15 +166,26 @@ def recording(unet: torch.nn.Module, recorder: AttentionRecorder) -> Iterator[At
         _ACTIVE.reset(token)
 
 
-def token_maps(step_map: torch.Tensor, positions: list[int]) -> list[np.ndarray]:
-    """Heat maps for one image: (T, h, w) probabilities -> a uint8 (h, w) map per position.
+STRIP_PAD = 1  # columns of edge padding on each side of a map in a token strip
+
+
+def token_strip(step_map: torch.Tensor, positions: list[int]) -> np.ndarray | None:
+    """One image's heat maps as one picture: (T, h, w) probabilities -> a uint8
+    (h, n * (w + 2 * STRIP_PAD)) row of the n positions' maps; position k's map is at columns
+    [k * (w + 2p) + p, k * (w + 2p) + p + w). None for no positions.
 
     The maps stay on the latent grid they were measured on (the finest U-Net resolution: an
-    eighth of the image's side for SD-1.x); a viewer scales them over the image. Each map is
-    divided by its own maximum (as DAAM displays them), so every token's map uses the full
-    grey range."""
+    eighth of the image's side for SD-1.x); a viewer crops a token's map and scales it over the
+    image. Each map's edge columns are repeated beside it (p = STRIP_PAD), so a viewer that
+    scales smoothly blends a map's edge with itself, never with the next token's map. Each map
+    is divided by its own maximum (as DAAM displays them), so every token's map uses the full
+    grey range. One picture per step, not one per token: each stored artifact is a file, an
+    event row and an SSE message."""
     if not positions:
-        return []
+        return None
     maps = step_map[positions].float()  # (n, h, w)
     peak = maps.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
-    return list((maps / peak * 255.0).round().clamp(0, 255).to(torch.uint8).cpu().numpy())
+    heat = (maps / peak * 255.0).round().clamp(0, 255)
+    heat = F.pad(heat[None], (STRIP_PAD, STRIP_PAD, 0, 0), mode="replicate")[0]  # (n, h, w+2p)
+    heat = heat.to(torch.uint8)
+    return heat.permute(1, 0, 2).reshape(heat.shape[1], -1).cpu().numpy()  # type: ignore[no-any-return]

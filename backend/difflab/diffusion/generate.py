@@ -3,8 +3,10 @@
 Artifacts (names as the API contract fixes them):
   final/image_{i}.png                    the images, with A1111 "parameters" and "difflab" chunks
   steps/xt_{step:03d}.png, x0_, eps_     previews of x_t, x̂0 and ε (a batch side by side)
-  attention/step_{step:03d}_tok_{tok:02d}.png + attention/index.json   image 0's token maps,
-                                         on the latent grid (index.json's "grid": [h, w])
+  attention/step_{step:03d}.png + attention/index.json   image 0's token maps on the latent
+                                         grid (index.json's "grid": [h, w]), the tokens' maps
+                                         side by side in one picture per step ("layout": "row",
+                                         each with "pad" edge columns either side)
   sweep/scale_{k:02d}.png + sweep/index.json                           the guidance sweep
 Events: `denoise` {step, total, timestep, xt, x0, eps} (artifact names) per previewed step,
 `progress` per U-Net evaluation (sweep runs included).
@@ -37,7 +39,7 @@ from pydantic_core import PydanticCustomError
 from transformers import AutoTokenizer
 
 from difflab.diffusion import embeddings, inputs, loras
-from difflab.diffusion.attention import token_maps
+from difflab.diffusion.attention import STRIP_PAD, token_strip
 from difflab.diffusion.img2img import ImageInput, InpaintingFill, ResizeMode, generate_from_image
 from difflab.diffusion.infotext import format_infotext, generation_params, png_with_parameters
 from difflab.diffusion.loras import LoraWeight
@@ -596,12 +598,11 @@ class _StepWriter:
         final = self.prompt_at is None or self.prompt_at(s.index) == self.prompt_at(10**9)
         if s.attention is not None and final:  # maps of the tokens the last text has
             self.grid = list(s.attention.shape[-2:])
-            for j, heat in enumerate(token_maps(s.attention[0], self.positions)):
+            strip = token_strip(s.attention[0], self.positions)
+            if strip is not None:
                 self.sink.artifact(
-                    f"attention/step_{s.index:03d}_tok_{j:02d}.png",
-                    functools.partial(png_bytes, heat),
-                    kind="image", step=s.index,
-                    meta={"view": "image", "series": f"attention/{j}", "token": self.tokens[j]},
+                    f"attention/step_{s.index:03d}.png", functools.partial(png_bytes, strip),
+                    kind="image", step=s.index, meta={"view": "image", "series": "attention"},
                 )  # fmt: skip
             self.attention_steps.append(s.index)
 
@@ -625,7 +626,8 @@ class _StepWriter:
         self.sink.artifact(
             "attention/index.json",
             {"tokens": self.tokens, "steps": self.attention_steps,
-             "pattern": "attention/step_{step:03d}_tok_{tok:02d}.png", "grid": self.grid,
+             "pattern": "attention/step_{step:03d}.png", "grid": self.grid, "layout": "row",
+             "pad": STRIP_PAD,
              "aggregation": "mean over heads and cross-attention layers, conditional branch, "
                             "image 0, on the latent grid; each map divided by its maximum"},
             kind="json", meta={"role": "index"},

@@ -8,11 +8,12 @@ import torch
 from diffusers.models.attention_processor import Attention
 
 from difflab.diffusion.attention import (
+    STRIP_PAD,
     AttentionRecorder,
     CrossAttentionTap,
     install_taps,
     recording,
-    token_maps,
+    token_strip,
 )
 from difflab.diffusion.pipeline import StepOutput, generate
 from difflab.diffusion.schedulers import make_scheduler
@@ -118,11 +119,16 @@ def test_odd_latent_sizes_map_to_the_unet_grids(tiny_pipe: Any) -> None:
     assert AttentionRecorder((9, 5), slice(0, 1))._grid(15) == (5, 3)
 
 
-def test_token_maps_stay_on_the_latent_grid_and_are_normalised() -> None:
+def test_token_strip_keeps_the_latent_grid_with_each_map_normalised_and_padded() -> None:
     maps = torch.rand(16, 4, 6)
-    heat = token_maps(maps, [1, 2, 3])
-    assert len(heat) == 3
-    assert all(h.shape == (4, 6) and h.dtype == np.uint8 and h.max() == 255 for h in heat)
-    expected = (maps[2] / maps[2].max() * 255).round().to(torch.uint8).numpy()
-    np.testing.assert_array_equal(heat[1], expected)
-    assert token_maps(maps, []) == []
+    strip = token_strip(maps, [1, 2, 3])
+    p = STRIP_PAD
+    tile = 6 + 2 * p
+    assert strip is not None and strip.shape == (4, 3 * tile) and strip.dtype == np.uint8
+    for k, pos in enumerate([1, 2, 3]):
+        expected = (maps[pos] / maps[pos].max() * 255).round().to(torch.uint8).numpy()
+        np.testing.assert_array_equal(strip[:, k * tile + p : k * tile + p + 6], expected)
+        # the edge columns repeated beside the map: smooth scaling never reaches a neighbour
+        np.testing.assert_array_equal(strip[:, k * tile], expected[:, 0])
+        np.testing.assert_array_equal(strip[:, (k + 1) * tile - 1], expected[:, -1])
+    assert token_strip(maps, []) is None

@@ -121,11 +121,11 @@ def test_run_writes_the_contract_artifacts_and_events(ctx: RunContext) -> None:
 
     index = json.loads(sink.artifacts["attention/index.json"])
     assert index["tokens"] == ["a", "red", "circle"] and index["steps"] == [0, 1, 2]
-    assert index["grid"] == [4, 4]  # the latent grid of a 32x32 image
+    assert index["grid"] == [4, 4] and index["layout"] == "row"  # a 32x32 image's latents
+    tile = 4 + 2 * index["pad"]
     for step in index["steps"]:
-        for tok in range(3):
-            name = index["pattern"].format(step=step, tok=tok)
-            assert _pixels(sink.artifacts[name]).shape == (4, 4, 3)
+        strip = _pixels(sink.artifacts[index["pattern"].format(step=step)])
+        assert strip.shape == (4, 3 * tile, 3)  # the three tokens' maps side by side
 
     for i, name in enumerate(result["images"]):
         infotext, meta = read_png_parameters(sink.artifacts[name])

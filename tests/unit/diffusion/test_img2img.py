@@ -166,7 +166,7 @@ def test_the_live_view_covers_the_steps_that_run(
     assert [f["step"] for f in frames] == [0, 1, 2, 3, 4]
     assert all(f["total"] == 5 and f["skipped"] == 5 for f in frames)
     assert result["steps"] == 5 and result["strength"] == 0.5
-    assert "attention/step_004_tok_00.png" in sink.artifacts
+    assert "attention/step_004.png" in sink.artifacts
     progress = sink.of_type("progress")
     assert progress[-1]["done"] == progress[-1]["total"] == 5
     text = next(a["meta"]["infotext"] for a in sink.of_type("artifact")

@@ -3,6 +3,7 @@ import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { artifactUrl } from "../../client";
 import { useJson } from "../../hooks/useJson";
+import { tokenCrop } from "./batchCrop";
 import { fillPattern } from "../../lib/pattern";
 import { promptTokenWeights, type TokensJson } from "./tokenWeights";
 import { WeightBadge } from "./WeightBadge";
@@ -13,6 +14,33 @@ export interface AttentionIndex {
   pattern: string;
   /** [h, w] of the maps: the U-Net's latent grid (absent in older generations, whose maps are image-sized) */
   grid?: number[];
+  /** "row": one picture per step, the tokens' maps side by side in token order (older generations: one file per token) */
+  layout?: string;
+  /** "row": columns of edge padding either side of each map */
+  pad?: number;
+}
+
+/** One token's map out of a step's row of maps, filling its box. */
+function TokenMap({
+  src,
+  crop,
+  className,
+  imgClassName,
+  alt,
+  opacity,
+}: {
+  src: string;
+  crop: { width: string; left: string };
+  className: string;
+  imgClassName?: string;
+  alt: string;
+  opacity?: number;
+}) {
+  return (
+    <div className={`token-crop ${className}`} style={opacity == null ? undefined : { opacity }}>
+      <img className={imgClassName} src={src} alt={alt} style={crop} data-testid="attention-map" />
+    </div>
+  );
 }
 
 /** Tokens worth offering: CLIP's start/end/padding tokens carry no word. */
@@ -48,7 +76,11 @@ export function AttentionView({
   if (error) return <p className="error">{error}</p>;
   if (!data || tok == null || stepIdx == null) return <p className="muted">{t("common.loading")}</p>;
   const step = data.steps[stepIdx] ?? 0;
-  const overlay = artifactUrl(jobId, fillPattern(data.pattern, { step, tok }));
+  const row = data.layout === "row";
+  const overlay = artifactUrl(jobId, fillPattern(data.pattern, row ? { step } : { step, tok }));
+  const [gh, gw] = data.grid && data.grid.length === 2 ? data.grid : [0, 0];
+  const crop = tokenCrop(tok, data.tokens.length, gw || 1, data.pad ?? 0);
+  const size = gw ? ` (${gw}×${gh})` : "";
 
   return (
     <div className="attention">
@@ -89,13 +121,21 @@ export function AttentionView({
       <div className="overlay-stack">
         {baseImage && <img className="pixelated" src={baseImage} alt="" />}
         {/* the map is measured on the latent grid: scaled smoothly over the picture */}
-        <img className="overlay-stack__top" src={overlay} alt={data.tokens[tok] ?? ""} style={{ opacity }} />
+        {row ? (
+          <TokenMap src={overlay} crop={crop} className="overlay-stack__top" alt={data.tokens[tok] ?? ""} opacity={opacity} />
+        ) : (
+          <img className="overlay-stack__top" src={overlay} alt={data.tokens[tok] ?? ""} style={{ opacity }} />
+        )}
       </div>
       <figure className="attention__raw">
-        <img className="pixelated" src={overlay} alt="" />
+        {row ? (
+          <TokenMap src={overlay} crop={crop} className="attention__cell" imgClassName="pixelated" alt="" />
+        ) : (
+          <img className="pixelated" src={overlay} alt="" />
+        )}
         <figcaption>
           {t("studio.attentionRaw")}
-          {data.grid && data.grid.length === 2 ? ` (${data.grid[1]}×${data.grid[0]})` : ""}
+          {size}
         </figcaption>
       </figure>
     </div>

@@ -4,6 +4,10 @@
  * object-fit: cover (the picture scales to the box's height, so it is B boxes wide) and
  * object-position x = i / (B - 1) * 100%: CSS places the point x% of the picture at x% of the
  * box, an offset of (box - B * box) * x = -i boxes.
+ *
+ * A step's attention maps are one PNG too: the tokens' maps side by side, each with edge
+ * columns repeated beside it (so smooth scaling never blends in the next map); tokenCrop
+ * places such a row in a box that one map fills.
  */
 import type { CSSProperties } from "react";
 
@@ -33,4 +37,12 @@ export function itemStyle(index: number, count: number, width?: number | null, h
     objectFit: "cover",
     objectPosition: `${itemPosition(index, count)}% 0%`,
   };
+}
+
+/** Where token `index`'s map lies in a row of `count` maps `width` columns wide with `pad`
+ * columns either side of each: the row's width and left offset, in percent of the box one map
+ * fills. */
+export function tokenCrop(index: number, count: number, width: number, pad: number): { width: string; left: string } {
+  const tile = width + 2 * pad;
+  return { width: `${((count * tile) / width) * 100}%`, left: `${(-(index * tile + pad) / width) * 100}%` };
 }
