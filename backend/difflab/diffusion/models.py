@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from diffusers import StableDiffusionPipeline
 
+from difflab.diffusion.attention import keep_processor_signatures
+
 DEFAULT_MODEL = "house"
 
 # One plain path segment; letters, digits, "-", "_" and inner dots ("sd-1.5"), no leading dot.
@@ -377,6 +379,7 @@ def load_pipeline(path: Path, device: str = "cpu") -> Any:
         if settings.channels_last:
             pipe.unet.to(memory_format=torch.channels_last)
             pipe.vae.to(memory_format=torch.channels_last)
+        keep_processor_signatures(pipe.unet)
         with _cache_lock:
             _cache[key] = (stamp, pipe)
         return pipe

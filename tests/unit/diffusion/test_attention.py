@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import inspect
 import threading
+import types
 from typing import Any
 
 import numpy as np
@@ -88,6 +90,29 @@ def test_keys_are_projected_once_per_context(tiny_pipe: Any) -> None:
             assert len(calls) == 7
     finally:
         hook.remove()
+
+
+def _fresh_signature(fn: Any) -> inspect.Signature:
+    """fn's signature computed from its code, ignoring a stored __signature__."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__,
+                              fn.__closure__)  # fmt: skip
+    copy.__kwdefaults__, copy.__annotations__ = fn.__kwdefaults__, fn.__annotations__
+    return inspect.signature(copy)
+
+
+def test_processor_signatures_are_stored_as_diffusers_would_compute_them(tiny_pipe: Any) -> None:
+    """diffusers asks every attention call for its processor's signature: a loaded pipeline's
+    processors (and the recording taps) answer with a stored one, the same as computed."""
+    install_taps(tiny_pipe.unet)
+    kinds = {type(m.processor) for m in tiny_pipe.unet.modules() if isinstance(m, Attention)}
+    assert CrossAttentionTap in kinds and len(kinds) >= 2
+    for kind in kinds:
+        call = kind.__call__
+        assert call.__signature__ == _fresh_signature(call)
+        proc = next(m.processor for m in tiny_pipe.unet.modules()
+                    if isinstance(m, Attention) and type(m.processor) is kind)  # fmt: skip
+        bound = inspect.signature(proc.__call__)
+        assert list(bound.parameters) == list(_fresh_signature(call).parameters)[1:]
 
 
 def test_recording_does_not_change_the_image(tiny_pipe: Any) -> None:
