@@ -20,25 +20,30 @@ export interface AttentionIndex {
   pad?: number;
 }
 
-/** One token's map out of a step's row of maps, filling its box. */
-function TokenMap({
+/** A step's map: with `crop`, one token's map out of the step's row of maps, filling its box;
+ * without (older generations), the token's own file. */
+function MapImage({
   src,
   crop,
   className,
   imgClassName,
   alt,
   opacity,
+  onLoad,
 }: {
   src: string;
-  crop: { width: string; left: string };
+  crop: { width: string; left: string } | null;
   className: string;
   imgClassName?: string;
   alt: string;
   opacity?: number;
+  onLoad?: (img: HTMLImageElement) => void;
 }) {
+  const style = opacity == null ? undefined : { opacity };
+  if (!crop) return <img className={[className, imgClassName].filter(Boolean).join(" ")} src={src} alt={alt} style={style} />;
   return (
-    <div className={`token-crop ${className}`} style={opacity == null ? undefined : { opacity }}>
-      <img className={imgClassName} src={src} alt={alt} style={crop} data-testid="attention-map" />
+    <div className={`token-crop ${className}`} style={style}>
+      <img className={imgClassName} src={src} alt={alt} style={crop} onLoad={(e) => onLoad?.(e.currentTarget)} data-testid="attention-map" />
     </div>
   );
 }
@@ -65,6 +70,9 @@ export function AttentionView({
   const [tok, setTok] = useState<number | null>(null);
   const [stepIdx, setStepIdx] = useState<number | null>(null);
   const [opacity, setOpacity] = useState(0.65);
+  // the loaded row's size: hires fix's two passes have maps on two grids, so the index's grid
+  // (the last pass's) is only a first guess for a step's row
+  const [loaded, setLoaded] = useState<{ src: string; width: number; height: number } | null>(null);
 
   useEffect(() => {
     if (!data) return;
@@ -78,9 +86,16 @@ export function AttentionView({
   const step = data.steps[stepIdx] ?? 0;
   const row = data.layout === "row";
   const overlay = artifactUrl(jobId, fillPattern(data.pattern, row ? { step } : { step, tok }));
-  const [gh, gw] = data.grid && data.grid.length === 2 ? data.grid : [0, 0];
-  const crop = tokenCrop(tok, data.tokens.length, gw || 1, data.pad ?? 0);
+  const pad = data.pad ?? 0;
+  const shown = loaded?.src === overlay ? loaded : null;
+  const [gh, gw] = shown
+    ? [shown.height, shown.width / Math.max(1, data.tokens.length) - 2 * pad]
+    : data.grid && data.grid.length === 2
+      ? data.grid
+      : [0, 0];
+  const crop = row ? tokenCrop(tok, data.tokens.length, gw || 1, pad) : null;
   const size = gw ? ` (${gw}×${gh})` : "";
+  const measure = (img: HTMLImageElement) => setLoaded({ src: img.getAttribute("src") ?? "", width: img.naturalWidth, height: img.naturalHeight });
 
   return (
     <div className="attention">
@@ -121,18 +136,10 @@ export function AttentionView({
       <div className="overlay-stack">
         {baseImage && <img className="pixelated" src={baseImage} alt="" />}
         {/* the map is measured on the latent grid: scaled smoothly over the picture */}
-        {row ? (
-          <TokenMap src={overlay} crop={crop} className="overlay-stack__top" alt={data.tokens[tok] ?? ""} opacity={opacity} />
-        ) : (
-          <img className="overlay-stack__top" src={overlay} alt={data.tokens[tok] ?? ""} style={{ opacity }} />
-        )}
+        <MapImage src={overlay} crop={crop} className="overlay-stack__top" alt={data.tokens[tok] ?? ""} opacity={opacity} onLoad={measure} />
       </div>
       <figure className="attention__raw">
-        {row ? (
-          <TokenMap src={overlay} crop={crop} className="attention__cell" imgClassName="pixelated" alt="" />
-        ) : (
-          <img className="pixelated" src={overlay} alt="" />
-        )}
+        <MapImage src={overlay} crop={crop} className="attention__cell" imgClassName="pixelated" alt="" />
         <figcaption>
           {t("studio.attentionRaw")}
           {size}
