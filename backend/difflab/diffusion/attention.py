@@ -162,9 +162,9 @@ def keep_processor_signatures(unet: torch.nn.Module) -> None:
     `__signature__`), once per processor class.
 
     diffusers' Attention.forward calls inspect.signature(processor.__call__) on every call, to
-    sort its cross_attention_kwargs; that builds the signature anew each time (about 20 us, for
-    every attention layer at every step: a few per cent of a small model's step on the CPU).
-    With `__signature__` set, inspect returns the stored signature, which is the same one."""
+    sort its cross_attention_kwargs; that builds the signature anew for every attention layer
+    at every step. With `__signature__` set, inspect returns the stored signature, which is the
+    same one."""
     for module in unet.modules():
         if not isinstance(module, Attention):
             continue
