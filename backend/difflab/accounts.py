@@ -19,7 +19,7 @@ from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from difflab.config import get_settings
@@ -166,15 +166,22 @@ def create_api_key(session: Session, user: User, name: str) -> tuple[ApiKey, str
     return row, key
 
 
+# Built once: every authenticated request runs it, and building a statement costs more than
+# SQLAlchemy's cached compilation of it. The user and the key's columns come in one query
+# (one entity to load, not two).
+_KEY_LOOKUP = (
+    select(User, ApiKey.id, ApiKey.key_hash, ApiKey.last_used_at)
+    .join(User, User.id == ApiKey.user_id)
+    .where(ApiKey.prefix == bindparam("prefix"))
+)
+_SESSION_LOOKUP = select(WebSession).where(WebSession.token_hash == bindparam("digest"))
+
+
 def user_for_api_key(session: Session, key: str) -> User | None:
     if not key.startswith(API_KEY_PREFIX):
         return None
     digest = _sha256(key)
-    found = session.execute(
-        select(User, ApiKey.id, ApiKey.key_hash, ApiKey.last_used_at)
-        .join(User, User.id == ApiKey.user_id)
-        .where(ApiKey.prefix == key[:12])
-    )  # the user and the key's columns in one query (one entity to load, not two)
+    found = session.execute(_KEY_LOOKUP, {"prefix": key[:12]})
     for user, key_id, key_hash, last in found:
         if secrets.compare_digest(key_hash, digest):
             now = utcnow()
@@ -202,7 +209,7 @@ def create_web_session(session: Session, user: User, days: int) -> tuple[str, We
 
 
 def web_session_for_token(session: Session, token: str) -> WebSession | None:
-    row = session.scalar(select(WebSession).where(WebSession.token_hash == _session_digest(token)))
+    row = session.scalar(_SESSION_LOOKUP, {"digest": _session_digest(token)})
     if row is None:
         return None
     expires = (

@@ -22,11 +22,13 @@ import inspect
 import secrets
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, params, status
+from fastapi.dependencies.utils import get_typed_signature
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from difflab.accounts import authenticate_repeated, user_for_api_key, web_session_for_token
 from difflab.db.engine import new_session, read_session, writes_beside
@@ -108,7 +110,7 @@ def _commit_open(values: Any) -> None:
             value.commit()
 
 
-def _ending_transactions(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+def _ending_transactions(endpoint: Callable[..., Any], fold_sign_in: bool) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(endpoint):
 
         @functools.wraps(endpoint)
@@ -127,13 +129,39 @@ def _ending_transactions(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
         return ending
 
-    @functools.wraps(endpoint)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        result = endpoint(*args, **kwargs)
+    signed_in = _signed_in_parameters(endpoint) if fold_sign_in else {}
+    typed = get_typed_signature(endpoint).parameters.values()
+    # FastAPI hands the request to one parameter only: the endpoint's own, if it has one
+    request_name = next((p.name for p in typed if p.annotation is Request), None)
+
+    def run(kwargs: dict[str, Any]) -> Any:
+        if signed_in:
+            request = kwargs[request_name] if request_name else kwargs.pop(_REQUEST)
+            session = kwargs.pop(_SESSION)
+            for name, (allow_basic, admins_only) in signed_in.items():
+                kwargs[name] = _signed_in_user(request, session, allow_basic, admins_only)
+            result = endpoint(**kwargs)
+            _commit_open([*kwargs.values(), session])
+            return result
+        result = endpoint(**kwargs)
         _commit_open(kwargs.values())
         return result
 
-    return wrapper
+    @functools.wraps(endpoint)
+    async def hop(**kwargs: Any) -> Any:
+        return await run_in_threadpool(run, kwargs)
+
+    hop.signed_in = signed_in  # type: ignore[attr-defined]  # which parameters run() fills
+    if signed_in:
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        kept = [p.replace(kind=keyword) for p in typed if p.name not in signed_in]
+        hidden = [inspect.Parameter(_SESSION, keyword, annotation=SessionDep)]
+        if request_name is None:
+            hidden.append(inspect.Parameter(_REQUEST, keyword, annotation=Request))
+        hop.__signature__ = inspect.signature(endpoint).replace(  # type: ignore[attr-defined]
+            parameters=[*kept, *hidden]
+        )
+    return hop
 
 
 class DbRoute(APIRoute):
@@ -141,18 +169,27 @@ class DbRoute(APIRoute):
     response is sent: the request's one commit (an endpoint that raises commits nothing;
     get_db rolls back).
 
-    FastAPI validates a sync endpoint's response on the request threadpool. A transaction
-    still open then holds SQLite's write lock while that validation waits for a thread, and
-    under load every thread may be a request waiting for the lock (see `_TEARDOWN`). Ending
-    the transaction inside the endpoint's own thread removes the wait. An async endpoint's
+    A sync endpoint becomes an async one that makes one hop to the request threadpool, runs
+    the endpoint and commits there. FastAPI then validates the response on the event loop;
+    for a sync endpoint it would make a second hop to validate it, and a transaction still
+    open would hold SQLite's write lock while that hop waits for a thread (under load every
+    thread may be a request waiting for the lock: see `_TEARDOWN`). An async endpoint's
     transaction is committed on a teardown thread as it returns: get_db's own end comes only
     after the response was sent, when the client may already have asked for what it wrote.
+
+    A GET endpoint's signed-in user (CurrentUser, BasicUser, AdminUser) is looked up in that
+    same hop and the same transaction, not in a hop and a transaction of its own: the
+    lookup, the endpoint's reads and the commit run one after the other in one thread. A
+    state-changing request keeps FastAPI's order (who is asking, then its body), so an
+    anonymous request is refused before its body is read.
+
     Use it as `APIRouter(route_class=DbRoute)`.
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if not (inspect.isgeneratorfunction(endpoint) or inspect.isasyncgenfunction(endpoint)):
-            endpoint = _ending_transactions(endpoint)
+            reads = set(kwargs.get("methods") or ()) <= SAFE_METHODS
+            endpoint = _ending_transactions(endpoint, fold_sign_in=reads)
         super().__init__(path, endpoint, **kwargs)
 
 
@@ -251,3 +288,65 @@ def get_admin(user: Annotated[User, Depends(get_current_user)]) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 BasicUser = Annotated[User, Depends(get_basic_user)]
 AdminUser = Annotated[User, Depends(get_admin)]
+
+
+# The signed-in parameters DbRoute looks up inside a GET endpoint's own hop:
+# dependency -> (HTTP Basic allowed, admins only).
+_SIGNED_IN: dict[Callable[..., Any], tuple[bool, bool]] = {
+    get_current_user: (False, False),
+    get_basic_user: (True, False),
+    get_admin: (False, True),
+}
+_REQUEST, _SESSION = "_signed_in_request", "_signed_in_session"
+
+
+def _signed_in_parameters(endpoint: Callable[..., Any]) -> dict[str, tuple[bool, bool]]:
+    """The endpoint's parameters that are the signed-in user, by name."""
+    found = {}
+    for param in get_typed_signature(endpoint).parameters.values():
+        marks = (
+            list(get_args(param.annotation)[1:])
+            if get_origin(param.annotation) is Annotated
+            else []
+        )
+        marks.append(param.default)
+        for mark in marks:
+            if isinstance(mark, params.Depends) and mark.dependency in _SIGNED_IN:
+                found[param.name] = _SIGNED_IN[mark.dependency]
+    return found
+
+
+def _signed_in_user(
+    request: Request, session: Session, allow_basic: bool, admins_only: bool
+) -> User:
+    """get_current_user, get_basic_user or get_admin, in the endpoint's thread: the lookup's
+    transaction goes on into the endpoint's, as nothing waits between them."""
+    user = _user_from_request(request, session, allow_basic=allow_basic)
+    if user is None:
+        raise _unauthorized(basic=allow_basic)
+    if admins_only and user.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="admins only")
+    return user
+
+
+class SignIn:
+    """The signed-in user of an async endpoint, looked up when the endpoint first asks for it
+    (`user()`, in a thread): inside the hop the endpoint makes for its own reads, in the same
+    transaction, instead of a hop and a transaction of its own before the endpoint runs."""
+
+    def __init__(self, request: Request, session: Session) -> None:
+        self.request, self.session = request, session
+        self._user: User | None = None
+
+    def user(self) -> User:
+        """The user (401 if nobody is signed in); blocking: call it from a thread."""
+        if self._user is None:
+            self._user = _signed_in_user(self.request, self.session, False, False)
+        return self._user
+
+
+async def sign_in_later(request: Request, session: SessionDep) -> SignIn:
+    return SignIn(request, session)
+
+
+LaterUser = Annotated[SignIn, Depends(sign_in_later)]

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 from sse_starlette import ServerSentEvent
@@ -59,6 +59,11 @@ def events_since(
         return events_page(s, job_id, after, limit)
 
 
+_HEAD = select(Job.state, Job.last_seq, Job.owner_id, Job.shared).where(
+    Job.id == bindparam("job_id")
+)  # built once: every page and stream reads it
+
+
 def events_page(
     session: Session,
     job_id: str,
@@ -69,9 +74,7 @@ def events_page(
     """events_since, read in `session`'s transaction; with a `viewer`, a 404 (HTTPException)
     unless they may see the job, checked on the same row read as the state (one statement)."""
     rows = events_after(session, job_id, after, limit)
-    head = session.execute(
-        select(Job.state, Job.last_seq, Job.owner_id, Job.shared).where(Job.id == job_id)
-    ).first()
+    head = session.execute(_HEAD, {"job_id": job_id}).first()
     if viewer is not None and (head is None or not may_see(viewer, head.owner_id, head.shared)):
         raise job_not_found()
     if head is None:

@@ -14,7 +14,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, cast
 
 from fastapi import Query, Request
 from sqlalchemy import Select, func, select, tuple_
@@ -97,16 +97,20 @@ def keyset_page(
     after: Cursor | None,
     offset: int | None,
     limit: int,
+    columns: bool = False,
 ) -> tuple[list[Row], str | None]:
     """One page of `query` (unordered, filters applied), newest first, and the next page's
     cursor (None when this page is the last). One statement: it reads limit + 1 rows to know
-    whether more follow."""
+    whether more follow. `columns`: the query selects columns, and the page is their rows
+    (else it selects one entity, and the page is the entities)."""
     q = query.order_by(model.created_at.desc(), model.id.desc())
     if after is not None:
         q = q.where(tuple_(model.created_at, model.id) < tuple_(after.created_at, after.id))
     elif offset:
         q = q.offset(offset)  # kept for clients that page by number; costs O(offset)
-    rows = list(session.scalars(q.limit(limit + 1)))
+    result = session.execute(q.limit(limit + 1))
+    # a row of columns reads like the entity it came from (the same attribute names)
+    rows = cast(list[Row], list(result) if columns else list(result.scalars()))
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]

@@ -37,9 +37,13 @@ def owner_names(
     return names
 
 
-def job_public(session: Session, job: Job, names: Mapping[int, str] | None = None) -> JobPublic:
-    """`names`: owner names fetched for a whole page (owner_names); else looked up here."""
-    out = JobPublic.model_validate(job)
+def job_public(
+    session: Session, job: Job | Row[Any], names: Mapping[int, str] | None = None
+) -> JobPublic:
+    """A job (an entity, or a row of the jobs table's columns, which validates several times
+    faster as a dict than through attribute access). `names`: owner names fetched for a whole
+    page (owner_names); else looked up here."""
+    out = JobPublic.model_validate(job._asdict() if isinstance(job, Row) else job)
     if job.owner_id is not None:
         if names is None:
             names = owner_names(session, [job.owner_id])
@@ -48,7 +52,7 @@ def job_public(session: Session, job: Job, names: Mapping[int, str] | None = Non
 
 
 def jobs_public(
-    session: Session, jobs: Sequence[Job], viewer: User | None = None
+    session: Session, jobs: Sequence[Job | Row[Any]], viewer: User | None = None
 ) -> list[JobPublic]:
     names = owner_names(session, (j.owner_id for j in jobs), viewer)
     return [job_public(session, j, names) for j in jobs]

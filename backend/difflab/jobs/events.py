@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from difflab.db.models import Job, JobEvent, utcnow
@@ -62,14 +62,16 @@ _EVENT_COLUMNS = (JobEvent.job_id, JobEvent.seq, JobEvent.type, JobEvent.payload
                   JobEvent.created_at)  # fmt: skip
 
 
+# built once: the event pages and streams run it all the time
+_EVENTS_AFTER = (
+    select(*_EVENT_COLUMNS)
+    .where(JobEvent.job_id == bindparam("job_id"), JobEvent.seq > bindparam("after"))
+    .order_by(JobEvent.seq)
+    .limit(bindparam("limit"))
+)
+
+
 def events_after(session: Session, job_id: str, after: int, limit: int = 1000) -> list[Row[Any]]:
     """The job's events after seq `after`, oldest first, as rows of their columns (job_id, seq,
     type, payload, created_at): a page of a thousand is read without building an entity each."""
-    return list(
-        session.execute(
-            select(*_EVENT_COLUMNS)
-            .where(JobEvent.job_id == job_id, JobEvent.seq > after)
-            .order_by(JobEvent.seq)
-            .limit(limit)
-        )
-    )
+    return list(session.execute(_EVENTS_AFTER, {"job_id": job_id, "after": after, "limit": limit}))

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import event
 
@@ -79,10 +81,10 @@ def test_ten_clients_reading_do_no_writes_and_a_bounded_number_of_statements(
     assert reads_per_request <= 6, (reads_per_request, statements)  # list pages included
 
 
-def test_each_read_makes_at_most_two_transactions(make_client: MakeClient) -> None:
-    """The user's lookup ends its own (it must not hold a pooled connection while the
-    endpoint waits for a thread), then the endpoint's: a JSON page of events checks the job
-    and reads the page in one."""
+def test_each_read_makes_one_transaction(make_client: MakeClient) -> None:
+    """Who is asking and what they read, in one transaction: a GET endpoint looks its user up
+    in its own hop (DbRoute; the events page with SignIn), and /models, whose answer is
+    cached, makes only the lookup's."""
     c = make_client()
     alice = {**api_key(c, ALICE), "accept": "application/json"}
     job = c.post("/api/v1/jobs", json={"kind": "sleep", "params": {"steps": 1}}, headers=alice)
@@ -92,16 +94,53 @@ def test_each_read_makes_at_most_two_transactions(make_client: MakeClient) -> No
         assert c.get(path, headers=alice).status_code == 200
     begins: Counter[str] = Counter()
 
-    def count(conn, cursor, statement: str, *args: object) -> None:  # noqa: ANN001
-        if statement.lstrip().upper().startswith("BEGIN"):
-            begins[path] += 1
+    def count(conn: object) -> None:  # a transaction began (its BEGIN goes to the driver)
+        begins[path] += 1
 
     engine = get_engine()
-    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, "begin", count)
     try:
         for path in reads:
             for _ in range(3):
                 assert c.get(path, headers=alice).status_code == 200
     finally:
-        event.remove(engine, "before_cursor_execute", count)
-    assert all(1 <= begins[p] <= 6 for p in reads), begins
+        event.remove(engine, "begin", count)
+    assert all(begins[p] == 3 for p in reads), begins  # three requests each
+
+
+def test_a_sign_in_looked_up_in_the_endpoints_hop_still_refuses_first(
+    make_client: MakeClient,
+) -> None:
+    """Every GET route whose sign-in DbRoute looks up inside the endpoint's own hop: an
+    anonymous caller gets a 401, a learner on an admin's route a 403, and the parameters
+    DbRoute adds for it are nowhere in the OpenAPI document."""
+    from fastapi.routing import APIRoute
+
+    from difflab.api.deps import _REQUEST, _SESSION
+
+    c = make_client()
+    alice = api_key(c, ALICE)
+
+    def routes(found: list[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+        for r in found:
+            if isinstance(r, APIRoute):
+                yield prefix + r.path_format, r
+            elif hasattr(r, "original_router"):  # an included router
+                yield from routes(r.original_router.routes, prefix + r.include_context.prefix)
+
+    folded = [
+        (path, route, route.endpoint.signed_in)
+        for path, route in routes(c.app.routes)  # type: ignore[attr-defined]
+        if getattr(route.endpoint, "signed_in", None)
+    ]
+    assert len(folded) >= 10, [path for path, _, _ in folded]
+    assert any(admins for _, _, found in folded for _, admins in found.values())
+    for path, route, found in folded:
+        for name in route.param_convertors:
+            path = path.replace("{" + name + "}", "1")
+        anonymous = c.get(path)
+        assert anonymous.status_code == 401, (path, anonymous.text)
+        if any(admins for _, admins in found.values()):
+            assert c.get(path, headers=alice).status_code == 403, path
+    spec = c.get("/openapi.json", headers=api_key(c, ADMIN)).text
+    assert _SESSION not in spec and _REQUEST not in spec
