@@ -20,7 +20,7 @@ import binascii
 import functools
 import inspect
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, get_args, get_origin
 
@@ -129,8 +129,8 @@ def _ending_transactions(endpoint: Callable[..., Any], fold_sign_in: bool) -> Ca
 
         return ending
 
-    signed_in = _signed_in_parameters(endpoint) if fold_sign_in else {}
     typed = get_typed_signature(endpoint).parameters.values()
+    signed_in = _signed_in_parameters(typed) if fold_sign_in else {}
     # FastAPI hands the request to one parameter only: the endpoint's own, if it has one
     request_name = next((p.name for p in typed if p.annotation is Request), None)
 
@@ -264,25 +264,27 @@ def _resolve(request: Request, session: Session, allow_basic: bool) -> User | No
     return user
 
 
-def get_current_user(request: Request, session: SessionDep) -> User:
-    user = _resolve(request, session, allow_basic=False)
+def _admitted(user: User | None, allow_basic: bool, admins_only: bool) -> User:
+    """The user looked up, or the answer for who may not go on: 401 for nobody, 403 for a
+    learner where admins only may."""
     if user is None:
-        raise _unauthorized()
+        raise _unauthorized(basic=allow_basic)
+    if admins_only and user.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="admins only")
     return user
+
+
+def get_current_user(request: Request, session: SessionDep) -> User:
+    return _admitted(_resolve(request, session, allow_basic=False), False, False)
 
 
 def get_basic_user(request: Request, session: SessionDep) -> User:
     """For the AUTOMATIC1111-compatible routes: HTTP Basic as with --api-auth, or any other way."""
-    user = _resolve(request, session, allow_basic=True)
-    if user is None:
-        raise _unauthorized(basic=True)
-    return user
+    return _admitted(_resolve(request, session, allow_basic=True), True, False)
 
 
 def get_admin(user: Annotated[User, Depends(get_current_user)]) -> User:
-    if user.role != "admin":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="admins only")
-    return user
+    return _admitted(user, False, True)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -300,10 +302,10 @@ _SIGNED_IN: dict[Callable[..., Any], tuple[bool, bool]] = {
 _REQUEST, _SESSION = "_signed_in_request", "_signed_in_session"
 
 
-def _signed_in_parameters(endpoint: Callable[..., Any]) -> dict[str, tuple[bool, bool]]:
-    """The endpoint's parameters that are the signed-in user, by name."""
+def _signed_in_parameters(typed: Iterable[inspect.Parameter]) -> dict[str, tuple[bool, bool]]:
+    """Which of an endpoint's parameters (its typed signature's) are the signed-in user."""
     found = {}
-    for param in get_typed_signature(endpoint).parameters.values():
+    for param in typed:
         marks = (
             list(get_args(param.annotation)[1:])
             if get_origin(param.annotation) is Annotated
@@ -322,11 +324,7 @@ def _signed_in_user(
     """get_current_user, get_basic_user or get_admin, in the endpoint's thread: the lookup's
     transaction goes on into the endpoint's, as nothing waits between them."""
     user = _user_from_request(request, session, allow_basic=allow_basic)
-    if user is None:
-        raise _unauthorized(basic=allow_basic)
-    if admins_only and user.role != "admin":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="admins only")
-    return user
+    return _admitted(user, allow_basic, admins_only)
 
 
 class SignIn:

@@ -40,9 +40,9 @@ def owner_names(
 def job_public(
     session: Session, job: Job | Row[Any], names: Mapping[int, str] | None = None
 ) -> JobPublic:
-    """A job (an entity, or a row of the jobs table's columns, which validates several times
-    faster as a dict than through attribute access). `names`: owner names fetched for a whole
-    page (owner_names); else looked up here."""
+    """A job: an entity, or a row of the jobs table's columns (validated as a dict, not
+    attribute by attribute). `names`: owner names fetched for a whole page (owner_names);
+    else looked up here."""
     out = JobPublic.model_validate(job._asdict() if isinstance(job, Row) else job)
     if job.owner_id is not None:
         if names is None:

@@ -60,8 +60,8 @@ def make_engine(url: str, processes: int = 1) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             deferred = conn.get_execution_options().get(READ_ONLY, False)
-            # on the driver's connection: the same statement without SQLAlchemy's execution
-            # machinery, which costs more than SQLite's BEGIN itself on every request
+            # on the driver's connection: the same statement, without SQLAlchemy's execution
+            # machinery around it on every transaction
             conn.connection.driver_connection.execute("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         return engine
