@@ -92,7 +92,11 @@ class Settings(BaseSettings):
         "notification came (notifications wake it at once; 0.1 s while they are down)",
     )
     max_streams_per_user: int = Field(
-        default=16, ge=1, description="event streams one user may hold open at once (429 past it)"
+        default=16,
+        ge=1,
+        le=10000,
+        description="event streams one user may hold open at once, across every API process "
+        "(429 past it)",
     )
     stop_grace_s: float = Field(
         default=3.0,

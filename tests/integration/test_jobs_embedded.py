@@ -103,9 +103,11 @@ def test_a_failing_job_ends_failed_with_its_reason(deployment) -> None:
 
 
 def test_one_user_cannot_hold_more_event_streams_than_the_cap(tmp_path) -> None:
+    """The cap holds across API processes: every connection, whichever process the kernel
+    hands it to, counts the user's streams on the others too."""
     from tests.utils.services import Api, migrate, service_env, start_server, wait_for
 
-    env = service_env(tmp_path / "var", DIFFLAB_MAX_STREAMS_PER_USER="2")
+    env = service_env(tmp_path / "var", DIFFLAB_MAX_STREAMS_PER_USER="2", DIFFLAB_API_PROCESSES="2")
     migrate(env)
     server, base = start_server(env, tmp_path)  # no worker: the job stays queued, streams open
     try:
@@ -122,9 +124,10 @@ def test_one_user_cannot_hold_more_event_streams_than_the_cap(tmp_path) -> None:
             assert s1.status_code == s2.status_code == 200
             lines1, lines2 = s1.iter_lines(), s2.iter_lines()  # held: a dropped one closes
             assert next(lines1).startswith("id:") and next(lines2).startswith("id:")
-            third = httpx.get(url, cookies=cookies, headers=headers, timeout=10)
-            assert third.status_code == 429 and third.headers["retry-after"]
-            assert "event streams open" in third.json()["detail"]
+            for _ in range(6):  # new connections, spread over both processes
+                third = httpx.get(url, cookies=cookies, headers=headers, timeout=10)
+                assert third.status_code == 429 and third.headers["retry-after"]
+                assert "event streams open" in third.json()["detail"]
             # JSON pages are not streams: still answered
             pages = httpx.get(url, cookies=cookies, headers={"accept": "application/json"})
             assert pages.status_code == 200

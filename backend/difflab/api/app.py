@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from difflab.api.deps import CurrentUser
 from difflab.api.middleware import BodyLimit, SameOrigin, SecurityHeaders, StrictJson
+from difflab.api.stream_slots import stream_slots_for
 from difflab.config import Settings, get_settings
 from difflab.datasets.uploads import UPLOAD_CHUNK_BYTES
 from difflab.heap import freeze_at_start
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
         freeze_at_start()  # the app, its routes and the libraries: never scanned again
         yield
         notify.stop_listener()
+        app.state.stream_slots.close()
         if thread is not None:
             thread.stop()
 
@@ -87,6 +89,8 @@ def create_app(settings: Settings | None = None, *, reconcile: bool = True) -> F
         redoc_url=None,
         openapi_url=None if production else "/openapi.json",
     )
+    # each user's open event streams, counted across the API processes (api/stream_slots.py)
+    app.state.stream_slots = stream_slots_for(settings.sqlalchemy_url, settings.data_dir)
     # Starlette runs the middleware added last first: body cap, then same-origin, then strict
     # JSON, then CORS.
     if settings.cors_origins:  # listed origins only: Settings refuses "*"

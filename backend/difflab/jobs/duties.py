@@ -75,17 +75,22 @@ class FileLease:
             self._file = None
 
 
+def lock_engine(url: str, purpose: str) -> Engine:
+    """An engine for connections that hold advisory locks, outside the request pool, named
+    after their purpose and process so `pg_stat_activity` shows who holds what."""
+    return create_engine(
+        url,
+        poolclass=NullPool,
+        connect_args={"application_name": f"difflab-{purpose}-{os.getpid()}"},
+    )
+
+
 class PostgresLease:
     """A session-level advisory lock on a connection of its own (outside the request pool)."""
 
     def __init__(self, url: str, name: str = LOCK_NAME) -> None:
         self.key = _lock_key(name)
-        # named after its process, so `pg_stat_activity` shows who runs the duties
-        self._engine: Engine = create_engine(
-            url,
-            poolclass=NullPool,
-            connect_args={"application_name": f"difflab-duties-{os.getpid()}"},
-        )
+        self._engine = lock_engine(url, "duties")
         self._conn: Any = None
 
     def try_acquire(self) -> bool:

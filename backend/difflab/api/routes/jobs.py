@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import threading
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
@@ -53,6 +54,7 @@ from difflab.api.schemas import (
     JobUpdate,
     PagePublic,
 )
+from difflab.api.stream_slots import StreamSlots
 from difflab.api.submit import check_role, kind_for, prepare_params, submit, validate_params
 from difflab.config import get_settings
 from difflab.db.models import TERMINAL_STATES, Job, User
@@ -295,9 +297,11 @@ async def job_events(
             headers=headers,
         )
     user = await run_in_threadpool(_check_visible, session, job_id, viewer)
-    settings = get_settings()
-    cap = settings.max_streams_per_user
-    if STREAMS.count(user.id) >= cap:
+    cap = get_settings().max_streams_per_user
+    slots: StreamSlots = request.app.state.stream_slots
+    # a slot of the user's cap across every API process (api/stream_slots.py)
+    slot = await run_in_threadpool(slots.acquire, user.id, cap)
+    if slot is None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             detail=f"you have {cap} event streams open (the limit); close one, or read "
@@ -306,9 +310,6 @@ async def job_events(
         )
 
     async def stream() -> AsyncIterator[dict[str, str] | bytes]:
-        if not STREAMS.acquire(user.id, cap):  # lost a race for the last slot
-            yield {"event": "error", "data": json.dumps({"detail": "too many event streams"})}
-            return
         try:
             # one reader per job in this process hands every stream its events (api/feeds.py)
             async for item in follow(job_id, start):
@@ -318,40 +319,15 @@ async def job_events(
                     return
                 # each event encoded once for every stream of the job; a batch in one write
                 yield b"".join(sse_bytes(job_id, e) for e in item)
-        finally:
-            STREAMS.release(user.id)
+        finally:  # a database round trip on PostgreSQL: on a thread, even when cancelled
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(release)
 
-    return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
-
-
-class StreamCounter:
-    """Open event streams per user in this process (each API process counts its own)."""
-
-    def __init__(self) -> None:
-        self._open: dict[int, int] = {}
-        self._lock = threading.Lock()
-
-    def count(self, user_id: int) -> int:
-        with self._lock:
-            return self._open.get(user_id, 0)
-
-    def acquire(self, user_id: int, cap: int) -> bool:
-        with self._lock:
-            if self._open.get(user_id, 0) >= cap:
-                return False
-            self._open[user_id] = self._open.get(user_id, 0) + 1
-            return True
-
-    def release(self, user_id: int) -> None:
-        with self._lock:
-            left = self._open.get(user_id, 0) - 1
-            if left > 0:
-                self._open[user_id] = left
-            else:
-                self._open.pop(user_id, None)
-
-
-STREAMS = StreamCounter()
+    feed = stream()
+    # the slot is let go once: when the stream ends, or when a generator that never started
+    # (the client left before the response began) is collected
+    release = weakref.finalize(feed, slots.release, user.id, slot)
+    return EventSourceResponse(feed, ping=15, headers={"Cache-Control": "no-store"})
 
 
 def artifact_path(job_id: str, name: str) -> Path:
