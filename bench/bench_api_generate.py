@@ -416,7 +416,8 @@ def measure(backend: str, args: argparse.Namespace) -> None:
             f"| {name} | {am:.3f} s | {min(a_s):.3f} s | {bm:.3f} s | {min(b_s):.3f} s "
             f"| {am / bm:.3f}x | {min(a_s) / min(b_s):.3f}x | {target} |"
         )
-    if image_rows and txt2img_ratios:
+    if image_rows and txt2img_ratios and txt2img:
+        txt2img_added = 1000 * (statistics.median(txt2img[1]) - statistics.median(txt2img[2]))
         print()
         for name, a_s, b_s, _, _ in image_rows:
             ratios = (statistics.median(a_s) / statistics.median(b_s), min(a_s) / min(b_s))
@@ -424,7 +425,15 @@ def measure(backend: str, args: argparse.Namespace) -> None:
                 f"{which} {r:.3f}x vs {t:.3f}x: {'met' if r <= t else 'not met'}"
                 for which, r, t in zip(("median", "min"), ratios, txt2img_ratios, strict=True)
             )
-            print(f"- {name.split(' (')[0]} against A1111 txt2img, ratio to bare: {verdict}.")
+            # a fixed cost per request weighs more on a shorter run: the absolute figures say
+            # whether the image paths add anything beyond txt2img's
+            added = 1000 * (statistics.median(a_s) - statistics.median(b_s))
+            print(
+                f"- {name.split(' (')[0]} against A1111 txt2img, ratio to bare: {verdict}; "
+                f"the API added {added:.0f} ms to a {1000 * statistics.median(b_s):.0f} ms "
+                f"bare call (median), A1111 txt2img {txt2img_added:.0f} ms to "
+                f"{1000 * statistics.median(txt2img[2]):.0f} ms."
+            )
     if starts:
         print(
             f"\nJob start latency (created -> running), {len(starts)} jobs: p50 "
