@@ -29,6 +29,7 @@ import logging
 import os
 import random
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -164,6 +165,7 @@ class StreamSlots:
         self.locks = locks
         self._held: dict[int, set[int]] = {}
         self._lock = threading.Lock()  # one caller at a time on the locks (one connection)
+        self._orphans: deque[tuple[int, int]] = deque()  # see release_later
 
     def held(self, user_id: int) -> int:
         """The user's streams open in this process."""
@@ -176,6 +178,7 @@ class StreamSlots:
         if cap > MAX_SLOTS:
             raise ValueError(f"at most {MAX_SLOTS} streams per user")
         with self._lock:
+            self._drain()
             mine = self._held.setdefault(user_id, set())
             if len(mine) >= cap:
                 return None
@@ -199,17 +202,31 @@ class StreamSlots:
 
     def release(self, user_id: int, slot: int) -> None:
         with self._lock:
-            mine = self._held.get(user_id)
-            if mine is None or slot not in mine:
-                return
-            mine.discard(slot)
-            try:
-                self.locks.unlock(user_id, slot)
-            except Exception as exc:
-                log.warning("could not release a stream slot (%s)", exc)
-            if not mine:
-                del self._held[user_id]
-                self.locks.idle(user_id)
+            self._drain()
+            self._release(user_id, slot)
+
+    def release_later(self, user_id: int, slot: int) -> None:
+        """Let go of a slot at this process's next acquire or release. For a finalizer: the
+        garbage collector may run it on any thread, even one inside acquire() holding the
+        lock and the connection, so it only queues (a deque's append is atomic)."""
+        self._orphans.append((user_id, slot))
+
+    def _drain(self) -> None:
+        while self._orphans:
+            self._release(*self._orphans.popleft())
+
+    def _release(self, user_id: int, slot: int) -> None:
+        mine = self._held.get(user_id)
+        if mine is None or slot not in mine:
+            return
+        mine.discard(slot)
+        try:
+            self.locks.unlock(user_id, slot)
+        except Exception as exc:
+            log.warning("could not release a stream slot (%s)", exc)
+        if not mine:
+            del self._held[user_id]
+            self.locks.idle(user_id)
 
     def close(self) -> None:
         with self._lock:

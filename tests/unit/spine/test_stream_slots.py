@@ -120,3 +120,15 @@ def test_slot_keys_are_distinct_per_user_and_slot() -> None:
     keys = {slot_key(u, s) for u in (0, 1, 2**32 - 1) for s in (0, 1, 2**16 - 1)}
     assert len(keys) == 9
     assert all(-(2**63) <= k < 2**63 for k in keys)
+
+
+def test_a_slot_released_later_is_let_go_at_the_next_acquire(tmp_path) -> None:
+    """A finalizer's release only queues (the collector may run it anywhere); the next call
+    lets go of it, so a stream whose response never started does not keep its slot."""
+    slots = StreamSlots(FileSlotLocks(tmp_path))
+    a = slots.acquire(5, 1)
+    assert a == 0 and slots.acquire(5, 1) is None
+    slots.release_later(5, a)
+    slots.release_later(5, a)  # twice: once let go
+    assert slots.acquire(5, 1) == 0 and slots.held(5) == 1
+    slots.close()

@@ -319,14 +319,15 @@ async def job_events(
                     return
                 # each event encoded once for every stream of the job; a batch in one write
                 yield b"".join(sse_bytes(job_id, e) for e in item)
-        finally:  # a database round trip on PostgreSQL: on a thread, even when cancelled
-            with anyio.CancelScope(shield=True):
-                await run_in_threadpool(release)
+        finally:
+            if orphaned.detach() is not None:  # a round trip on PostgreSQL: on a thread
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(slots.release, user.id, slot)
 
     feed = stream()
-    # the slot is let go once: when the stream ends, or when a generator that never started
-    # (the client left before the response began) is collected
-    release = weakref.finalize(feed, slots.release, user.id, slot)
+    # a generator that never starts (the client left before the response began) never runs
+    # its finally: its slot is let go after it is collected
+    orphaned = weakref.finalize(feed, slots.release_later, user.id, slot)
     return EventSourceResponse(feed, ping=15, headers={"Cache-Control": "no-store"})
 
 
