@@ -122,6 +122,71 @@ def b64_png(image: Image.Image) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+class BareCalls:
+    """The bare diffusers calls the A1111 cases are measured against, on one model directory:
+    StableDiffusionPipeline (txt2img, any batch), and StableDiffusionImg2ImgPipeline and
+    StableDiffusionInpaintPipeline on the same modules (from_pipe: no second copy). Each call
+    returns its seconds. `img2img_body` and `inpaint_body` are the A1111 request fields of the
+    same work."""
+
+    def __init__(self, model_dir: Path, sampler: str, steps: int) -> None:
+        self.sampler, self.steps = sampler, steps
+        self.size = model_resolution(model_dir).native
+        self.guidance = default_guidance(model_dir)
+        self.pipe = StableDiffusionPipeline.from_pretrained(
+            model_dir, use_safetensors=True, safety_checker=None
+        )
+        self.pipe.set_progress_bar_config(disable=True)
+        self.img2img_pipe = StableDiffusionImg2ImgPipeline.from_pipe(self.pipe)
+        self.img2img_pipe.set_progress_bar_config(disable=True)
+        self.inpaint_pipe = StableDiffusionInpaintPipeline.from_pipe(self.pipe)
+        self.inpaint_pipe.set_progress_bar_config(disable=True)
+        self.init_image, self.mask_image = init_picture(self.size), half_mask(self.size)
+        self.img2img_body = {
+            "init_images": [b64_png(self.init_image)], "denoising_strength": STRENGTH,
+        }  # fmt: skip
+        self.inpaint_body = self.img2img_body | {
+            "mask": b64_png(self.mask_image), "mask_blur": MASK_BLUR, "inpainting_fill": 1,
+            "inpaint_full_res": True, "inpaint_full_res_padding": 0,
+        }  # fmt: skip
+
+    def txt2img(self, batch: int = 1) -> float:
+        t0 = time.perf_counter()
+        self.pipe.scheduler = make_scheduler(self.sampler, self.pipe.scheduler.config)
+        self.pipe(
+            PROMPT, num_inference_steps=self.steps, guidance_scale=self.guidance,
+            width=self.size, height=self.size, num_images_per_prompt=batch,
+            generator=[torch.Generator().manual_seed(1 + i) for i in range(batch)],
+        )  # fmt: skip
+        return time.perf_counter() - t0
+
+    def img2img(self) -> float:
+        t0 = time.perf_counter()
+        pipe = self.img2img_pipe
+        pipe.scheduler = make_scheduler(self.sampler, pipe.scheduler.config)
+        out = pipe(
+            PROMPT, image=self.init_image, strength=STRENGTH, num_inference_steps=self.steps,
+            guidance_scale=self.guidance, generator=[torch.Generator().manual_seed(1)],
+        )  # fmt: skip
+        took = time.perf_counter() - t0
+        assert out.images[0].size == (self.size, self.size)
+        return took
+
+    def inpaint(self) -> float:
+        t0 = time.perf_counter()
+        pipe = self.inpaint_pipe
+        pipe.scheduler = make_scheduler(self.sampler, pipe.scheduler.config)
+        blurred = pipe.mask_processor.blur(self.mask_image, blur_factor=MASK_BLUR)
+        out = pipe(  # padding_mask_crop: crop to the mask, paste back (apply_overlay)
+            PROMPT, image=self.init_image, mask_image=blurred, strength=STRENGTH,
+            num_inference_steps=self.steps, guidance_scale=self.guidance, width=self.size,
+            height=self.size, padding_mask_crop=0, generator=[torch.Generator().manual_seed(1)],
+        )  # fmt: skip
+        took = time.perf_counter() - t0
+        assert out.images[0].size == (self.size, self.size)
+        return took
+
+
 def pct(values: list[float], q: float) -> float:
     """The q-quantile of values (nan for none)."""
     ordered = sorted(values)
@@ -228,55 +293,9 @@ def measure(backend: str, args: argparse.Namespace) -> None:
     else:
         build_tiny_pipeline_dir(models / "house")
         model_label = "tiny test model"
-    size = model_resolution(models / "house").native
-    guidance = default_guidance(models / "house")
-    bare = StableDiffusionPipeline.from_pretrained(
-        models / "house", use_safetensors=True, safety_checker=None
-    )
-    bare.set_progress_bar_config(disable=True)
-    # img2img and inpainting: diffusers' own pipelines on the same modules (no second copy)
-    bare_img2img = StableDiffusionImg2ImgPipeline.from_pipe(bare)
-    bare_img2img.set_progress_bar_config(disable=True)
-    bare_inpaint = StableDiffusionInpaintPipeline.from_pipe(bare)
-    bare_inpaint.set_progress_bar_config(disable=True)
-    init_image, mask_image = init_picture(size), half_mask(size)
-    init_b64, mask_b64 = b64_png(init_image), b64_png(mask_image)
+    bare = BareCalls(models / "house", args.sampler, args.steps)
+    size, guidance = bare.size, bare.guidance
     threads = torch.get_num_threads()
-
-    def bare_call(batch: int = 1) -> float:
-        t0 = time.perf_counter()
-        scheduler = make_scheduler(args.sampler, bare.scheduler.config)
-        bare.scheduler = scheduler
-        bare(
-            PROMPT, num_inference_steps=args.steps, guidance_scale=guidance, width=size,
-            height=size, num_images_per_prompt=batch,
-            generator=[torch.Generator().manual_seed(1 + i) for i in range(batch)],
-        )  # fmt: skip
-        return time.perf_counter() - t0
-
-    def bare_img2img_call() -> float:
-        t0 = time.perf_counter()
-        bare_img2img.scheduler = make_scheduler(args.sampler, bare_img2img.scheduler.config)
-        out = bare_img2img(
-            PROMPT, image=init_image, strength=STRENGTH, num_inference_steps=args.steps,
-            guidance_scale=guidance, generator=[torch.Generator().manual_seed(1)],
-        )  # fmt: skip
-        took = time.perf_counter() - t0
-        assert out.images[0].size == (size, size)
-        return took
-
-    def bare_inpaint_call() -> float:
-        t0 = time.perf_counter()
-        bare_inpaint.scheduler = make_scheduler(args.sampler, bare_inpaint.scheduler.config)
-        blurred = bare_inpaint.mask_processor.blur(mask_image, blur_factor=MASK_BLUR)
-        out = bare_inpaint(  # padding_mask_crop: crop to the mask, paste back (apply_overlay)
-            PROMPT, image=init_image, mask_image=blurred, strength=STRENGTH,
-            num_inference_steps=args.steps, guidance_scale=guidance, width=size, height=size,
-            padding_mask_crop=0, generator=[torch.Generator().manual_seed(1)],
-        )  # fmt: skip
-        took = time.perf_counter() - t0
-        assert out.images[0].size == (size, size)
-        return took
 
     starts: list[float] = []
     record = [False]  # warm-up runs are not counted
@@ -332,35 +351,30 @@ def measure(backend: str, args: argparse.Namespace) -> None:
 
             plan: list[tuple[str, Callable[[], float], Callable[[], float], int, str]] = []
             if "a1111" in cases:
-                plan.append((TXT2IMG_ROW, a1111, bare_call, 1, "<= 1.10x"))
+                plan.append((TXT2IMG_ROW, a1111, bare.txt2img, 1, "<= 1.10x"))
             if "studio" in cases:
                 plan.append(
                     ("studio: approx previews + attention, SSE", lambda: studio("approx"),
-                     bare_call, 1, "<= 1.25x")
+                     bare.txt2img, 1, "<= 1.25x")
                 )  # fmt: skip
             if "full" in cases:
                 plan.append(
-                    ("studio with full (VAE) previews", lambda: studio("full"), bare_call, 1,
+                    ("studio with full (VAE) previews", lambda: studio("full"), bare.txt2img, 1,
                      "<= 2x")
                 )  # fmt: skip
             if "batch16" in cases:
                 plan.append(
-                    ("batch 16, A1111 txt2img", lambda: a1111(16), lambda: bare_call(16), 16,
+                    ("batch 16, A1111 txt2img", lambda: a1111(16), lambda: bare.txt2img(16), 16,
                      "images/s >= 0.9x")
                 )  # fmt: skip
-            img2img = {"init_images": [init_b64], "denoising_strength": STRENGTH}
             if "a1111-img2img" in cases:
                 plan.append(
-                    (IMG2IMG_ROW, lambda: a1111(1, "img2img", **img2img), bare_img2img_call, 1,
+                    (IMG2IMG_ROW, lambda: a1111(1, "img2img", **bare.img2img_body), bare.img2img, 1,
                      TXT2IMG_TARGET)
                 )  # fmt: skip
             if "a1111-inpaint" in cases:
-                inpaint = img2img | {
-                    "mask": mask_b64, "mask_blur": MASK_BLUR, "inpainting_fill": 1,
-                    "inpaint_full_res": True, "inpaint_full_res_padding": 0,
-                }  # fmt: skip
                 plan.append(
-                    (INPAINT_ROW, lambda: a1111(1, "img2img", **inpaint), bare_inpaint_call, 1,
+                    (INPAINT_ROW, lambda: a1111(1, "img2img", **bare.inpaint_body), bare.inpaint, 1,
                      TXT2IMG_TARGET)
                 )  # fmt: skip
             for name, through, baseline, batch, target in plan:
