@@ -300,7 +300,8 @@ async def job_events(
     cap = get_settings().max_streams_per_user
     slots: StreamSlots = request.app.state.stream_slots
     # a slot of the user's cap across every API process (api/stream_slots.py)
-    slot = await run_in_threadpool(slots.acquire, user.id, cap)
+    user_id = user.id
+    slot = await run_in_threadpool(slots.acquire, user_id, cap)
     if slot is None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -322,12 +323,12 @@ async def job_events(
         finally:
             if orphaned.detach() is not None:  # a round trip on PostgreSQL: on a thread
                 with anyio.CancelScope(shield=True):
-                    await run_in_threadpool(slots.release, user.id, slot)
+                    await run_in_threadpool(slots.release, user_id, slot)
 
     feed = stream()
     # a generator that never starts (the client left before the response began) never runs
     # its finally: its slot is let go after it is collected
-    orphaned = weakref.finalize(feed, slots.release_later, user.id, slot)
+    orphaned = weakref.finalize(feed, slots.release_later, user_id, slot)
     return EventSourceResponse(feed, ping=15, headers={"Cache-Control": "no-store"})
 
 
