@@ -108,7 +108,7 @@ def test_postgres_slots_are_counted_across_connections_and_a_lost_one_frees_them
         b.close()
 
 
-def test_a_lock_that_cannot_be_read_fails_open_for_this_process(tmp_path) -> None:
+def test_a_lock_that_cannot_be_read_fails_open_for_this_process() -> None:
     """The database is down: the process still caps its own streams, and admits them."""
     slots = StreamSlots(PostgresSlotLocks("postgresql+psycopg://nobody@127.0.0.1:1/none"))
     assert slots.acquire(3, 2) is not None and slots.acquire(3, 2) is not None
