@@ -5,6 +5,11 @@
 (2) The job function with no previews against a bare diffusers StableDiffusionPipeline call
     on the same model, sampler, size and seed (target <= 1.25x; the API adds its own share,
     measured by the API benchmark).
+(3) img2img and inpainting as the job runs them (`generate_from_image`, no previews) against
+    bare diffusers StableDiffusionImg2ImgPipeline and StableDiffusionInpaintPipeline calls with
+    the same strength, mask, sampler, steps, guidance and seed (bench_api_generate's BareCalls,
+    the API benchmark's baselines); no target of its own: the API benchmark's image rows
+    compare these paths through the service against txt2img's ratio.
 
 Uses models/house when it is there, else builds the tiny test model in a temporary
 directory. Prints absolute seconds (median of the repeats, runs interleaved) and the ratios.
@@ -24,7 +29,9 @@ from pathlib import Path
 import torch
 from diffusers import StableDiffusionPipeline
 
+from bench_api_generate import MASK_BLUR, STRENGTH, BareCalls
 from difflab.diffusion.generate import GenerateParams, run
+from difflab.diffusion.img2img import ImageInput, generate_from_image
 from difflab.diffusion.models import load_pipeline, model_resolution
 from difflab.diffusion.schedulers import make_scheduler
 from difflab.diffusion.tiny import build_tiny_pipeline_dir
@@ -86,11 +93,34 @@ def main() -> None:
         return bare(PROMPT, num_inference_steps=args.steps, guidance_scale=7.0, width=size,
                     height=size, generator=torch.Generator().manual_seed(1)).images  # fmt: skip
 
+    images = BareCalls(model_dir, args.sampler, args.steps)
+    images.pipe.to(args.device)
+
+    def from_image(mask: bool) -> Callable[[], object]:
+        init = ImageInput(
+            images.init_image, strength=STRENGTH, mask=images.mask_image if mask else None,
+            mask_blur=MASK_BLUR, inpainting_fill="original", full_res=True, full_res_padding=0,
+        )  # fmt: skip
+
+        def call() -> object:
+            pipe = load_pipeline(model_dir, args.device)
+            scheduler = make_scheduler(args.sampler, pipe.scheduler.config)
+            return generate_from_image(
+                pipe, scheduler, init, prompt=PROMPT, steps=args.steps,
+                guidance_scale=images.guidance, seeds=(1,), width=size, height=size,
+            )  # fmt: skip
+
+        return call
+
     cases: dict[str, Callable[[], object]] = {
         "bare StableDiffusionPipeline": bare_call,
         "run, preview none": job("none", False),
         "run, preview approx every step": job("approx", False),
         "run, approx + attention maps": job("approx", True),
+        "bare img2img pipeline": images.img2img,
+        "img2img, generate_from_image": from_image(False),
+        "bare inpaint pipeline": images.inpaint,
+        "inpaint, generate_from_image": from_image(True),
     }
     load_pipeline(model_dir, args.device)
     for fn in cases.values():  # warm-up: caches, the approx map fit, allocator
@@ -124,6 +154,11 @@ def main() -> None:
         )
         print(f"[{label}] approx + attention maps / no previews:    "
               f"{m['run, approx + attention maps'] / base:.3f}x  (no target)")  # fmt: skip
+        for case in ("img2img", "inpaint"):
+            print(
+                f"[{label}] {case}, generate_from_image / bare {case} pipeline: "
+                f"{m[f'{case}, generate_from_image'] / m[f'bare {case} pipeline']:.3f}x"
+            )
     if tmp is not None:
         tmp.cleanup()
 

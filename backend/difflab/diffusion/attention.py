@@ -84,8 +84,12 @@ class AttentionRecorder:
 
     def _scaled_keys(self, attn: Attention, context: torch.Tensor) -> torch.Tensor:
         """K^T * scale of the conditional rows, (B, heads, d, T), computed once per context."""
+        # an inference tensor (the img2img pipelines build the context in inference mode) has
+        # no version counter: the pipelines never write into the context they made, and a
+        # new context (prompt editing) is a new tensor
+        version = -1 if context.is_inference() else context._version
         cached = self._keys.get(id(attn))
-        if cached is not None and cached[0] is context and cached[1] == context._version:
+        if cached is not None and cached[0] is context and cached[1] == version:
             return cached[2]
         rows = context[self.cond]
         if attn.norm_cross:
@@ -96,7 +100,7 @@ class AttentionRecorder:
         if attn.norm_k is not None:
             k = attn.norm_k(k)
         scaled = (k.float() * attn.scale).transpose(-1, -2)
-        self._keys[id(attn)] = (context, context._version, scaled)  # context kept: ids unique
+        self._keys[id(attn)] = (context, version, scaled)  # context kept: ids unique
         return scaled
 
     @torch.no_grad()

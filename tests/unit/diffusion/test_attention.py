@@ -59,6 +59,19 @@ def test_recorder_matches_diffusers_attention_scores(tiny_pipe: Any) -> None:
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
+def _same_as_a_fresh_recorder(
+    recorder: AttentionRecorder, layer: Attention, hidden: torch.Tensor, context: torch.Tensor
+) -> None:
+    """One step of `recorder` on the layer gives the maps a new recorder's first step gives."""
+    recorder.begin_step()
+    recorder.observe(layer, hidden, context)
+    got = recorder.end_step()
+    fresh = AttentionRecorder((4, 4), cond=slice(1, 2))
+    fresh.begin_step()
+    fresh.observe(layer, hidden, context)
+    torch.testing.assert_close(got, fresh.end_step())
+
+
 def test_keys_are_projected_once_per_context(tiny_pipe: Any) -> None:
     """A layer's keys come from its context, so they are computed once while the context is
     the same tensor and again for another one (prompt editing) or after it changed in place;
@@ -75,19 +88,36 @@ def test_keys_are_projected_once_per_context(tiny_pipe: Any) -> None:
     try:
         with torch.no_grad():
             for context in [contexts[0], contexts[0], contexts[1], contexts[1]]:
-                recorder.begin_step()
-                recorder.observe(layer, hidden, context)
-                got = recorder.end_step()
-                fresh = AttentionRecorder((4, 4), cond=slice(1, 2))
-                fresh.begin_step()
-                fresh.observe(layer, hidden, context)
-                torch.testing.assert_close(got, fresh.end_step())
+                _same_as_a_fresh_recorder(recorder, layer, hidden, context)
             assert len(calls) == 2 + 4  # the recorder's two contexts, the fresh ones' four
             contexts[1].mul_(2.0)  # the same tensor, other values
             recorder.begin_step()
             recorder.observe(layer, hidden, contexts[1])
             recorder.end_step()
             assert len(calls) == 7
+    finally:
+        hook.remove()
+
+
+def test_keys_of_inference_contexts_are_projected_once_per_context(tiny_pipe: Any) -> None:
+    """The img2img pipelines run in inference mode, where the context has no version counter:
+    the keys are still computed once per context tensor, again for another one, and the maps
+    equal a fresh recorder's."""
+    layer = next(
+        m for m in tiny_pipe.unet.modules() if isinstance(m, Attention) and m.is_cross_attention
+    )
+    g = torch.Generator().manual_seed(2)
+    calls: list[int] = []
+    hook = layer.to_k.register_forward_hook(lambda *_: calls.append(1))
+    recorder = AttentionRecorder((4, 4), cond=slice(1, 2))
+    try:
+        with torch.inference_mode():
+            hidden = torch.randn(2, 16, layer.to_q.in_features, generator=g)
+            contexts = [torch.randn(2, 16, layer.to_k.in_features, generator=g) for _ in range(2)]
+            assert contexts[0].is_inference()
+            for context in [contexts[0], contexts[0], contexts[1]]:
+                _same_as_a_fresh_recorder(recorder, layer, hidden, context)
+        assert len(calls) == 2 + 3  # the recorder's two contexts, the fresh ones' three
     finally:
         hook.remove()
 
