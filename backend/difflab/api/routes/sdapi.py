@@ -335,7 +335,8 @@ def to_generate_params(
 
 def _submit(user: User, params: GenerateParams) -> str:
     with session_scope() as s:
-        _, job = create_generation(s, s.merge(user), params)
+        # the user was read for this request a moment ago: no second read (load=False)
+        _, job = create_generation(s, s.merge(user, load=False), params)
         return job.id
 
 
