@@ -30,6 +30,15 @@ def append_event(session: Session, job_id: str, type: str, payload: Mapping[str,
     return int(seq)
 
 
+def add_event(
+    session: Session, job_id: str, seq: int, type: str, payload: Mapping[str, Any]
+) -> None:
+    """Store one event at a seq the caller took from the job row's counter (an update that
+    also set `last_seq = last_seq + 1`, returning it); its payload is checked here."""
+    stored = check_payload(type, payload)
+    session.add(JobEvent(job_id=job_id, seq=seq, type=type, payload=stored, created_at=utcnow()))
+
+
 def append_checked(
     session: Session,
     job_id: str,

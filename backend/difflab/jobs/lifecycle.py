@@ -26,7 +26,7 @@ from difflab.db.engine import advisory_lock
 from difflab.db.models import TERMINAL_STATES, Job, User, Worker, utcnow
 from difflab.db.unit_of_work import after_commit
 from difflab.jobs import notify
-from difflab.jobs.events import append_event
+from difflab.jobs.events import add_event, append_event
 from difflab.jobs.publish import publish_job
 from difflab.runtime import KindSpec
 
@@ -182,9 +182,9 @@ def fair_next(session: Session, token_job_id: str) -> str | None:
     the workers: another user's job starts next. Each queued job keeps a message of its own,
     so there are never fewer messages than queued jobs; a message that finds none is dropped.
     """
-    kind = session.scalar(select(Job.kind).where(Job.id == token_job_id))
-    if kind is None:
-        return None
+    # the message's kind, read in the same statement (none when its job is gone)
+    token = aliased(Job)  # an alias: the subquery must not correlate with the jobs it picks
+    kind = select(token.kind).where(token.id == token_job_id).scalar_subquery()
     other = aliased(Job)
     owner_served = (
         select(func.max(other.started_at))
@@ -222,17 +222,19 @@ def claim_job(
             heartbeat_at=now,
             worker=worker,
             error=None,
+            last_seq=Job.last_seq + 1,  # the seq of the "running" event below
         )
-        .returning(Job.attempts, Job.kind, Job.params, Job.wall_limit_s)
+        .returning(Job.attempts, Job.kind, Job.params, Job.wall_limit_s, Job.last_seq)
     ).first()
     if res is None:
         session.commit()
         claim_job_if_cancelled(session, job_id)
         return None
-    attempt, kind, params, wall_limit_s = res
-    append_event(
-        session, job_id, "state", {"state": "running", "attempt": attempt, "worker": worker}
-    )
+    attempt, kind, params, wall_limit_s, seq = res
+    add_event(
+        session, job_id, int(seq), "state", {"state": "running", "attempt": attempt,
+                                              "worker": worker},
+    )  # fmt: skip
     if on_worker_row:
         name_worker_job(session, worker, job_id)
     session.commit()

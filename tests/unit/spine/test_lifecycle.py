@@ -104,6 +104,7 @@ def test_the_next_job_is_the_one_whose_owner_waited_longest(embedded_env) -> Non
         s.execute(update(Job).where(Job.state == "queued").values(state="cancelled"))
     with session_scope() as s:
         assert fair_next(s, a3) is None
+        assert fair_next(s, "no-such-job") is None  # a message whose job is gone
 
 
 def test_a_long_wait_republishes_nothing_only_lost_messages_are_sent_again(embedded_env) -> None:
