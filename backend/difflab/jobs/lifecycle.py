@@ -262,18 +262,19 @@ def finish_job(
     }
     if state == "succeeded":
         values["progress"] = 1.0
-    res = session.execute(
+    seq = session.execute(
         update(Job)
         .where(Job.id == claim.job_id, Job.state == "running", Job.attempts == claim.attempt)
-        .values(**values)
-    )
-    if res.rowcount == 0:  # type: ignore[attr-defined]
+        .values(**values, last_seq=Job.last_seq + 1)  # the end event's seq
+        .returning(Job.last_seq)
+    ).scalar()
+    if seq is None:  # taken away from this attempt
         session.rollback()
         return False
     payload: dict[str, Any] = {"state": state}
     if error:
         payload["error"] = error
-    append_event(session, claim.job_id, "state", payload)
+    add_event(session, claim.job_id, int(seq), "state", payload)
     if worker_row is not None:
         name_worker_job(session, worker_row, None)
     session.commit()
