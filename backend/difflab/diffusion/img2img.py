@@ -278,8 +278,8 @@ def generate_from_image(
         recorder.begin_step()  # step 0 is always watched
     tap = recording(pipe.unet, recorder) if attention else contextlib.nullcontext()
     # inference mode, as the text-to-image loop runs (pipeline.generate): the pipelines' own
-    # no_grad still keeps autograd's version counters and view tracking, which cost a few
-    # percent of a small model's step on a CPU; the pixels are the same
+    # no_grad still keeps autograd's version counters and view tracking, work inference mode
+    # skips; the pixels are the same
     with torch.inference_mode(), _observing(pipe.unet) as calls, tap:
         result = runner(
             prompt_embeds=cond, negative_prompt_embeds=uncond if cfg else None,
