@@ -27,7 +27,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from diffusers import StableDiffusionPipeline
 
 from bench_api_generate import MASK_BLUR, STRENGTH, BareCalls
 from difflab.diffusion.generate import GenerateParams, run
@@ -84,17 +83,14 @@ def main() -> None:
         )  # fmt: skip
         return lambda: run(params, MemorySink(), ctx)
 
-    bare = StableDiffusionPipeline.from_pretrained(model_dir, use_safetensors=True,
-                                                   safety_checker=None).to(args.device)  # fmt: skip
-    bare.set_progress_bar_config(disable=True)
+    # the bare diffusers pipelines, on one copy of the model
+    images = BareCalls(model_dir, args.sampler, args.steps)
+    bare = images.pipe.to(args.device)
 
     def bare_call() -> object:
         bare.scheduler = make_scheduler(args.sampler, bare.scheduler.config)
         return bare(PROMPT, num_inference_steps=args.steps, guidance_scale=7.0, width=size,
                     height=size, generator=torch.Generator().manual_seed(1)).images  # fmt: skip
-
-    images = BareCalls(model_dir, args.sampler, args.steps)
-    images.pipe.to(args.device)
 
     def from_image(mask: bool) -> Callable[[], object]:
         init = ImageInput(

@@ -19,14 +19,13 @@ from difflab.event_types import check_payload
 
 def append_event(session: Session, job_id: str, type: str, payload: Mapping[str, Any]) -> int:
     """Store one event; its payload must match its type's model (event_types.py)."""
-    stored = check_payload(type, payload)
     seq = session.execute(
         update(Job)
         .where(Job.id == job_id)
         .values(last_seq=Job.last_seq + 1)
         .returning(Job.last_seq)
     ).scalar_one()
-    session.add(JobEvent(job_id=job_id, seq=seq, type=type, payload=stored, created_at=utcnow()))
+    add_event(session, job_id, int(seq), type, payload)
     return int(seq)
 
 
