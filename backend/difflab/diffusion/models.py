@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from diffusers import StableDiffusionPipeline
 
+from difflab import heap
 from difflab.diffusion.attention import keep_processor_signatures
 
 DEFAULT_MODEL = "house"
@@ -382,6 +383,7 @@ def load_pipeline(path: Path, device: str = "cpu") -> Any:
         keep_processor_signatures(pipe.unet)
         with _cache_lock:
             _cache[key] = (stamp, pipe)
+        heap.loaded()  # a worker's collector stops walking the model (difflab/heap.py)
         return pipe
 
 

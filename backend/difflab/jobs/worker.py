@@ -15,6 +15,7 @@ from typing import Any
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy import delete, update
 
+from difflab import heap
 from difflab.config import get_settings
 from difflab.db.engine import get_engine, session_scope
 from difflab.db.models import Worker, utcnow
@@ -77,6 +78,7 @@ def _beat_loop() -> None:
 @worker_ready.connect
 def _on_ready(**_: Any) -> None:
     _register()
+    heap.settle()  # the consumer process: its collections stop walking what it imported
     threading.Thread(target=_beat_loop, name="worker-heartbeat", daemon=True).start()
 
 
@@ -108,6 +110,10 @@ def _on_child_start(**_: Any) -> None:
         all_kinds()
     except Exception:
         log.exception("could not load the job kinds")
+    # what the libraries and kinds built stays: full collections stop walking it, and after
+    # each model load the model's objects (difflab/heap.py)
+    heap.settle()
+    heap.settle_after_loads()
 
 
 def run_worker(
