@@ -237,6 +237,8 @@ def claim_job(
     )  # fmt: skip
     if on_worker_row:
         name_worker_job(session, worker, job_id)
+    # streams following the job see it running now, not at the job's first stored event
+    after_commit(session, notify.publish, job_id)
     session.commit()
     return Claim(job_id, int(attempt), kind, dict(params), wall_limit_s)
 

@@ -28,3 +28,41 @@ def test_an_end_waiter_sleeps_through_step_events_and_wakes_at_the_end(embedded_
     # a step event of j1, j2's end, j1's end; a False is the 0.3 s poll timing out
     assert stream == [True, False, True]
     assert end == [False, False, True]
+
+
+def test_a_claim_wakes_the_streams_of_its_job(embedded_env) -> None:
+    """The running state reaches a job's streams when the claim commits, not at the job's
+    first stored event (which may come a step later)."""
+    import time
+
+    from difflab.db.engine import session_scope
+    from difflab.jobs.kinds.diagnostic import SPEC
+    from difflab.jobs.lifecycle import claim_job, submit_job
+
+    with session_scope() as s:
+        job, _ = submit_job(s, SPEC, SPEC.params.model_validate({"steps": 1}), None)
+        job_id = job.id
+
+    async def run() -> tuple[bool, float]:
+        hub = Listener(get_settings(), poll_s=5.0)  # a poll this long would fail the timing
+        hub.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not hub.healthy and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            async with hub.watch(job_id) as stream:
+
+                def claim() -> None:
+                    with session_scope() as s:
+                        assert claim_job(s, job_id, "w1") is not None
+
+                await asyncio.to_thread(claim)
+                t0 = time.monotonic()
+                woken = await stream.wait()
+                return woken, time.monotonic() - t0
+        finally:
+            hub.stop()
+
+    with ThreadPoolExecutor(1) as pool:
+        woken, waited = pool.submit(asyncio.run, run()).result()
+    assert woken and waited < 2.0
