@@ -36,6 +36,7 @@ from difflab.jobs.lifecycle import (
     name_worker_job,
 )
 from difflab.jobs.registry import UnknownKind, get_kind
+from difflab.jobs.stack import with_stack_room
 from difflab.runtime import (
     ArtifactData,
     ArtifactKind,
@@ -388,7 +389,8 @@ def _run_claimed(claim: Claim, device: str, heartbeat_s: float, worker: str | No
         sink = DbSink(claim, settings.artifacts_dir / claim.job_id)
         try:
             try:
-                result = spec.run(params, sink, ctx)
+                # the job's loops on a frame-stack chunk of their own (jobs/stack.py)
+                result = with_stack_room(spec.run, params, sink, ctx)
             except BaseException:
                 sink.close(raise_error=False)  # what it reported before failing is kept
                 raise
