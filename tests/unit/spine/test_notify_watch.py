@@ -4,9 +4,13 @@ notifications; a waiter for the job's end only on those that say it may have end
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from difflab.config import get_settings
+from difflab.db.engine import session_scope
+from difflab.jobs.kinds.diagnostic import SPEC
+from difflab.jobs.lifecycle import claim_job, submit_job
 from difflab.jobs.notify import END_MARK, Listener
 
 
@@ -33,12 +37,6 @@ def test_an_end_waiter_sleeps_through_step_events_and_wakes_at_the_end(embedded_
 def test_a_claim_wakes_the_streams_of_its_job(embedded_env) -> None:
     """The running state reaches a job's streams when the claim commits, not at the job's
     first stored event (which may come a step later)."""
-    import time
-
-    from difflab.db.engine import session_scope
-    from difflab.jobs.kinds.diagnostic import SPEC
-    from difflab.jobs.lifecycle import claim_job, submit_job
-
     with session_scope() as s:
         job, _ = submit_job(s, SPEC, SPEC.params.model_validate({"steps": 1}), None)
         job_id = job.id
