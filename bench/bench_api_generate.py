@@ -5,7 +5,9 @@ The service runs as `make run` runs it (`difflab serve` with its embedded worker
 with `--backend redis-pg` as production does (PostgreSQL, Redis, `difflab serve --no-worker`
 and a `difflab worker` process). The worker keeps its default torch thread count; the bare
 pipeline runs in this process with the same count. Runs are interleaved so machine noise
-hits both alike; medians and minima are printed with absolute seconds.
+hits both alike; medians and minima are printed with absolute seconds. The A1111 txt2img,
+img2img and inpainting cases, whose ratios are compared with each other, run in rounds of one
+call of each (`--rounds`), not one case after another.
 
 Cases (each against a bare `StableDiffusionPipeline` call with the same sampler, steps,
 guidance, size and seed):
@@ -36,6 +38,7 @@ p50 <= 20 ms and <= 50 ms.
 Prints a markdown section (bench/run_all.py puts it into docs/performance.md).
 
     python bench/bench_api_generate.py [--backend both|embedded|redis-pg] [--repeats 5]
+        [--rounds 10]
         [--cases a1111,studio,full,batch16,a1111-img2img,a1111-inpaint]
 """
 
@@ -267,6 +270,10 @@ def main() -> None:
     parser.add_argument("--model", default="house")
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--rounds", type=int, default=10,
+        help="rounds of the A1111 txt2img, img2img and inpainting cases, interleaved",
+    )  # fmt: skip
     parser.add_argument("--sampler", default="DPM++ 2M")
     parser.add_argument(
         "--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES)
@@ -377,16 +384,35 @@ def measure(backend: str, args: argparse.Namespace) -> None:
                     (INPAINT_ROW, lambda: a1111(1, "img2img", **bare.inpaint_body), bare.inpaint, 1,
                      TXT2IMG_TARGET)
                 )  # fmt: skip
-            for name, through, baseline, batch, target in plan:
-                record[0] = False
+            # the A1111 single-image cases are compared with each other (the image paths'
+            # target is txt2img's ratio), so they run in rounds, one call of each per round,
+            # each beside its bare call: drift over the run hits all three alike
+            grouped = [p for p in plan if p[0] in (TXT2IMG_ROW, IMG2IMG_ROW, INPAINT_ROW)]
+            measured: dict[str, tuple[list[float], list[float]]] = {}
+            record[0] = False
+            for name, through, baseline, _, _ in grouped:
                 through()  # warm-up: the worker loads and caches the pipeline
+                baseline()
+                measured[name] = ([], [])
+            record[0] = True
+            for _ in range(args.rounds if len(grouped) > 1 else args.repeats):
+                for name, through, baseline, _, _ in grouped:
+                    measured[name][0].append(through())
+                    measured[name][1].append(baseline())
+            for name, through, baseline, batch, _ in plan:
+                if name in measured:
+                    continue
+                record[0] = False
+                through()
                 baseline()
                 record[0] = True
                 a_s, b_s = [], []
                 for _ in range(args.repeats if batch == 1 else max(2, args.repeats // 2)):
                     a_s.append(through())
                     b_s.append(baseline())
-                rows.append((name, a_s, b_s, target, lambda a, b: a / b))
+                measured[name] = (a_s, b_s)
+            for name, _, _, _, target in plan:
+                rows.append((name, *measured[name], target, lambda a, b: a / b))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -397,6 +423,12 @@ def measure(backend: str, args: argparse.Namespace) -> None:
         f"torch thread count ({threads}); {args.repeats} interleaved repeats (batch 16: "
         f"{max(2, args.repeats // 2)})."
     )
+    grouped = [r[0] for r in rows if r[0] in (TXT2IMG_ROW, IMG2IMG_ROW, INPAINT_ROW)]
+    if len(grouped) > 1:
+        print(
+            f"The A1111 single-image cases ran together: {args.rounds} rounds of one call of "
+            "each, each beside its bare call."
+        )
     image_rows = [r for r in rows if r[0] in (IMG2IMG_ROW, INPAINT_ROW)]
     if image_rows:
         print(
