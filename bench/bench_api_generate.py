@@ -200,17 +200,21 @@ def pct(values: list[float], q: float) -> float:
 def deployment(
     backend: str, root: Path, models: Path, **extra: str
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    """The service at its defaults (no DIFFLAB_TORCH_THREADS: the worker's default count), as
-    `make run` starts it or in the production shape; `extra`: more settings. Yields its base
-    URL and environment."""
+    """The service at its defaults (none of the test deployments' settings: the worker's
+    default torch thread count, the default timers), as `make run` starts it or in the
+    production shape; `extra`: more settings. Yields its base URL and environment."""
     with contextlib.ExitStack() as stack:
         urls: dict[str, str] = {}
         if backend == "redis-pg":
             urls["database_url"] = stack.enter_context(postgres_database())
             urls["broker_url"] = stack.enter_context(redis_database(9))
         env = service_env(root / "var", models_dir=models, **urls, **extra)
-        env.pop("DIFFLAB_TORCH_THREADS")
-        env.update(DIFFLAB_HEARTBEAT_S="5", DIFFLAB_STALE_AFTER_S="60")
+        # the test deployments' fast timers and relaxed checks are not the defaults: the
+        # reconciler every second, heartbeats every half second, no free-disk check
+        for test_only in ("TORCH_THREADS", "HEARTBEAT_S", "STALE_AFTER_S", "RECONCILE_EVERY_S",
+                          "REQUEUE_AFTER_S", "MIN_FREE_DISK_MB"):  # fmt: skip
+            if f"DIFFLAB_{test_only}" not in extra:
+                env.pop(f"DIFFLAB_{test_only}")
         migrate(env)
         if backend == "redis-pg":
             server, base = start_server(env, root)
