@@ -94,6 +94,8 @@ MASK_BLUR = 4  # webuiapi's default
 IMG2IMG_ROW = "A1111 img2img, strength 0.75 (its live previews)"
 INPAINT_ROW = "A1111 inpaint, half mask, blur 4, fill original, only masked (its live previews)"
 TXT2IMG_ROW = "A1111 txt2img (its live previews)"
+# compared with each other, so measured in rounds of one call of each
+ROUNDS_ROWS = (TXT2IMG_ROW, IMG2IMG_ROW, INPAINT_ROW)
 TXT2IMG_TARGET = "<= A1111 txt2img's"  # completed with that row's ratio when it was measured
 CASES = ("a1111", "studio", "full", "batch16", "a1111-img2img", "a1111-inpaint")
 TITLES = {
@@ -391,7 +393,7 @@ def measure(backend: str, args: argparse.Namespace) -> None:
             # the A1111 single-image cases are compared with each other (the image paths'
             # target is txt2img's ratio), so they run in rounds, one call of each per round,
             # each beside its bare call: drift over the run hits all three alike
-            grouped = [p for p in plan if p[0] in (TXT2IMG_ROW, IMG2IMG_ROW, INPAINT_ROW)]
+            grouped = [p for p in plan if p[0] in ROUNDS_ROWS]
             measured: dict[str, tuple[list[float], list[float]]] = {}
             record[0] = False
             for name, through, baseline, _, _ in grouped:
@@ -427,8 +429,7 @@ def measure(backend: str, args: argparse.Namespace) -> None:
         f"torch thread count ({threads}); {args.repeats} interleaved repeats (batch 16: "
         f"{max(2, args.repeats // 2)})."
     )
-    grouped = [r[0] for r in rows if r[0] in (TXT2IMG_ROW, IMG2IMG_ROW, INPAINT_ROW)]
-    if len(grouped) > 1:
+    if sum(r[0] in ROUNDS_ROWS for r in rows) > 1:
         print(
             f"The A1111 single-image cases ran together: {args.rounds} rounds of one call of "
             "each, each beside its bare call."
